@@ -161,7 +161,11 @@ def corpus_list() -> None:
 
 def main() -> None:
     runtime.ensure_fast_blas()
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("\ninterrupted")
+        sys.exit(130)
 
 
 if __name__ == "__main__":
