@@ -1,0 +1,77 @@
+"""The engine's attention over a HebbianCache.
+
+Where importance is tracked or a consolidator reads its memory, attention is an explicit
+softmax: queries are grouped as (B, n_kv_heads, n_rep, L, D) against keys (B, n_kv_heads, 1, T, D),
+so grouped-query heads share their K/V without repeating them, and the column sums of the
+attention weights (over the query heads of a group and the queries of the step) are the
+attention each cached token received. Otherwise the fused kernel runs.
+
+A memory read-out merges into the softmax as one more term: given the (RoPE'd) queries it
+returns the output of attending to the memory alone, (B, n_heads, L, Dv), and the log of its
+total unnormalized attention mass, (B, n_heads, L), on the scale of exp(scale * q.k). Merging
+weighs the window's output and the memory's by their masses, exactly as if the memory's keys
+were part of the softmax.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import mlx.core as mx
+
+
+class MemoryReader(Protocol):
+    def read(self, layer: int, queries: mx.array, scale: float) -> tuple[mx.array, mx.array] | None:
+        """(output, log_mass) of attending to the memory, or None while it is empty."""
+
+
+def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None) -> mx.array:
+    """Drop-in for mlx-lm's scaled_dot_product_attention when `cache` is a HebbianCache."""
+    read = getattr(cache.consolidator, "read", None)
+    memory = read(cache.layer, queries, scale) if read is not None else None
+    if memory is None and not cache.config.track_importance:
+        cache.commit(None)
+        return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask, sinks=sinks)
+    out, received = explicit_attention(queries, keys, values, scale, mask, sinks, memory)
+    cache.commit(received if cache.config.track_importance else None)
+    return out
+
+
+def _grouped_mask(mask, L: int, T: int, n_kv: int) -> mx.array | None:
+    """mlx-lm's mask forms ("causal", (L, T) or (B, 1|H, L, T); bool or additive) for grouped scores."""
+    if isinstance(mask, str):  # causal, with the queries at the end of the keys
+        return mx.arange(T - L, T)[:, None] >= mx.arange(T)[None]
+    if mask is not None and mask.ndim == 4:
+        return mx.expand_dims(mask, 2) if mask.shape[1] == 1 else mask.reshape(mask.shape[0], n_kv, -1, L, T)
+    return mask
+
+
+def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=None, memory=None):
+    """Softmax attention returning (output (B, H, L, Dv), received (B, n_kv_heads, T) float32).
+
+    `sinks`: per-head logits that take attention mass without a value (gpt-oss);
+    `memory`: a MemoryReader's (output, log_mass), merged into the softmax.
+    """
+    B, n_heads, L, D = queries.shape
+    n_kv, T = keys.shape[1], keys.shape[2]
+    grouped = (B, n_kv, n_heads // n_kv, L)
+    # Scores are formed in the model's dtype, as mlx-lm's own non-fused (quantized) path does,
+    # and normalized in float32.
+    q = (queries * scale).reshape(*grouped, D)
+    scores = (q @ mx.expand_dims(keys, 2).swapaxes(-1, -2)).astype(mx.float32)
+    mask = _grouped_mask(mask, L, T, n_kv)
+    if mask is not None:
+        scores = mx.where(mask, scores, mx.finfo(mx.float32).min) if mask.dtype == mx.bool_ else scores + mask
+    log_mass = mx.logsumexp(scores, axis=-1, keepdims=True)
+    if sinks is not None:
+        log_mass = mx.logaddexp(log_mass, sinks.astype(mx.float32).reshape(1, n_kv, -1, 1, 1))
+    if memory is not None:
+        memory_out, memory_log_mass = memory
+        memory_log_mass = memory_log_mass.astype(mx.float32).reshape(*grouped, 1)
+        log_mass = mx.logaddexp(log_mass, memory_log_mass)
+    weights = mx.exp(scores - log_mass)
+    out = weights.astype(values.dtype) @ mx.expand_dims(values, 2)
+    if memory is not None:
+        share = mx.exp(memory_log_mass - log_mass)
+        out = out + (share * memory_out.reshape(*grouped, -1)).astype(out.dtype)
+    return out.reshape(B, n_heads, L, -1).astype(queries.dtype), weights.sum(axis=(2, 3))

@@ -1,0 +1,62 @@
+"""The explicit attention path: the fused kernel's output, sinks, and the memory read-out merge."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from hebbian.engine import EngineConfig, HebbianCache, attention, explicit_attention
+
+
+def _arrays(seed, *shapes):
+    rng = np.random.default_rng(seed)
+    return [mx.array(rng.standard_normal(s).astype(np.float32)) for s in shapes]
+
+
+@pytest.mark.parametrize("mask", [None, "causal", "array"])
+def test_explicit_path_equals_the_fused_kernel(mask):
+    q, k, v = _arrays(0, (2, 6, 3, 16), (2, 2, 9, 16), (2, 2, 9, 8))
+    sinks = mx.array([0.5, -1.0, 2.0, 0.0, 1.0, -3.0])
+    if mask == "array":  # an additive (B, 1, L, T) mask, as batched caches make
+        mask = mx.where(mx.arange(9)[None] <= mx.arange(6, 9)[:, None], 0.0, -mx.inf)[None, None]
+        mask = mx.concatenate([mask, mask.at[..., 0].add(-mx.inf)])
+    for s in (None, sinks):
+        expected = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask=mask, sinks=s)
+        got, received = explicit_attention(q, k, v, 0.25, mask, s)
+        np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-5)
+        assert received.shape == (2, 2, 9)
+
+
+def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
+    q, k, v, k_old, v_old = _arrays(1, (1, 4, 2, 8), (1, 2, 5, 8), (1, 2, 5, 8), (1, 2, 3, 8), (1, 2, 3, 8))
+
+    class Exact:  # a "memory" that attends exactly to three older tokens
+        def read(self, layer, queries, scale):
+            scores = (queries * scale).reshape(1, 2, 2, 2, 8) @ mx.expand_dims(k_old, 2).swapaxes(-1, -2)
+            log_mass = mx.logsumexp(scores, axis=-1)
+            out = mx.softmax(scores, axis=-1) @ mx.expand_dims(v_old, 2)
+            return out.reshape(1, 4, 2, 8), log_mass.reshape(1, 4, 2)
+
+    cache = HebbianCache(EngineConfig(window=16, positions="original"), consolidator=Exact())
+    keys, values = cache.update_and_fetch(k, v)
+    got = attention(q, keys, values, cache, 0.3, "causal")
+    everything = mx.concatenate([k_old, k], axis=2), mx.concatenate([v_old, v], axis=2)
+    expected, received = explicit_attention(q, *everything, 0.3, "causal")
+    np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-5)
+    np.testing.assert_allclose(np.array(cache.importance), np.array(received[..., 3:]), atol=1e-5)
+
+
+def test_a_read_out_of_none_keeps_the_fused_path_when_not_tracking():
+    q, k, v = _arrays(2, (1, 2, 1, 8), (1, 2, 4, 8), (1, 2, 4, 8))
+
+    class Empty:
+        def consolidate(self, *args):
+            pass
+
+        def read(self, layer, queries, scale):
+            return None
+
+    cache = HebbianCache(EngineConfig(window=16, positions="original", track_importance=False), consolidator=Empty())
+    keys, values = cache.update_and_fetch(k, v)
+    got = attention(q, keys, values, cache, 0.3, None)
+    assert mx.array_equal(got, mx.fast.scaled_dot_product_attention(q, k, v, scale=0.3, mask=None))
+    assert not np.array(cache.importance).any()
