@@ -23,6 +23,12 @@ app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.add_typer(corpus_app, name="corpus")
 
+from .studies import commands as study_commands  # noqa: E402
+
+app.command()(study_commands.study)
+app.command()(study_commands.power)
+app.command()(study_commands.report)
+
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -1,0 +1,106 @@
+"""The study commands, as plain typer command functions for the main app to register.
+
+``hebbian study`` runs (or resumes) a pre-registered study, ``hebbian report``
+rewrites a run's report, ``hebbian power`` plans a sample size. A user error
+ends as one line per problem on stderr and exit code 2, never a traceback.
+Heavy imports stay inside the commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+
+def _err() -> Console:
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def _fail(lines: Sequence[str], code: int = 2) -> NoReturn:
+    err = _err()
+    for line in lines:
+        err.print(Text.assemble(("error: ", "bold red"), line))
+    raise typer.Exit(code)
+
+
+def study(
+    prereg: Path = typer.Argument(..., help="The pre-registration YAML (see prereg/synthetic.yaml)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                        help="Smoke run on the first N items, in its own run directory; "
+                                             "its report claims no result."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (error if it has no trials). "
+                                                        "A plain rerun continues too."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<id>, or runs/<id>-smoke "
+                                                            "with --limit)."),
+    deviation: Optional[str] = typer.Option(None, "--deviation",
+                                            help="Record why the run departs from its pre-registration (needed to "
+                                                 "run an edited prereg once trials exist)."),
+) -> None:
+    """Run a pre-registered study: every condition on every item, resumable; then write its report."""
+    from hebbian.studies.errors import StudyError
+    from hebbian.studies.report import write_report
+    from hebbian.studies.runner import run_study
+
+    try:
+        path = write_report(run_study(prereg, limit=limit, resume=resume, out=out, deviation=deviation,
+                                      console=_err()))
+    except StudyError as e:
+        _fail(e.lines)
+    except KeyboardInterrupt:
+        _fail(["interrupted; every finished trial is saved: rerun the same command to resume"], 130)
+    Console(soft_wrap=True, highlight=False).print(f"report: {path}")
+
+
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `hebbian study`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Markdown file (default: RUN_DIR/report.md); "
+                                                           "figures go beside it."),
+) -> None:
+    """Write the markdown report (and figures) of a study run."""
+    from hebbian.studies.errors import StudyError
+    from hebbian.studies.report import write_report
+
+    try:
+        path = write_report(run_dir, out)
+    except StudyError as e:
+        _fail(e.lines)
+    Console(soft_wrap=True, highlight=False).print(f"report: {path}")
+
+
+def power(
+    test: str = typer.Option(..., "--test", help="paired_t, wilcoxon, welch_t, t_ind, fisher, proportions, mcnemar."),
+    effect: Optional[float] = typer.Option(None, "--effect",
+                                           help="Smallest effect of interest: d_z, d, Cohen's h, or p10 - p01."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Alpha, the per-test rate of false rejections under H0."),
+    target: float = typer.Option(0.8, "--power", help="Target power."),
+    alternative: str = typer.Option("two-sided", "--alternative", help="two-sided, greater or less."),
+    n: Optional[int] = typer.Option(None, "--n", help="Given n: print the achieved power and the minimum "
+                                                      "detectable effect instead."),
+    discordant: Optional[float] = typer.Option(None, "--discordant", help="mcnemar only: p10 + p01."),
+) -> None:
+    """Sample size for a test and effect size, or the power and minimum detectable effect of a given n."""
+    from hebbian.studies import power as calc
+
+    kw = {"discordant": discordant} if discordant is not None else {}
+    out = Console(soft_wrap=True, highlight=False)
+    try:
+        if n is None:
+            if effect is None:
+                _fail(["give --effect (the smallest effect of interest), or --n for the minimum detectable effect"])
+            out.print(f"n = {calc.n_for(test, effect, alpha, target, alternative, **kw)}")
+            out.print(calc.describe(test, effect, alpha, target, alternative, **kw))
+            return
+        name = calc.DESIGNS[test].effect_name if test in calc.DESIGNS else "effect"
+        if effect is not None:
+            achieved = calc.achieved_power(test, effect, n, alpha, alternative, **kw)
+            out.print(f"achieved power at n = {n}: {achieved:.3f}")
+        mde = calc.min_detectable_effect(test, n, alpha, target, alternative, **kw)
+        out.print(f"minimum detectable effect at n = {n} ({target:.0%} power, alpha {alpha:g}, {alternative}): "
+                  f"{name} = {mde:.4g}")
+    except ValueError as e:
+        _fail([str(e)])

@@ -1,0 +1,47 @@
+"""What produced a run: git revision of the code and versions of the packages behind the numbers."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import hebbian
+
+PACKAGES = ("mlx", "mlx-lm", "numpy", "scipy", "statsmodels", "hebbian")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed version of each package in PACKAGES ('not installed' when absent)."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = hebbian.__version__ + " (source tree)" if name == "hebbian" else "not installed"
+    return versions
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(hebbian.__file__).parent, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_revision() -> str:
+    """``git rev-parse HEAD`` of the hebbian source, '+ uncommitted changes' when dirty, or 'unknown'."""
+    revision = _git("rev-parse", "HEAD")
+    if revision is None:
+        return "unknown (not a git checkout)"
+    return f"{revision} + uncommitted changes" if _git("status", "--porcelain") else revision
+
+
+def snapshot() -> dict[str, object]:
+    """Everything above plus the Python version and platform, as stored in a run's sessions."""
+    return {"git": git_revision(), "versions": package_versions(),
+            "python": sys.version.split()[0], "platform": platform.platform()}

@@ -1,0 +1,171 @@
+"""A study's run directory: the frozen pre-registration, the run record, and the rules that guard them.
+
+Layout of ``runs/<prereg id>/`` (``runs/<prereg id>-smoke/`` for a ``--limit``
+smoke run):
+
+- ``prereg.yaml`` and ``prereg.sha256``: the pre-registration exactly as run
+  (byte for byte) and its hash;
+- ``run.json``: identity (prereg id, smoke or not), planned and target n,
+  seeds, deviations, and one session per invocation (git revision, package
+  versions, trials already done); rewritten atomically;
+- ``trials.jsonl``: the trial log (``trials``);
+- ``.lock``: held while a study writes, so two cannot write at once.
+
+Once trials exist, a pre-registration whose bytes differ from the frozen
+copy is refused unless the run records a deviation (the reason, both hashes
+and the diff); the old copy is kept as ``prereg.<hash prefix>.yaml``. A
+smoke run claims nothing, so there an edit just sets the old trials aside
+(``trials.<hash prefix>.jsonl``) and the smoke run starts again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hebbian.studies import provenance
+from hebbian.studies.errors import StudyError
+from hebbian.studies.prereg import Prereg, sha256
+from hebbian.studies.trials import read_trials
+
+META, FROZEN, HASH, TRIALS, LOCK = "run.json", "prereg.yaml", "prereg.sha256", "trials.jsonl", ".lock"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked of ``hebbian study`` beyond the pre-registration."""
+
+    smoke: bool
+    target_n: int
+    limit: int | None = None
+    resume: bool = False
+    deviation: str | None = None
+
+
+def default_dir(prereg_id: str, smoke: bool) -> Path:
+    return Path("runs") / (f"{prereg_id}-smoke" if smoke else prereg_id)
+
+
+def read_meta(path: Path) -> dict[str, Any] | None:
+    """The run record of ``path``, or None if it has none."""
+    try:
+        return json.loads((path / META).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _has_trials(path: Path) -> bool:
+    log = path / TRIALS
+    return log.exists() and log.stat().st_size > 0
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold ``path/.lock`` (creating the directory) or raise StudyError if another study holds it."""
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StudyError(f"{path}: another `hebbian study` is writing to this run; wait for it or stop it") \
+                from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def check_new(path: Path, request: Request) -> None:
+    """Refusals that need no lock: --resume of a run that does not exist."""
+    if request.resume and not _has_trials(path):
+        raise StudyError(f"{path}: nothing to resume (no trials recorded); run without --resume to start")
+
+
+def _check_identity(path: Path, meta: dict | None, prereg: Prereg, request: Request) -> None:
+    if meta is None:
+        strangers = {p.name for p in path.iterdir() if not p.name.endswith(".tmp")} - {LOCK, FROZEN, HASH}
+        if strangers:
+            raise StudyError(f"{path}: exists and is not a study run directory; choose another --out")
+        return
+    if meta["prereg_id"] != prereg.id:
+        raise StudyError(f"{path}: holds study {meta['prereg_id']!r}, not {prereg.id!r}; choose another --out")
+    if meta["smoke"] != request.smoke:
+        kind = "a smoke run (--limit)" if meta["smoke"] else "a full run"
+        raise StudyError(f"{path}: holds {kind}; smoke and full runs need separate directories (--out)")
+
+
+def _deviations(path: Path, meta: dict | None, prereg: Prereg, request: Request) -> list[dict]:
+    """The run's deviations, with this invocation's added; refuses an unrecorded edit once data exist."""
+    deviations = list(meta.get("deviations", [])) if meta else []
+    frozen = path / FROZEN
+    old = frozen.read_bytes() if frozen.exists() else None
+    changed = old is not None and sha256(old) != prereg.sha256 and _has_trials(path)
+    if changed and request.smoke:  # a smoke run claims nothing: set its trials aside and start again
+        os.replace(path / TRIALS, path / f"trials.{sha256(old)[:12]}.jsonl")
+        changed = False
+    if changed and not request.deviation:
+        raise StudyError([
+            f"{prereg.source}: changed since trials were recorded in {path} "
+            f"(sha256 {sha256(old)[:12]} frozen, {prereg.sha256[:12]} now)",
+            'give --deviation "why" to record the change as a deviation, or use a new id or --out',
+        ])
+    if changed:
+        _write_atomic(path / f"prereg.{sha256(old)[:12]}.yaml", old)
+    if request.deviation and not any(d["reason"] == request.deviation and d["to_sha256"] == prereg.sha256
+                                     for d in deviations):
+        diff = "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(keepends=True),
+                                            prereg.raw.decode(errors="replace").splitlines(keepends=True),
+                                            "prereg.yaml (frozen)", f"{prereg.source} (now)")) if changed else ""
+        deviations.append({"reason": request.deviation, "at": _now(), "trials_before": _count_trials(path),
+                           "from_sha256": sha256(old) if old else prereg.sha256, "to_sha256": prereg.sha256,
+                           "diff": diff})
+    return deviations
+
+
+def _count_trials(path: Path) -> int:
+    return len(read_trials(path / TRIALS)[0])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def prepare(path: Path, prereg: Prereg, request: Request) -> dict[str, Any]:
+    """Check ``path`` may take this run (call under ``locked``), freeze the prereg, record the session."""
+    meta = read_meta(path)
+    _check_identity(path, meta, prereg, request)
+    deviations = _deviations(path, meta, prereg, request)
+    session = {"started": _now(), "trials_before": _count_trials(path), **provenance.snapshot()}
+    meta = {
+        "prereg_id": prereg.id,
+        "prereg_source": prereg.source,
+        "prereg_sha256": prereg.sha256,
+        "smoke": request.smoke,
+        "limit": request.limit,
+        "planned_n": prereg.planned_n,
+        "target_n": request.target_n,
+        "seeds": {"items": prereg.item_seed, "trials": prereg.trial_seed},
+        "deviations": deviations,
+        "sessions": [*(meta["sessions"] if meta else []), session],
+    }
+    _write_atomic(path / META, json.dumps(meta, indent=2).encode())
+    _write_atomic(path / FROZEN, prereg.raw)
+    _write_atomic(path / HASH, f"{prereg.sha256}  {FROZEN}\n".encode())
+    return meta

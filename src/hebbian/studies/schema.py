@@ -1,0 +1,143 @@
+"""Declarative checking of parsed YAML that collects every error as one line naming its field.
+
+A block of a file is described by a ``{key: Field}`` mapping; ``read`` checks a
+value against it and appends ``"path.to.key: what is wrong"`` lines to an
+error list instead of stopping at the first problem, so a user sees all of a
+file's errors at once. The pre-registration (``prereg``) and each task's
+parameters and condition configs (``tasks``) are described this way.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = {
+    "text": "text",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "mapping": "a mapping (key: value lines)",
+    "list": "a list",
+    "any": "a value",
+}
+
+Check = Callable[[Any], "str | None"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a block: its kind (a key of KINDS), whether it is required, and its constraints.
+
+    ``choices`` lists the allowed values; ``check`` returns an error message
+    for a value of the right kind but out of bounds, or None.
+    """
+
+    kind: str
+    required: bool = True
+    default: Any = None
+    choices: tuple = ()
+    check: Check | None = None
+
+
+def join(path: str, key: str | int) -> str:
+    """The path of ``key`` inside ``path``: ``a.b`` for names, ``a[0]`` for list positions."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def describe_value(value: Any) -> str:
+    """How a wrong value reads in a message: its YAML kind and its repr."""
+    kind = {bool: "boolean", int: "integer", float: "number", str: "text", dict: "mapping",
+            list: "list", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return kind if value is None else f"{kind} {value!r}"
+
+
+def _has_kind(value: Any, kind: str) -> bool:
+    if kind == "text":
+        return isinstance(value, str) and bool(value.strip())
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "mapping":
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if kind == "list":
+        return isinstance(value, list)
+    return kind == "any"
+
+
+def check_value(value: Any, field: Field, path: str, errors: list[str]) -> bool:
+    """Check one present value against ``field``; append an error line and return False when it fails."""
+    if not _has_kind(value, field.kind):
+        errors.append(f"{path}: expected {KINDS[field.kind]}, got {describe_value(value)}")
+        return False
+    if field.choices and value not in field.choices:
+        errors.append(f"{path}: {value!r} is not allowed; allowed: {', '.join(map(str, field.choices))}")
+        return False
+    problem = field.check(value) if field.check else None
+    if problem:
+        errors.append(f"{path}: {problem}")
+        return False
+    return True
+
+
+def read(value: Any, fields: Mapping[str, Field], path: str, errors: list[str]) -> dict[str, Any] | None:
+    """Check that ``value`` is a mapping holding only ``fields``' keys, each valid.
+
+    Returns the valid keys (numbers as float) with defaults filled in for
+    absent optional ones; a key with an error is left out. Returns None when
+    ``value`` is not a mapping at all.
+    """
+    if not _has_kind(value, "mapping"):
+        errors.append(f"{path or 'file'}: expected {KINDS['mapping']}, got {describe_value(value)}")
+        return None
+    for key in value:
+        if key not in fields:
+            errors.append(f"{join(path, key)}: unknown key; allowed keys: {', '.join(fields)}")
+    out = {}
+    for key, field in fields.items():
+        if key not in value:
+            if field.required:
+                allowed = f"allowed: {', '.join(map(str, field.choices))}" if field.choices else KINDS[field.kind]
+                errors.append(f"{join(path, key)}: missing (required; {allowed})")
+            else:
+                out[key] = copy.copy(field.default)  # a fresh {} or [] for each block
+        elif check_value(value[key], field, join(path, key), errors):
+            out[key] = float(value[key]) if field.kind == "number" else value[key]
+    return out
+
+
+# ------------------------------------------------------------------ checks
+
+
+def at_least(low: float) -> Check:
+    """A check that a number is >= ``low``."""
+    return lambda v: None if v >= low else f"must be at least {low:g}, got {v!r}"
+
+
+def positive(v: float) -> str | None:
+    """A check that a number is > 0."""
+    return None if v > 0 else f"must be greater than 0, got {v!r}"
+
+
+def probability(v: float) -> str | None:
+    """A check that a number lies in [0, 1]."""
+    return None if 0 <= v <= 1 else f"must lie in [0, 1], got {v!r}"
+
+
+def open_unit(v: float) -> str | None:
+    """A check that a number lies strictly between 0 and 1 (an alpha or a power)."""
+    return None if 0 < v < 1 else f"must lie strictly between 0 and 1, got {v!r}"
+
+
+def text_list(v: list) -> str | None:
+    """A check that a list holds only non-empty text."""
+    bad = [i for i, item in enumerate(v) if not _has_kind(item, "text")]
+    return None if not bad else f"item {bad[0]} is {describe_value(v[bad[0]])}; every item must be text"
