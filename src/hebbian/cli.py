@@ -23,11 +23,18 @@ app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.add_typer(corpus_app, name="corpus")
 
+from .bdh import commands as bdh_commands  # noqa: E402
 from .studies import commands as study_commands  # noqa: E402
 
 app.command()(study_commands.study)
 app.command()(study_commands.power)
 app.command()(study_commands.report)
+bdh_app = typer.Typer(help="The Dragon Hatchling (BDH): training, the memory protocol, synaptic scaffolding.",
+                      no_args_is_help=True)
+bdh_app.command("train")(bdh_commands.train)
+bdh_app.command("protocol")(bdh_commands.protocol)
+bdh_app.command("scaffold")(bdh_commands.scaffold)
+app.add_typer(bdh_app, name="bdh")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
