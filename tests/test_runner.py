@@ -70,7 +70,7 @@ def test_run_directory_holds_frozen_prereg_record_trials_and_report(reference, p
     assert (meta["prereg_sha256"], meta["smoke"], meta["planned_n"], meta["target_n"]) == (sha, False, N, N)
     assert meta["seeds"] == {"items": 20240601, "trials": 7}
     session = meta["sessions"][0]
-    assert set(session["versions"]) == {"mlx", "mlx-lm", "numpy", "scipy", "statsmodels", "hebbian"}
+    assert set(session["versions"]) == {"mlx", "mlx-lm", "numpy", "scipy", "statsmodels", "matplotlib", "hebbian"}
     assert session["git"] and session["python"] and session["trials_before"] == 0
     assert (reference / "report.md").exists()
 

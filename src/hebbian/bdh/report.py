@@ -1,53 +1,13 @@
-"""Markdown reports for the BDH experiments: provenance (git revision, package versions,
-platform), a table helper, and an atomic write."""
+"""Markdown reports for the BDH experiments: a table helper and an atomic write (provenance
+comes from `hebbian.provenance`)."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
-import sys
-from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("mlx", "numpy", "scipy", "statsmodels", "matplotlib")
-
-
-def git_revision() -> str:
-    """HEAD of the source checkout, marked when the tree has uncommitted changes."""
-    here = Path(__file__).parent
-
-    def git(*args):
-        try:
-            out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10,
-                                 check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    rev = git("rev-parse", "HEAD")
-    if rev is None:
-        return "unknown (not a git checkout)"
-    return f"{rev} + uncommitted changes" if git("status", "--porcelain") else rev
-
-
-def provenance() -> str:
-    """A markdown section saying what produced the numbers."""
-    import mlx.core as mx
-
-    versions = []
-    for name in PACKAGES:
-        try:
-            versions.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{name} (not installed)")
-    return "\n".join([
-        "## Provenance", "",
-        f"- git revision: `{git_revision()}`",
-        f"- packages: {', '.join(versions)}",
-        f"- Python {sys.version.split()[0]} on {platform.platform()}, MLX device {mx.default_device()}",
-    ])
+from hebbian.provenance import markdown as provenance  # noqa: F401  (re-exported for the reports)
 
 
 def config_block(title: str, config: dict) -> str:

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hebbian.studies import provenance
+from hebbian import provenance
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Prereg, sha256
 from hebbian.studies.trials import read_trials

@@ -1,4 +1,7 @@
-"""What produced a run: git revision of the code and versions of the packages behind the numbers."""
+"""What produced a result: git revision of the code and versions of the packages behind the numbers.
+
+Shared by the studies and the research modules, so every report states its provenance the same way.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import hebbian
 
-PACKAGES = ("mlx", "mlx-lm", "numpy", "scipy", "statsmodels", "hebbian")
+PACKAGES = ("mlx", "mlx-lm", "numpy", "scipy", "statsmodels", "matplotlib", "hebbian")
 
 
 def package_versions() -> dict[str, str]:
@@ -45,3 +48,17 @@ def snapshot() -> dict[str, object]:
     """Everything above plus the Python version and platform, as stored in a run's sessions."""
     return {"git": git_revision(), "versions": package_versions(),
             "python": sys.version.split()[0], "platform": platform.platform()}
+
+
+def markdown() -> str:
+    """A report's "Provenance" section."""
+    import mlx.core as mx
+
+    info = snapshot()
+    versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
+    return "\n".join([
+        "## Provenance", "",
+        f"- git revision: `{info['git']}`",
+        f"- packages: {versions}",
+        f"- Python {info['python']} on {info['platform']}, MLX device {mx.default_device()}",
+    ])
