@@ -21,15 +21,18 @@ def test_explicit_path_equals_the_fused_kernel(mask):
         mask = mx.concatenate([mask, mask.at[..., 0].add(-mx.inf)])
     for s in (None, sinks):
         expected = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask=mask, sinks=s)
-        got, received = explicit_attention(q, k, v, 0.25, mask, s)
+        got, weights = explicit_attention(q, k, v, 0.25, mask, s)
         np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-5)
-        assert received.shape == (2, 2, 9)
+        assert weights.shape == (2, 2, 3, 9)  # per query, summed over the two query heads of each KV head
 
 
 def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
     q, k, v, k_old, v_old = _arrays(1, (1, 4, 2, 8), (1, 2, 5, 8), (1, 2, 5, 8), (1, 2, 3, 8), (1, 2, 3, 8))
 
     class Exact:  # a "memory" that attends exactly to three older tokens
+        def consolidate(self, layer, batch):
+            pass
+
         def read(self, layer, queries, scale):
             scores = (queries * scale).reshape(1, 2, 2, 2, 8) @ mx.expand_dims(k_old, 2).swapaxes(-1, -2)
             log_mass = mx.logsumexp(scores, axis=-1)
@@ -40,9 +43,9 @@ def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
     keys, values = cache.update_and_fetch(k, v)
     got = attention(q, keys, values, cache, 0.3, "causal")
     everything = mx.concatenate([k_old, k], axis=2), mx.concatenate([v_old, v], axis=2)
-    expected, received = explicit_attention(q, *everything, 0.3, "causal")
+    expected, weights = explicit_attention(q, *everything, 0.3, "causal")
     np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-5)
-    np.testing.assert_allclose(np.array(cache.importance), np.array(received[..., 3:]), atol=1e-5)
+    np.testing.assert_allclose(np.array(cache.held("importance")), np.array(weights.sum(axis=2)[..., 3:]), atol=1e-5)
 
 
 def test_a_read_out_of_none_keeps_the_fused_path_when_not_tracking():
@@ -55,8 +58,9 @@ def test_a_read_out_of_none_keeps_the_fused_path_when_not_tracking():
         def read(self, layer, queries, scale):
             return None
 
-    cache = HebbianCache(EngineConfig(window=16, positions="original", track_importance=False), consolidator=Empty())
+    config = EngineConfig(window=16, positions="original", track_importance=False, mode="memory")
+    cache = HebbianCache(config, consolidator=Empty())
     keys, values = cache.update_and_fetch(k, v)
     got = attention(q, keys, values, cache, 0.3, None)
     assert mx.array_equal(got, mx.fast.scaled_dot_product_attention(q, k, v, scale=0.3, mask=None))
-    assert not np.array(cache.importance).any()
+    assert not np.array(cache.held("importance")).any()

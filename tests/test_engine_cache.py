@@ -45,11 +45,11 @@ class Recorder:
     def __init__(self):
         self.batches = {}
 
-    def consolidate(self, layer, keys, values, importance, positions):
-        self.batches.setdefault(layer, []).append((keys, values, importance, positions))
+    def consolidate(self, layer, batch):
+        self.batches.setdefault(layer, []).append(batch)
 
-    def evicted(self, layer: int, index: int) -> np.ndarray:
-        return np.concatenate([np.array(b[index]) for b in self.batches.get(layer, [])], axis=2)
+    def evicted(self, layer: int, field: str) -> np.ndarray:
+        return np.concatenate([np.array(getattr(b, field)) for b in self.batches.get(layer, [])], axis=2)
 
 
 # --- exactness while nothing is evicted -------------------------------------------------------
@@ -97,24 +97,27 @@ def test_cache_stays_bounded_over_5000_tokens(config, monkeypatch):
         return out
 
     monkeypatch.setattr(HebbianCache, "update_and_fetch", spy)
+    monkeypatch.setattr(HebbianCache, "REBASE_AT", 256)
     model, recorder = tiny_model("llama"), Recorder()
     cache = make_cache(model, config, recorder)
     sizes = [1, 3, 64, 17, 200, 2, 5, 130] * 12
     sizes[-1] += 5000 - sum(sizes)
     ids = tokens(5000)
-    start = 0
+    start, nbytes = 0, []
     with patched(model):
         for size in sizes:
             mx.eval(model(ids[None, start:start + size], cache=cache), [c.state for c in cache])
             start += size
             assert all(c.size() == min(start, config.capacity) for c in cache)
+            nbytes.append(cache[0].nbytes)
     assert all(held <= config.capacity + new for held, new in fetched)
+    assert len(set(nbytes[4:])) == 1  # storage stops growing once the largest chunk has been seen
     for layer, c in enumerate(cache):
-        assert c.seen == 5000 and c.offset == (5000 if config.positions == "original" else config.capacity)
-        kept, evicted = np.array(c.positions), recorder.evicted(layer, 3)
+        assert c.seen == 5000 and c.evicted == 5000 - config.capacity
+        assert c.offset == 5000 if config.positions == "original" else c.offset < 256 + 200
+        kept, evicted = np.array(c.held("positions")), recorder.evicted(layer, "positions")
         assert np.array_equal(np.sort(np.concatenate([kept, evicted], axis=2), axis=2),
                               np.broadcast_to(np.arange(5000), kept.shape[:2] + (5000,)))
-        assert c.nbytes == sum(x.nbytes for x in c.state)
 
 
 class Reference:
@@ -180,17 +183,17 @@ def test_importance_and_evictions_match_an_explicit_reference(window):
         expected = reference.step(q, k, v, scale, seen)
         seen += L
         np.testing.assert_allclose(np.array(out), expected, atol=1e-5)
-        np.testing.assert_allclose(np.array(cache.importance), reference.importance, rtol=1e-5, atol=1e-5)
-        assert np.array_equal(np.array(cache.positions[0, 0]), reference.positions)
+        np.testing.assert_allclose(np.array(cache.held("importance")), reference.importance, rtol=1e-5, atol=1e-5)
+        assert np.array_equal(np.array(cache.held("positions")[0, 0]), reference.positions)
     if window >= seen:
         assert not recorder.batches
         return
     assert len(recorder.batches[3]) == len(reference.evicted)
     for got, expected in zip(recorder.batches[3], reference.evicted):
-        for g, e in zip(got[:3], expected[:3]):
+        for g, e in zip((got.keys, got.values, got.importance), expected[:3]):
             np.testing.assert_allclose(np.array(g), e, rtol=1e-5, atol=1e-5)
-        assert np.array_equal(np.array(got[3]), np.broadcast_to(expected[3], got[3].shape))
-    handed = recorder.evicted(3, 3)[0, 0]
+        assert np.array_equal(np.array(got.positions), np.broadcast_to(expected[3], got.positions.shape))
+    handed = recorder.evicted(3, "positions")[0, 0]
     assert list(handed) == list(range(n_sink, seen - window))  # in order, sinks never included
 
 
@@ -210,15 +213,15 @@ def test_heavy_hitters_are_kept_per_head_and_the_rest_handed_over():
             k[:, 0, 2 - seen] = 4 * u  # ... which only position 2 holds
         engine_step(cache, mx.array(q), mx.array(k), mx.array(v), 1.0)
         seen += L
-    kept = np.array(cache.positions)[0]
+    kept = np.array(cache.held("positions"))[0]
     assert 2 in kept[0] and 2 not in kept[1]
     for head in (0, 1):
         assert kept[head][0] == 0 and list(kept[head][-4:]) == list(range(seen - 4, seen))
-        evicted = recorder.evicted(0, 3)[0, head]
+        evicted = recorder.evicted(0, "positions")[0, head]
         assert np.array_equal(np.sort(np.concatenate([kept[head], evicted])), np.arange(seen))
         assert 0 not in evicted
     # each batch lists its tokens in sequence order
-    assert all(np.all(np.diff(np.array(b[3]), axis=-1) > 0) for b in recorder.batches[0])
+    assert all(np.all(np.diff(np.array(b.positions), axis=-1) > 0) for b in recorder.batches[0])
 
 
 # --- position schemes ------------------------------------------------------------------------------
@@ -236,7 +239,7 @@ def test_cache_positions_equal_recomputing_the_kept_tokens_from_scratch(override
     ids = tokens(31, seed=3)
     cache = make_cache(model, EngineConfig(window=5, n_sink=2, positions="cache"))
     feed(model, cache, ids, [7, 1, 3, 1, 1, 4, 1, 6, 1, 1, 2, 2])
-    kept = np.array(cache[0].positions[0, 0])
+    kept = np.array(cache[0].held("positions")[0, 0])
     assert list(kept) == [0, 1, 25, 26, 27, 28, 29]
     got = feed(model, cache, ids[-1:], [1])[0]
     fresh = model(mx.concatenate([ids[mx.array(kept)], ids[-1:]])[None], cache=[KVCache()])

@@ -1,13 +1,17 @@
 """The Hebbian engine: a bounded, importance-scoring KV cache and the attention that feeds it,
-attached to unmodified mlx-lm models."""
+attached to unmodified mlx-lm models, with strategies that consolidate what it evicts."""
 
 from .attention import MemoryReader, attention, explicit_attention
-from .cache import Consolidator, HebbianCache, make_cache
-from .config import EngineConfig
+from .cache import Consolidator, Evicted, HebbianCache, full_attention_layers, make_cache
+from .config import MODES, EngineConfig
+from .consolidation import STRATEGIES, Strategy, make_strategy
+from .engine import HebbianEngine
 from .patch import install, is_installed, patched, remove
 from .prefill import prefill
+from .state import StateFileError
 
 __all__ = [
-    "Consolidator", "EngineConfig", "HebbianCache", "MemoryReader", "attention", "explicit_attention",
-    "install", "is_installed", "make_cache", "patched", "prefill", "remove",
+    "MODES", "STRATEGIES", "Consolidator", "EngineConfig", "Evicted", "HebbianCache", "HebbianEngine",
+    "MemoryReader", "StateFileError", "Strategy", "attention", "explicit_attention", "full_attention_layers",
+    "install", "is_installed", "make_cache", "make_strategy", "patched", "prefill", "remove",
 ]

@@ -6,11 +6,11 @@ so grouped-query heads share their K/V without repeating them, and the column su
 attention weights (over the query heads of a group and the queries of the step) are the
 attention each cached token received. Otherwise the fused kernel runs.
 
-A memory read-out merges into the softmax as one more term: given the (RoPE'd) queries it
-returns the output of attending to the memory alone, (B, n_heads, L, Dv), and the log of its
-total unnormalized attention mass, (B, n_heads, L), on the scale of exp(scale * q.k). Merging
-weighs the window's output and the memory's by their masses, exactly as if the memory's keys
-were part of the softmax.
+A memory read-out merges into the softmax as one more term: given the queries without their
+rotary position (memories hold position-free keys) it returns the output of attending to the
+memory alone, (B, n_heads, L, Dv), and the log of its total unnormalized attention mass,
+(B, n_heads, L), on the scale of exp(scale * q.k). Merging weighs the window's output and the
+memory's by their masses, exactly as if the memory's keys were part of the softmax.
 """
 
 from __future__ import annotations
@@ -28,12 +28,20 @@ class MemoryReader(Protocol):
 def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None) -> mx.array:
     """Drop-in for mlx-lm's scaled_dot_product_attention when `cache` is a HebbianCache."""
     read = getattr(cache.consolidator, "read", None)
-    memory = read(cache.layer, queries, scale) if read is not None else None
-    if memory is None and not cache.config.track_importance:
-        cache.commit(None)
-        return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask, sinks=sinks)
-    out, received = explicit_attention(queries, keys, values, scale, mask, sinks, memory)
-    cache.commit(received if cache.config.track_importance else None)
+    memory = read(cache.layer, cache.position_free(queries), scale) if read is not None else None
+    if memory is None and not cache.tracks_attention:
+        out, weights = mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask,
+                                                            sinks=sinks), None
+    else:
+        out, weights = _compiled_explicit_attention(queries, keys, values, scale, mask, sinks, memory)
+    # What the step changed (importance, evictions, the consolidator's state) is computed with
+    # the layer's output, while the step's buffers are alive, not at the next step, which could
+    # then not update them in place.
+    out = mx.depends(out, cache.commit(weights if cache.tracks_attention else None))
+    if queries.shape[2] > 1:
+        # A chunk's score matrices are large: computing this layer now, rather than with the
+        # whole forward pass, frees them before the next layer makes its own.
+        mx.async_eval(out)
     return out
 
 
@@ -47,7 +55,8 @@ def _grouped_mask(mask, L: int, T: int, n_kv: int) -> mx.array | None:
 
 
 def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=None, memory=None):
-    """Softmax attention returning (output (B, H, L, Dv), received (B, n_kv_heads, T) float32).
+    """Softmax attention returning (output (B, H, L, Dv), weights (B, n_kv_heads, L, T) float32),
+    the weights being each query's attention to each key summed over the KV head's query heads.
 
     `sinks`: per-head logits that take attention mass without a value (gpt-oss);
     `memory`: a MemoryReader's (output, log_mass), merged into the softmax.
@@ -74,4 +83,8 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     if memory is not None:
         share = mx.exp(memory_log_mass - log_mass)
         out = out + (share * memory_out.reshape(*grouped, -1)).astype(out.dtype)
-    return out.reshape(B, n_heads, L, -1).astype(queries.dtype), weights.sum(axis=(2, 3))
+    return out.reshape(B, n_heads, L, -1).astype(queries.dtype), weights.sum(axis=2)
+
+
+# One fused kernel sequence per shape instead of a dozen small operations per layer and step.
+_compiled_explicit_attention = mx.compile(explicit_attention)

@@ -2,27 +2,37 @@
 
 Each layer keeps the first `n_sink` tokens and a window of recent ones (optionally some slots of
 the window go to older high-importance tokens, H2O's heavy hitters). A step runs in two halves:
-`update_and_fetch` appends the new tokens and returns everything cached (so a chunk of L new
-tokens briefly makes the cache n_sink + window + L long); the engine's attention then calls
-`commit` with the attention each token received, and the cache evicts back down to
-n_sink + window, handing the evicted tokens, in order, to the consolidator.
+`update_and_fetch` stores the L new tokens and returns everything cached (so the new tokens see
+n_sink + window + L keys); the engine's attention then calls `commit` with the attention each
+token received, and the cache settles back to n_sink + window tokens, handing the evicted ones,
+in sequence order, to the consolidator.
 
-Position schemes (the model rotates queries and new keys at `cache.offset`):
+Storage is preallocated and written in place, so a decoding step copies nothing:
+
+    [ sinks (n_sink) | recent ring (R + 1 slots) | heavy hitters (keep_important) | new tokens ]
+
+with R = window - keep_important. Once full, the ring holds the R recent tokens plus one free
+slot, which the next step's first new token takes: the oldest recent token then leaves by a
+pointer move. Attention does not care in which order keys sit, except that a step's later new
+tokens must come after everything else for the causal mask; they do, since only the first new
+token goes into the ring's free slot and the rest at the end (and the first one may be seen by
+every query of the step).
+
+Position schemes (the model rotates a step's queries and keys at `cache.offset`):
 - "original": offset is the number of tokens seen, so every key keeps its sequence position,
   as in mlx-lm's RotatingKVCache. Past the trained context, positions leave the trained range.
-- "cache" (StreamingLLM): offset is the cache's length and each key sits at its index in the
-  cache, whatever was evicted before it. The cache stores keys without their rotation (undone on
-  arrival, at the small position the model just gave them) and rotates the whole cache to
-  0..T-1 on each fetch. Re-rotating stored keys in place by the shift at each eviction would
-  round them once per eviction, which in bf16/fp16 adds up over thousands of steps, and with
-  heavy hitters kept the shifts differ per token; rotating from un-rotated keys rounds once and
-  is one plain RoPE call, about what re-rotating at each eviction costs in decoding anyway.
+- "cache" (StreamingLLM): keys are placed at their index in the cache. RoPE scores depend only
+  on the distance between query and key, and the recent tokens are consecutive, so they keep
+  the rotation the model gave them on arrival; only the sinks and heavy hitters move (they are
+  stored un-rotated and turned, at each step, to the positions just before the oldest recent
+  token). Every few thousand tokens all positions are moved back by a common shift ("rebase")
+  so that angles stay small and exact in float32.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import mlx.core as mx
@@ -34,85 +44,147 @@ from .config import EngineConfig
 from .rope import Rotary
 
 
+@dataclass(frozen=True)
+class Evicted:
+    """A batch of tokens one layer evicted, E per (batch row, KV head), in sequence order.
+
+    keys: (B, H, E, Dk) without their rotary position (as stored when the cache has no RoPE);
+    values: (B, H, E, Dv); importance: (B, H, E) attention received, summed over the query heads
+    of the KV head's group; positions: (B, H, E) int32 positions in the sequence.
+    hidden: (B, 1 or H, E, D) the layer inputs the K/V projections saw (consolidators that
+    record inputs only). linked, linked_found: (B, H, E, D) the layer input of each token's
+    strongest attender (the later token that gave it the most attention in one step, itself
+    excluded) and whether there is one still cached (consolidators that track links only).
+    Heads differ only when keep_important > 0.
+    """
+
+    keys: mx.array
+    values: mx.array
+    importance: mx.array
+    positions: mx.array
+    hidden: mx.array | None = None
+    linked: mx.array | None = None
+    linked_found: mx.array | None = None
+
+
 class Consolidator(Protocol):
     """Receives each batch of evicted tokens of one layer.
 
-    keys, values: (B, n_kv_heads, E, D), keys rotated as attention last saw them (at their
-    original positions, or at their last index in the cache under positions="cache");
-    importance: (B, n_kv_heads, E) attention received; positions: (B, n_kv_heads, E) int32
-    positions in the sequence, ascending. Heads differ only when keep_important > 0.
-    A consolidator may also define `read(layer, queries, scale)`, the memory read-out that the
-    engine's attention merges into the softmax (see attention.MemoryReader).
+    Optional attributes: `records_inputs` (the cache keeps each token's layer input, taken from
+    the k_proj wrapper that `patched(model, consolidator)` installs), `tracks_links` (the cache
+    keeps each token's strongest attender), and `read(layer, queries, scale)`, the memory
+    read-out that the engine's attention merges into the softmax (see attention.MemoryReader).
     """
 
-    def consolidate(self, layer: int, keys: mx.array, values: mx.array,
-                    importance: mx.array, positions: mx.array) -> None: ...
+    def consolidate(self, layer: int, batch: Evicted) -> None: ...
 
 
-def _take(x: mx.array, index: mx.array) -> mx.array:
-    """x[b, h, index[b, h, i]] along the token axis (axis 2), for 3-d or 4-d x."""
-    return mx.take_along_axis(x, index[..., None] if x.ndim == 4 else index, axis=2)
+@dataclass
+class _Layout:
+    """Where tokens sit: counts and ring pointers (plain ints, so planning never syncs)."""
+
+    sinks: int = 0  # sink slots filled
+    recent: int = 0  # recent tokens held
+    heavy: int = 0  # heavy-hitter slots filled
+    start: int = 0  # ring index of the oldest recent token, once the ring is full
+    free: int = -1  # ring index of the free slot, or -1 while filling
+
+
+def _put(buffer: mx.array, rows: mx.array, at: int) -> mx.array:
+    rows = rows if rows.dtype == buffer.dtype else rows.astype(buffer.dtype)
+    return mx.slice_update(buffer, rows, mx.array([at]), axes=(2,))
 
 
 class HebbianCache(_BaseCache):
     """One layer's bounded cache; see the module docstring. `rope` is the layer's RoPE module,
-    needed for positions="cache"."""
+    needed for positions="cache" and to hand over position-free keys; `attn` is the layer's
+    attention module, whose k_proj wrapper records layer inputs for consolidators that want them."""
+
+    REBASE_AT = 4096  # under positions="cache", rebase once offsets reach max(this, 2 * capacity)
 
     def __init__(self, config: EngineConfig, layer: int = 0, rope: nn.Module | None = None,
-                 consolidator: Consolidator | None = None):
+                 consolidator: Consolidator | None = None, attn: nn.Module | None = None):
         if config.positions == "cache" and rope is None:
             raise ValueError(f"layer {layer}: positions='cache' needs the layer's RoPE module")
         self.config = config
         self.layer = layer
         self.consolidator = consolidator
-        self._rotary = Rotary(rope) if config.positions == "cache" else None
-        self.keys = self.values = None  # keys un-rotated under positions="cache"
-        self.importance = None  # (B, n_kv_heads, T) float32, attention received so far
-        self.positions = None  # (B, n_kv_heads, T) int32, position in the sequence
+        self.records_inputs = bool(getattr(consolidator, "records_inputs", False))
+        self.tracks_links = bool(getattr(consolidator, "tracks_links", False))
+        needs_rotary = config.positions == "cache" or consolidator is not None
+        self._rotary = Rotary(rope) if needs_rotary and rope is not None else None
+        self._attn = attn
+        self._recent_slots = config.window - config.keep_important + 1
+        self._clear()
+
+    def _clear(self) -> None:
+        self._buffers: dict[str, mx.array] = {}  # field -> (B, H or 1, slots, ...)
+        self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
+        self._head_at = None  # the position the head's first row is turned to in the buffer
+        self._layout = _Layout()
+        self._step = None  # between update_and_fetch and commit: (held, L, first new slot, seen before)
         self.seen = 0
-        self._fetched = None  # keys as handed to attention, between update_and_fetch and commit
+        self.base = 0  # positions="cache": sequence position minus rotation position
+        self.evicted = 0
 
     # --- what mlx-lm's models and generate use ---------------------------------------------
 
     @property
     def offset(self) -> int:
         """Where the model rotates the next token's query and key."""
-        return self.size() if self.config.positions == "cache" else self.seen
+        return self.seen - self.base
 
     def size(self) -> int:
-        return 0 if self.keys is None else self.keys.shape[2]
+        """Tokens held between steps."""
+        return self._layout.sinks + self._layout.recent + self._layout.heavy
 
     def empty(self) -> bool:
-        return self.keys is None
+        return not self._buffers
 
     def is_trimmable(self) -> bool:
         return False
 
     @property
     def nbytes(self) -> int:
-        return sum(x.nbytes for x in self.state)
+        head = 0 if self._head_keys is None else self._head_keys.nbytes
+        return sum(b.nbytes for b in self._buffers.values()) + head
+
+    def _prefix(self) -> int:
+        """Buffer slots in use between steps: the tokens held plus the ring's free slot."""
+        return self.size() + (self._layout.free >= 0)
 
     def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
-        if self._fetched is not None:
+        if self._step is not None:
             raise RuntimeError(
                 "HebbianCache: the previous step never reached the engine's attention; "
                 "run the model inside hebbian.engine.patched(model)"
             )
         B, H, L, _ = keys.shape
-        if self._rotary is not None:
-            keys = self._rotary.unrotate(keys, self.size())
-        positions = mx.broadcast_to(mx.arange(self.seen, self.seen + L, dtype=mx.int32), (B, H, L))
-        new = (keys, values, mx.zeros((B, H, L), mx.float32), positions)
-        if self.keys is None:
-            self.state = new
-        else:
-            self.state = [mx.concatenate([old, x], axis=2) for old, x in zip(self.state, new)]
+        rows = {
+            "keys": keys, "values": values, "importance": mx.zeros((B, H, L), mx.float32),
+            "positions": mx.broadcast_to(mx.arange(self.seen, self.seen + L, dtype=mx.int32), (B, H, L)),
+        }
+        if self.records_inputs:
+            rows["hidden"] = self._layer_inputs(B, H, L)
+        if self.tracks_links:
+            rows["link_pos"] = mx.full((B, H, L), -1, mx.int32)
+            rows["link_w"] = mx.zeros((B, H, L), mx.float32)
+        held, free = self.size(), self._layout.free
+        first = self.config.n_sink + free if free >= 0 else held  # the ring's free slot, or the end
+        self._reserve(rows, held + L)
+        for name, x in rows.items():
+            buffer = _put(self._buffers[name], x[:, :, :1], first)
+            self._buffers[name] = _put(buffer, x[:, :, 1:], held + 1) if L > 1 else buffer
+        if self.config.positions == "cache":
+            self._place_head()
+        self._step = (held, L, first, self.seen)
         self.seen += L
-        self._fetched = self.keys if self._rotary is None else self._rotary.rotate(self.keys, 0)
-        return self._fetched, self.values
+        T = held + L
+        return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
 
     def make_mask(self, N: int, window_size: int | None = None, return_array: bool = False):
-        # New tokens always sit at the end, after everything cached, in every layer.
+        # A step's new tokens come after everything cached (the first may sit earlier, where
+        # every query of the step may see it), so mlx-lm's causal forms apply as they are.
         if window_size is not None and self.seen + N > window_size:
             raise ValueError(
                 f"HebbianCache cannot serve a sliding-window layer (window {window_size}) past its "
@@ -124,77 +196,272 @@ class HebbianCache(_BaseCache):
 
     @property
     def state(self) -> list[mx.array]:
-        if self.keys is None:
+        """The slots in use (in storage order) and, under positions="cache", the head's keys."""
+        if not self._buffers:
             return []
-        return [self.keys, self.values, self.importance, self.positions]
-
-    @state.setter
-    def state(self, v) -> None:
-        self.keys, self.values, self.importance, self.positions = v if v else (None,) * 4
+        n = self._prefix()
+        state = [b[:, :, :n] for b in self._buffers.values()]
+        return state + ([self._head_keys] if self._head_keys is not None else [])
 
     @property
     def meta_state(self) -> tuple[str, str, str]:
-        return json.dumps(asdict(self.config)), str(self.layer), str(self.seen)
+        counters = {"seen": self.seen, "base": self.base, "evicted": self.evicted, "head_at": self._head_at,
+                    "fields": list(self._buffers), **asdict(self._layout)}
+        return json.dumps(asdict(self.config)), str(self.layer), json.dumps(counters)
 
     @classmethod
-    def from_state(cls, state, meta_state=None, rope: nn.Module | None = None,
-                   consolidator: Consolidator | None = None) -> HebbianCache:
-        """Rebuild a cache from `state` and `meta_state`; RoPE and consolidator are not saved."""
-        config, layer, seen = meta_state
-        cache = cls(EngineConfig(**json.loads(config)), int(layer), rope, consolidator)
-        cache.state = state
-        cache.seen = int(seen)
+    def from_state(cls, state, meta_state, rope: nn.Module | None = None,
+                   consolidator: Consolidator | None = None, attn: nn.Module | None = None) -> HebbianCache:
+        """Rebuild a cache from `state` and `meta_state`; RoPE, consolidator and attention are not saved."""
+        config, layer, counters = meta_state
+        cache = cls(EngineConfig(**json.loads(config)), int(layer), rope, consolidator, attn)
+        counters = json.loads(counters)
+        fields = counters.pop("fields")
+        cache.seen, cache.base, cache.evicted = counters.pop("seen"), counters.pop("base"), counters.pop("evicted")
+        cache._head_at = counters.pop("head_at")
+        cache._layout = _Layout(**counters)
+        cache._buffers = dict(zip(fields, state))
+        cache._head_keys = state[len(fields)] if len(state) > len(fields) else None
         return cache
 
-    # --- what the engine's attention uses -----------------------------------------------------
+    # --- what the engine uses ---------------------------------------------------------------
 
-    def commit(self, received: mx.array | None) -> None:
-        """End the step: add the attention received, (B, n_kv_heads, T), if tracked; then evict."""
-        if self._fetched is None:
+    @property
+    def tracks_attention(self) -> bool:
+        """Whether commit wants the step's attention weights."""
+        return self.config.track_importance or self.tracks_links
+
+    def position_free(self, queries: mx.array) -> mx.array:
+        """A step's queries (between update_and_fetch and commit) without their rotation."""
+        if self._rotary is None:
+            return queries
+        return self._rotary.unrotate(queries, self._step[3] - self.base)
+
+    def held(self, name: str) -> mx.array:
+        """A field ("keys", "importance", "positions", ...) of the tokens held, in sequence order."""
+        lay, S = self._layout, self.config.n_sink
+        ring = [S + (lay.start + j) % self._recent_slots for j in range(lay.recent)]
+        heavy = range(S + self._recent_slots, S + self._recent_slots + lay.heavy)
+        slots = mx.array([*range(lay.sinks), *ring, *heavy], dtype=mx.int32)
+        positions = mx.take(self._buffers["positions"], slots, axis=2)
+        order = mx.argsort(positions, axis=-1)
+        x = mx.take(self._buffers[name], slots, axis=2)
+        return mx.take_along_axis(x, order[..., None] if x.ndim == 4 else order, axis=2)
+
+    def snapshot(self) -> dict:
+        """Everything that changes as tokens go through, by reference (arrays are never mutated)."""
+        snap = dict(vars(self))
+        snap["_buffers"], snap["_layout"] = dict(self._buffers), _Layout(**asdict(self._layout))
+        return snap
+
+    def restore(self, snapshot: dict) -> None:
+        self.__dict__.update(snapshot)
+        self._buffers, self._layout = dict(snapshot["_buffers"]), _Layout(**asdict(snapshot["_layout"]))
+
+    def commit(self, attention: mx.array | None) -> list[mx.array]:
+        """End the step with the attention each query gave each token, (B, n_kv_heads, L, T)
+        summed over the group's query heads (None when not tracked); then evict. Returns the
+        arrays the step changed (the cache's and the consolidator's state for this layer)."""
+        if self._step is None:
             raise RuntimeError("HebbianCache.commit without update_and_fetch: attention ran twice on one step")
-        if received is not None:
-            self.importance = self.importance + received
-        fetched, self._fetched = self._fetched, None
-        self._evict(fetched)
+        held, L, first, seen = self._step
+        self._step = None
+        T = held + L
+        if attention is not None:
+            b = self._buffers
+            if self.config.track_importance:
+                b["importance"] = _put(b["importance"], b["importance"][..., :T] + attention.sum(axis=2), 0)
+            if self.tracks_links:
+                self._link(attention, T, L, first, seen)
+        self._settle(T, L, first, seen)
+        changed = list(self._buffers.values())
+        state = getattr(self.consolidator, "layer_state", None)
+        return changed + (state(self.layer) if state is not None else [])
 
-    def _evict(self, fetched: mx.array) -> None:
-        c, T = self.config, self.size()
-        excess = T - c.capacity
-        if excess <= 0:
-            return
-        recent = c.window - c.keep_important
-        B, H = self.importance.shape[:2]
-        # Candidates lie between the sinks and the protected recent tail: keep the
-        # keep_important most important of them, evict the rest (all of them when it is 0).
-        candidates = self.importance[..., c.n_sink:T - recent]
-        order = mx.argsort(-candidates, axis=-1) + c.n_sink
-        evicted = mx.sort(order[..., c.keep_important:], axis=-1)
-        keep = mx.concatenate([
-            mx.broadcast_to(mx.arange(c.n_sink), (B, H, c.n_sink)),
-            mx.sort(order[..., :c.keep_important], axis=-1),
-            mx.broadcast_to(mx.arange(T - recent, T), (B, H, recent)),
-        ], axis=-1)
-        if self.consolidator is not None:
-            self.consolidator.consolidate(
-                self.layer, _take(fetched, evicted), _take(self.values, evicted),
-                _take(self.importance, evicted), _take(self.positions, evicted),
+    # --- internals -------------------------------------------------------------------------------
+
+    def _layer_inputs(self, B: int, H: int, L: int) -> mx.array:
+        take = getattr(getattr(self._attn, "k_proj", None), "take_input", None)
+        x = take() if take is not None else None
+        if x is None:
+            raise RuntimeError(
+                f"layer {self.layer}: mode {self.config.mode!r} needs the layer inputs; run the model inside "
+                "hebbian.engine.patched(model, consolidator)"
             )
-        self.state = [_take(x, keep) for x in self.state]
+        heads = H if self.config.keep_important else 1  # heads keep different tokens only with heavy hitters
+        return mx.broadcast_to(x[:, None], (B, heads, L, x.shape[-1]))
+
+    def _reserve(self, rows: dict[str, mx.array], needed: int) -> None:
+        """Make every buffer at least `needed` slots long."""
+        have = next(iter(self._buffers.values())).shape[2] if self._buffers else 0
+        if needed <= have:
+            return
+        slots = max(needed, self.config.capacity + 1)
+        for name, x in rows.items():
+            shape = (*x.shape[:2], slots - have, *x.shape[3:])
+            extra = mx.zeros(shape, x.dtype)
+            self._buffers[name] = mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
+
+    def _place_head(self) -> None:
+        """Turn the sinks and heavy hitters to the positions just before the oldest recent token."""
+        lay = self._layout
+        if not lay.recent or self._head_keys is None:
+            return  # only sinks so far, still at their own positions
+        n = lay.sinks + lay.heavy
+        at = self.seen - lay.recent - self.base - n
+        if at == self._head_at:
+            return
+        turned = self._rotary.rotate(self._head_keys[..., :n, :], at)
+        keys = self._buffers["keys"]
+        if lay.sinks:
+            keys = _put(keys, turned[..., :lay.sinks, :], 0)
+        if lay.heavy:
+            keys = _put(keys, turned[..., lay.sinks:, :], self.config.n_sink + self._recent_slots)
+        self._buffers["keys"], self._head_at = keys, at
+
+    def _link(self, attention: mx.array, T: int, L: int, first: int, seen: int) -> None:
+        """Remember, per token, the later token that gave it the most attention in one step."""
+        b = self._buffers
+        own = mx.array([first, *range(T - L + 1, T)])[:, None] == mx.arange(T)[None]
+        attention = mx.where(own, 0.0, attention)
+        best, who = attention.max(axis=2), attention.argmax(axis=2).astype(mx.int32) + seen
+        better = best > b["link_w"][..., :T]
+        b["link_w"] = _put(b["link_w"], mx.where(better, best, b["link_w"][..., :T]), 0)
+        b["link_pos"] = _put(b["link_pos"], mx.where(better, who, b["link_pos"][..., :T]), 0)
+
+    def _free_keys(self, keys: mx.array, positions: mx.array) -> mx.array:
+        """Keys stored at rotation position (sequence position - base), made position-free."""
+        return keys if self._rotary is None else self._rotary.unrotate_at(keys, positions - self.base)
+
+    def _settle(self, T: int, L: int, first: int, seen: int) -> None:
+        """Sort the step's new tokens into sinks and recent ones; hand over those leaving the window."""
+        c, lay = self.config, self._layout
+        S, ring = c.n_sink, self._recent_slots
+        sinks = min(S - lay.sinks, L)
+        if sinks and c.positions == "cache":
+            own = self._buffers["keys"][..., lay.sinks:lay.sinks + sinks, :]
+            head = self._rotary.unrotate(own, seen - self.base)
+            self._head_keys = head if self._head_keys is None else mx.concatenate([self._head_keys, head], axis=2)
+        lay.sinks += sinks
+        arrived = [first, *range(T - L + 1, T)][sinks:]  # the new recent tokens' slots, oldest first
+        total = lay.recent + len(arrived)
+        if total < ring:
+            lay.recent = total  # still filling: they already sit at S + recent ...
+            return
+        if total == ring:  # one token leaves and the rest fill the ring: a pointer move
+            leaving, moves = [S + lay.start], []
+            lay.free, lay.start = lay.start, (lay.start + 1) % ring
+        else:  # a chunk: the newest ring - 1 recent tokens are gathered into the ring
+            if lay.free >= 0:  # the free slot already holds `first`
+                order = [S + (lay.start + j) % ring for j in range(ring)] + arrived[1:]
+            else:
+                order = list(range(S, S + lay.recent)) + arrived
+            leaving, moves = order[:total - ring + 1], order[total - ring + 1:]
+            lay.start, lay.free = 0, ring - 1
+        lay.recent = ring - 1
+        self._hand_over(leaving, moves, T)
+        if c.positions == "cache" and self.seen - self.base >= max(self.REBASE_AT, 2 * c.capacity):
+            self._rebase()
+
+    def _hand_over(self, leaving: list[int], moves: list[int], T: int) -> None:
+        """Take the leaving tokens out (to the heavy hitters or the consolidator) and move the
+        staying recent tokens into the ring. Everything is read before anything is written:
+        the heavy hitters' slots may hold this step's new tokens."""
+        c, b = self.config, self._buffers
+        before = dict(b)
+        if self.consolidator is None and not c.keep_important:
+            out = {"positions": before["positions"][..., :len(leaving)]}  # only counted
+        else:
+            out = {name: mx.take(x, mx.array(leaving, dtype=mx.int32), axis=2) for name, x in before.items()}
+        if moves:
+            index = mx.array(moves, dtype=mx.int32)
+            for name, x in before.items():
+                b[name] = _put(b[name], mx.take(x, index, axis=2), c.n_sink)
+        free_keys = False
+        if c.keep_important:
+            out, free_keys = self._compete(out, before), c.positions == "cache"
+        if out is None:
+            return
+        self.evicted += out["positions"].shape[-1]
+        if self.consolidator is None:
+            return
+        keys = out["keys"] if free_keys else self._free_keys(out["keys"], out["positions"])
+        linked = self._linked(before, out["link_pos"], T) if self.tracks_links else (None, None)
+        self.consolidator.consolidate(self.layer, Evicted(
+            keys, out["values"], out["importance"], out["positions"], out.get("hidden"), *linked,
+        ))
+
+    @staticmethod
+    def _linked(before: dict[str, mx.array], link_pos: mx.array, T: int) -> tuple[mx.array, mx.array]:
+        """The layer inputs of the tokens at `link_pos`, and whether each is still held."""
+        match = before["positions"][..., None, :T] == link_pos[..., None]
+        slot = mx.argmax(match, axis=-1)
+        hidden = mx.take_along_axis(before["hidden"][..., :T, :], slot[..., None], axis=2)
+        return hidden, match.any(axis=-1)
+
+    def _compete(self, out: dict[str, mx.array], before: dict[str, mx.array]) -> dict[str, mx.array] | None:
+        """Leaving tokens join the heavy hitters; each head keeps the keep_important most important
+        of them and returns the rest (None while there is room for all). Under positions="cache"
+        the heavy hitters' keys are kept un-rotated, and so are the returned ones."""
+        c, lay, b = self.config, self._layout, self._buffers
+        K, S, at = c.keep_important, c.n_sink, c.n_sink + self._recent_slots
+        candidates = {n: mx.concatenate([before[n][:, :, at:at + lay.heavy], x], axis=2) for n, x in out.items()}
+        if c.positions == "cache":
+            head = self._head_keys if self._head_keys is not None else out["keys"][..., :0, :]
+            leaving = self._free_keys(out["keys"], out["positions"])
+            candidates["keys"] = mx.concatenate([head[..., S:, :], leaving], axis=2)
+        n = candidates["importance"].shape[-1]
+        if n <= K:
+            kept, returned = mx.arange(n)[None, None], None
+        else:
+            order = mx.argsort(-candidates["importance"], axis=-1)
+            kept, returned = mx.sort(order[..., :K], axis=-1), mx.sort(order[..., K:], axis=-1)
+
+        def take(x, index):
+            index = mx.broadcast_to(index, x.shape[:2] + index.shape[2:])
+            return mx.take_along_axis(x, index[..., None] if x.ndim == 4 else index, axis=2)
+
+        for name, x in candidates.items():
+            b[name] = _put(b[name], take(x, kept), at)
+        lay.heavy = min(n, K)
+        if c.positions == "cache":
+            self._head_keys = mx.concatenate([head[..., :S, :], take(candidates["keys"], kept)], axis=2)
+            self._head_at = None
+        return None if returned is None else {name: take(x, returned) for name, x in candidates.items()}
+
+    def _rebase(self) -> None:
+        """Move every rotation position back so the oldest recent token sits right after the head."""
+        c = self.config
+        shift = self.seen - self._layout.recent - self.base - (c.n_sink + c.keep_important)
+        S, ring = c.n_sink, self._recent_slots
+        keys = self._buffers["keys"]
+        turned = self._rotary.turn_back(keys[..., S:S + ring, :], shift)
+        self._buffers["keys"] = _put(keys, turned, S)
+        self.base += shift
+        self._head_at = None
 
 
-def make_cache(model: nn.Module, config: EngineConfig,
-               consolidator: Consolidator | None = None) -> list:
-    """The model's prompt cache with a HebbianCache on every full-attention layer.
+def _model_cache(model: nn.Module) -> list:
+    return model.make_cache() if hasattr(model, "make_cache") else [KVCache() for _ in model.layers]
+
+
+def full_attention_layers(model: nn.Module) -> list[int]:
+    """The layers make_cache gives a HebbianCache: those for which the model makes a plain KVCache.
 
     Layers for which the model makes another cache (sliding-window layers get a bounded
     RotatingKVCache, for example) keep it: their window is part of how the model was trained.
     """
-    base = model.make_cache() if hasattr(model, "make_cache") else [KVCache() for _ in model.layers]
-    caches = [
-        HebbianCache(config, i, getattr(getattr(layer, "self_attn", None), "rope", None), consolidator)
-        if type(cache) is KVCache else cache
-        for i, (layer, cache) in enumerate(zip(model.layers, base))
-    ]
-    if not any(isinstance(c, HebbianCache) for c in caches):
+    layers = [i for i, cache in enumerate(_model_cache(model)) if type(cache) is KVCache]
+    if not layers:
         raise ValueError(f"{type(model).__module__} has no full-attention layer for the engine's cache")
+    return layers
+
+
+def make_cache(model: nn.Module, config: EngineConfig,
+               consolidator: Consolidator | None = None) -> list:
+    """The model's prompt cache with a HebbianCache on every full-attention layer."""
+    caches = _model_cache(model)
+    for i in full_attention_layers(model):
+        attn = getattr(model.layers[i], "self_attn", None)
+        caches[i] = HebbianCache(config, i, getattr(attn, "rope", None), consolidator, attn)
     return caches

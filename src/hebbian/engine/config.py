@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 POSITION_SCHEMES = ("cache", "original")
 MODES = ("off", "rank1", "association", "memory", "slots")
-IMPLEMENTED_MODES = ("off",)
+TARGETS = ("k", "v", "both")
+# A conservative default strength per mode (see EngineConfig.strength).
+DEFAULT_STRENGTH = {"off": 0.0, "rank1": 0.05, "association": 0.05, "memory": 0.1, "slots": 0.1}
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """How the engine's cache keeps, scores and hands over tokens.
+    """How the engine's cache keeps, scores and hands over tokens, and what consolidates them.
 
+    Cache:
     window: recent tokens kept per layer, besides the sinks (heavy hitters count against it).
     n_sink: first tokens of the sequence that are never evicted (StreamingLLM's attention sinks).
-    positions: "cache" re-rotates kept keys to their place in the cache (StreamingLLM);
-        "original" keeps each key at its position in the sequence (mlx-lm's RotatingKVCache).
+    positions: "cache" places kept keys at their place in the cache (StreamingLLM: the sinks sit
+        just before the window, whatever was evicted); "original" keeps each key at its position
+        in the sequence (mlx-lm's RotatingKVCache).
     keep_important: of the window, how many slots go to the highest-importance older tokens
         (H2O's heavy hitters) instead of the most recent ones; needs track_importance.
     track_importance: accumulate the attention each cached token receives (explicit softmax);
-        off, attention runs through the fused kernel.
+        off (and with no memory to read), attention runs through the fused kernel.
     prefill_chunk: the most prompt tokens fed to the model at once, which bounds memory.
-    mode: what happens to evicted tokens; "off" drops them.
+
+    Consolidation of evicted tokens:
+    mode: "off" drops them; "rank1", "association" (fast weights on the K/V projections),
+        "memory" (a random-feature associative memory) or "slots" (merged key/value slots).
+    strength: how much one evicted token counts (an average token has importance ~1): the fast
+        weights' learning rate eta, or the memory's and slots' weight per token. None takes the
+        mode's conservative default (DEFAULT_STRENGTH).
+    decay: factor by which consolidated state fades per evicted token (1 keeps everything).
+    target: which projection the fast weights modify: "k", "v" or "both".
+    max_norm: the fast weights' Frobenius norm bound, relative to the projection's own weights.
+    stiffen_at: fast-weight metaplasticity: a row whose accumulated change reaches stiffen_at
+        times a typical row at the norm bound learns and forgets at half the rate (0: off).
+    features: random features per memory (FAVOR+); more features, a closer estimate.
+    slots: consolidated key/value slots per layer and KV head.
+    seed: draws the memory's random features.
     """
 
     window: int = 1020
@@ -31,29 +49,51 @@ class EngineConfig:
     keep_important: int = 0
     track_importance: bool = True
     prefill_chunk: int = 512
-    mode: str = "off"
+    mode: str = "memory"
+    strength: float | None = None
+    decay: float = 0.9995
+    target: str = "v"
+    max_norm: float = 0.1
+    stiffen_at: float = 4.0
+    features: int = 128
+    slots: int = 64
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.window < 1:
-            raise ValueError(f"window must be at least 1, got {self.window}")
-        if self.n_sink < 0:
-            raise ValueError(f"n_sink must be 0 or more, got {self.n_sink}")
-        if self.positions not in POSITION_SCHEMES:
-            raise ValueError(f"positions must be one of {', '.join(POSITION_SCHEMES)}, got {self.positions!r}")
-        if not 0 <= self.keep_important < self.window:
-            raise ValueError(f"keep_important must be in [0, window={self.window}), got {self.keep_important}")
-        if self.keep_important and not self.track_importance:
-            raise ValueError("keep_important needs track_importance=True: heavy hitters are chosen by importance")
-        if self.prefill_chunk < 1:
-            raise ValueError(f"prefill_chunk must be at least 1, got {self.prefill_chunk}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.mode not in IMPLEMENTED_MODES:
-            raise NotImplementedError(
-                f"mode {self.mode!r} is not implemented yet; available: {', '.join(IMPLEMENTED_MODES)}"
-            )
+        checks = [
+            (self.window >= 1, f"window must be at least 1, got {self.window}"),
+            (self.n_sink >= 0, f"n_sink must be 0 or more, got {self.n_sink}"),
+            (self.positions in POSITION_SCHEMES,
+             f"positions must be one of {', '.join(POSITION_SCHEMES)}, got {self.positions!r}"),
+            (0 <= self.keep_important < self.window,
+             f"keep_important must be in [0, window={self.window}), got {self.keep_important}"),
+            (not self.keep_important or self.track_importance,
+             "keep_important needs track_importance=True: heavy hitters are chosen by importance"),
+            (self.prefill_chunk >= 1, f"prefill_chunk must be at least 1, got {self.prefill_chunk}"),
+            (self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
+            (self.mode != "association" or self.track_importance,
+             "mode 'association' needs track_importance=True: links are read from the attention weights"),
+            (self.strength is None or self.strength > 0, f"strength must be positive, got {self.strength}"),
+            (0 < self.decay <= 1, f"decay must be in (0, 1], got {self.decay}"),
+            (self.target in TARGETS, f"target must be one of {', '.join(TARGETS)}, got {self.target!r}"),
+            (self.max_norm > 0, f"max_norm must be positive, got {self.max_norm}"),
+            (self.stiffen_at >= 0, f"stiffen_at must be 0 (off) or positive, got {self.stiffen_at}"),
+            (self.features >= 1, f"features must be at least 1, got {self.features}"),
+            (self.slots >= 1, f"slots must be at least 1, got {self.slots}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
     @property
     def capacity(self) -> int:
         """Tokens a layer's cache holds between steps, at most."""
         return self.n_sink + self.window
+
+    @property
+    def eta(self) -> float:
+        """The strength in effect: the configured one or the mode's default."""
+        return DEFAULT_STRENGTH[self.mode] if self.strength is None else self.strength
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -4,7 +4,8 @@ mlx-lm model modules import `scaled_dot_product_attention` by name and look it u
 globals at call time. Installing swaps that name, in each module that defines one of the
 model's classes, for a dispatcher that runs the engine's attention for a HebbianCache and calls
 the exact original for any other cache. Installs are reference counted per module (models of
-one architecture share a module); the last removal puts the original object back.
+one architecture share a module); the last removal puts the original object back. `patched`
+also attaches a fast-weight strategy's K/V side paths (sidepath.py) for its duration.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import mlx.nn as nn
 
 from .attention import attention
 from .cache import HebbianCache
+from .sidepath import attach, detach
 
 NAME = "scaled_dot_product_attention"
 _installed: dict[str, tuple[object, object, int]] = {}  # module -> (original, dispatcher, count)
@@ -77,10 +79,16 @@ def is_installed(model: nn.Module) -> bool:
 
 
 @contextmanager
-def patched(model: nn.Module):
-    """Run `model` with the engine's attention for HebbianCache layers; restores on exit."""
+def patched(model: nn.Module, strategy=None):
+    """Run `model` with the engine's attention for HebbianCache layers, and with the side paths
+    of `strategy` if it has any (strategy.side_targets); restores everything on exit."""
     install(model)
     try:
-        yield model
+        attached = bool(getattr(strategy, "side_targets", ())) and attach(model, strategy)
+        try:
+            yield model
+        finally:
+            if attached:
+                detach(model, strategy)
     finally:
         remove(model)

@@ -12,13 +12,16 @@ def prefill(model: nn.Module, tokens: mx.array, cache: list, chunk: int) -> mx.a
     """Run `tokens` (1-d) through `model` with `cache`, `chunk` tokens at a time.
 
     The cache holds at most its capacity plus one chunk at any moment, and the attention
-    scores of a step are (chunk x (capacity + chunk)), whatever the prompt's length.
-    Returns the logits after the last token, (vocab,).
+    scores of a step are (chunk x (capacity + chunk)), whatever the prompt's length. Only the
+    last chunk's output goes through the model's head. Returns the logits after the last
+    token, (vocab,).
     """
     if len(tokens) == 0:
         raise ValueError("prefill needs at least one token")
-    with patched(model):
+    strategy = next((c.consolidator for c in cache if getattr(c, "consolidator", None) is not None), None)
+    with patched(model, strategy):
         for start in range(0, len(tokens), chunk):
-            logits = model(tokens[None, start:start + chunk], cache=cache)
-            mx.eval(logits[:, -1], [c.state for c in cache])
-    return logits[0, -1]
+            logits = model(tokens[None, start:start + chunk], cache=cache)[0, -1]
+            mx.eval([c.state for c in cache], getattr(strategy, "arrays", list)())
+        mx.eval(logits)
+    return logits

@@ -90,4 +90,4 @@ def get_task(name: str) -> type[Task]:
     return _REGISTRY[name]
 
 
-from hebbian.studies.tasks import synthetic  # noqa: E402,F401  (registers the built-in task)
+from hebbian.studies.tasks import perplexity, recall, synthetic  # noqa: E402,F401  (registers the built-in tasks)
