@@ -36,6 +36,14 @@ bdh_app.command("protocol")(bdh_commands.protocol)
 bdh_app.command("scaffold")(bdh_commands.scaffold)
 app.add_typer(bdh_app, name="bdh")
 
+from .sae import commands as sae_commands  # noqa: E402
+
+sae_app = typer.Typer(help="Sparse autoencoders for episodic memory: synthetic episodes and real LLM activations.",
+                      no_args_is_help=True)
+sae_app.command("synthetic")(sae_commands.synthetic)
+sae_app.command("llm")(sae_commands.llm)
+app.add_typer(sae_app, name="sae")
+
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
