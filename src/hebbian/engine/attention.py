@@ -33,7 +33,9 @@ def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None)
         out, weights = mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask,
                                                             sinks=sinks), None
     else:
-        out, weights = _compiled_explicit_attention(queries, keys, values, scale, mask, sinks, memory)
+        steady = queries.shape[2] == 1 and cache.steady  # one shape from step to step: worth compiling
+        explicit = _compiled_explicit_attention if steady else explicit_attention
+        out, weights = explicit(queries, keys, values, scale, mask, sinks, memory)
     # What the step changed (importance, evictions, the consolidator's state) is computed with
     # the layer's output, while the step's buffers are alive, not at the next step, which could
     # then not update them in place.
@@ -86,5 +88,5 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     return out.reshape(B, n_heads, L, -1).astype(queries.dtype), weights.sum(axis=2)
 
 
-# One fused kernel sequence per shape instead of a dozen small operations per layer and step.
+# Fewer, fused operations per layer and step; traced once per shape, so used for steady decoding.
 _compiled_explicit_attention = mx.compile(explicit_attention)

@@ -7,16 +7,10 @@ n_sink + window + L keys); the engine's attention then calls `commit` with the a
 token received, and the cache settles back to n_sink + window tokens, handing the evicted ones,
 in sequence order, to the consolidator.
 
-Storage is preallocated and written in place, so a decoding step copies nothing:
-
-    [ sinks (n_sink) | recent ring (R + 1 slots) | heavy hitters (keep_important) | new tokens ]
-
-with R = window - keep_important. Once full, the ring holds the R recent tokens plus one free
-slot, which the next step's first new token takes: the oldest recent token then leaves by a
-pointer move. Attention does not care in which order keys sit, except that a step's later new
-tokens must come after everything else for the causal mask; they do, since only the first new
-token goes into the ring's free slot and the rest at the end (and the first one may be seen by
-every query of the step).
+Storage is preallocated and written in place (layout.py says which token sits where), so a
+decoding step copies nothing and its evictions are a change of counts. Evicted tokens leave
+attention at once; while decoding they reach the consolidator in batches of `hand_over`, which
+keeps consolidation off the per-token path (a chunk, a full batch or `flush` hands them over).
 
 Position schemes (the model rotates a step's queries and keys at `cache.offset`):
 - "original": offset is the number of tokens seen, so every key keeps its sequence position,
@@ -37,10 +31,12 @@ from typing import Protocol
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 from mlx_lm.models.base import create_causal_mask
 from mlx_lm.models.cache import KVCache, _BaseCache
 
 from .config import EngineConfig
+from .layout import Layout
 from .rope import Rotary
 
 
@@ -79,20 +75,20 @@ class Consolidator(Protocol):
     def consolidate(self, layer: int, batch: Evicted) -> None: ...
 
 
-@dataclass
-class _Layout:
-    """Where tokens sit: counts and ring pointers (plain ints, so planning never syncs)."""
-
-    sinks: int = 0  # sink slots filled
-    recent: int = 0  # recent tokens held
-    heavy: int = 0  # heavy-hitter slots filled
-    start: int = 0  # ring index of the oldest recent token, once the ring is full
-    free: int = -1  # ring index of the free slot, or -1 while filling
+def _index(at: int, _cache: dict[int, mx.array] = {}) -> mx.array:  # noqa: B006 - a deliberate memo
+    if at not in _cache:
+        _cache[at] = mx.array([at], dtype=mx.int32)
+    return _cache[at]
 
 
 def _put(buffer: mx.array, rows: mx.array, at: int) -> mx.array:
-    rows = rows if rows.dtype == buffer.dtype else rows.astype(buffer.dtype)
-    return mx.slice_update(buffer, rows, mx.array([at]), axes=(2,))
+    return mx.slice_update(buffer, rows, _index(at), axes=(2,))
+
+
+def _take(x: mx.array, index: mx.array) -> mx.array:
+    """x[b, h, index[b, h, i]] along the token axis, for 3-d or 4-d x (heads broadcast)."""
+    index = mx.broadcast_to(index, x.shape[:2] + index.shape[2:])
+    return mx.take_along_axis(x, index[..., None] if x.ndim == 4 else index, axis=2)
 
 
 class HebbianCache(_BaseCache):
@@ -114,15 +110,17 @@ class HebbianCache(_BaseCache):
         needs_rotary = config.positions == "cache" or consolidator is not None
         self._rotary = Rotary(rope) if needs_rotary and rope is not None else None
         self._attn = attn
-        self._recent_slots = config.window - config.keep_important + 1
         self._clear()
 
     def _clear(self) -> None:
+        c = self.config
+        # Heavy hitters compete at every step; without a consolidator nothing needs batching.
+        batch = c.hand_over if self.consolidator is not None and not c.keep_important else 1
+        self._layout = Layout(c.n_sink, c.window - c.keep_important, c.keep_important, batch)
         self._buffers: dict[str, mx.array] = {}  # field -> (B, H or 1, slots, ...)
         self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
         self._head_at = None  # the position the head's first row is turned to in the buffer
-        self._layout = _Layout()
-        self._step = None  # between update_and_fetch and commit: (held, L, first new slot, seen before)
+        self._step = None  # between update_and_fetch and commit: (L, first slot, slots read, seen before)
         self.seen = 0
         self.base = 0  # positions="cache": sequence position minus rotation position
         self.evicted = 0
@@ -135,8 +133,8 @@ class HebbianCache(_BaseCache):
         return self.seen - self.base
 
     def size(self) -> int:
-        """Tokens held between steps."""
-        return self._layout.sinks + self._layout.recent + self._layout.heavy
+        """Tokens attention sees between steps."""
+        return self._layout.held
 
     def empty(self) -> bool:
         return not self._buffers
@@ -149,10 +147,6 @@ class HebbianCache(_BaseCache):
         head = 0 if self._head_keys is None else self._head_keys.nbytes
         return sum(b.nbytes for b in self._buffers.values()) + head
 
-    def _prefix(self) -> int:
-        """Buffer slots in use between steps: the tokens held plus the ring's free slot."""
-        return self.size() + (self._layout.free >= 0)
-
     def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
         if self._step is not None:
             raise RuntimeError(
@@ -160,53 +154,58 @@ class HebbianCache(_BaseCache):
                 "run the model inside hebbian.engine.patched(model)"
             )
         B, H, L, _ = keys.shape
-        rows = {
-            "keys": keys, "values": values, "importance": mx.zeros((B, H, L), mx.float32),
-            "positions": mx.broadcast_to(mx.arange(self.seen, self.seen + L, dtype=mx.int32), (B, H, L)),
-        }
+        first, rest, T = self._layout.placement(L)
+        positions = mx.arange(self.seen, self.seen + L, dtype=mx.int32)
+        rows = {"keys": keys, "values": values, "importance": mx.zeros((B, H, L), mx.float32),
+                "positions": mx.broadcast_to(positions, (B, H, L))}
         if self.records_inputs:
             rows["hidden"] = self._layer_inputs(B, H, L)
         if self.tracks_links:
             rows["link_pos"] = mx.full((B, H, L), -1, mx.int32)
             rows["link_w"] = mx.zeros((B, H, L), mx.float32)
-        held, free = self.size(), self._layout.free
-        first = self.config.n_sink + free if free >= 0 else held  # the ring's free slot, or the end
-        self._reserve(rows, held + L)
+        self._reserve(rows, T)
         for name, x in rows.items():
-            buffer = _put(self._buffers[name], x[:, :, :1], first)
-            self._buffers[name] = _put(buffer, x[:, :, 1:], held + 1) if L > 1 else buffer
+            buffer = _put(self._buffers[name], x[:, :, :1] if L > 1 else x, first)
+            self._buffers[name] = _put(buffer, x[:, :, 1:], rest) if L > 1 else buffer
         if self.config.positions == "cache":
             self._place_head()
-        self._step = (held, L, first, self.seen)
+        self._step = (L, first, T, self.seen)
         self.seen += L
-        T = held + L
         return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
 
     def make_mask(self, N: int, window_size: int | None = None, return_array: bool = False):
-        # A step's new tokens come after everything cached (the first may sit earlier, where
-        # every query of the step may see it), so mlx-lm's causal forms apply as they are.
+        """The mask for the next step's N tokens (the model makes one per forward pass, from its
+        first full-attention layer's cache, and hands it to every layer: all hold the same slots)."""
         if window_size is not None and self.seen + N > window_size:
             raise ValueError(
                 f"HebbianCache cannot serve a sliding-window layer (window {window_size}) past its "
                 "window; keep the model's own cache for such layers (make_cache does)"
             )
-        if return_array:
-            return create_causal_mask(N, self.size())
-        return None if N == 1 else "causal"
+        _, _, T = self._layout.placement(N)
+        skipped = self._layout.skipped(N)
+        if not skipped and not return_array:
+            return None if N == 1 else "causal"
+        # causal with the new tokens last (the first new one may sit earlier: all may see it)
+        mask = create_causal_mask(N, T - N)
+        if skipped:
+            visible = np.ones(T, dtype=bool)
+            visible[skipped] = False
+            mask = mask & mx.array(visible)
+        return mask
 
     @property
     def state(self) -> list[mx.array]:
         """The slots in use (in storage order) and, under positions="cache", the head's keys."""
         if not self._buffers:
             return []
-        n = self._prefix()
+        n = self._layout.prefix()
         state = [b[:, :, :n] for b in self._buffers.values()]
         return state + ([self._head_keys] if self._head_keys is not None else [])
 
     @property
     def meta_state(self) -> tuple[str, str, str]:
         counters = {"seen": self.seen, "base": self.base, "evicted": self.evicted, "head_at": self._head_at,
-                    "fields": list(self._buffers), **asdict(self._layout)}
+                    "fields": list(self._buffers), "layout": asdict(self._layout)}
         return json.dumps(asdict(self.config)), str(self.layer), json.dumps(counters)
 
     @classmethod
@@ -216,10 +215,9 @@ class HebbianCache(_BaseCache):
         config, layer, counters = meta_state
         cache = cls(EngineConfig(**json.loads(config)), int(layer), rope, consolidator, attn)
         counters = json.loads(counters)
-        fields = counters.pop("fields")
-        cache.seen, cache.base, cache.evicted = counters.pop("seen"), counters.pop("base"), counters.pop("evicted")
-        cache._head_at = counters.pop("head_at")
-        cache._layout = _Layout(**counters)
+        fields = counters["fields"]
+        cache.seen, cache.base, cache.evicted = counters["seen"], counters["base"], counters["evicted"]
+        cache._head_at, cache._layout = counters["head_at"], Layout(**counters["layout"])
         cache._buffers = dict(zip(fields, state))
         cache._head_keys = state[len(fields)] if len(state) > len(fields) else None
         return cache
@@ -231,6 +229,16 @@ class HebbianCache(_BaseCache):
         """Whether commit wants the step's attention weights."""
         return self.config.track_importance or self.tracks_links
 
+    @property
+    def steady(self) -> bool:
+        """Whether the window has filled: a decoding step's shapes no longer change."""
+        return self._layout.wrapped
+
+    @property
+    def pending(self) -> int:
+        """Tokens evicted but not yet handed to the consolidator."""
+        return self._layout.pending
+
     def position_free(self, queries: mx.array) -> mx.array:
         """A step's queries (between update_and_fetch and commit) without their rotation."""
         if self._rotary is None:
@@ -239,24 +247,21 @@ class HebbianCache(_BaseCache):
 
     def held(self, name: str) -> mx.array:
         """A field ("keys", "importance", "positions", ...) of the tokens held, in sequence order."""
-        lay, S = self._layout, self.config.n_sink
-        ring = [S + (lay.start + j) % self._recent_slots for j in range(lay.recent)]
-        heavy = range(S + self._recent_slots, S + self._recent_slots + lay.heavy)
-        slots = mx.array([*range(lay.sinks), *ring, *heavy], dtype=mx.int32)
-        positions = mx.take(self._buffers["positions"], slots, axis=2)
-        order = mx.argsort(positions, axis=-1)
-        x = mx.take(self._buffers[name], slots, axis=2)
-        return mx.take_along_axis(x, order[..., None] if x.ndim == 4 else order, axis=2)
+        lay = self._layout
+        heavy = range(lay.n_sink + lay.ring, lay.n_sink + lay.ring + lay.heavy)
+        slots = mx.array([*range(lay.sinks), *lay.recent_slots(), *heavy], dtype=mx.int32)
+        order = mx.argsort(mx.take(self._buffers["positions"], slots, axis=2), axis=-1)
+        return _take(mx.take(self._buffers[name], slots, axis=2), order)
 
     def snapshot(self) -> dict:
         """Everything that changes as tokens go through, by reference (arrays are never mutated)."""
         snap = dict(vars(self))
-        snap["_buffers"], snap["_layout"] = dict(self._buffers), _Layout(**asdict(self._layout))
+        snap["_buffers"], snap["_layout"] = dict(self._buffers), Layout(**asdict(self._layout))
         return snap
 
     def restore(self, snapshot: dict) -> None:
         self.__dict__.update(snapshot)
-        self._buffers, self._layout = dict(snapshot["_buffers"]), _Layout(**asdict(snapshot["_layout"]))
+        self._buffers, self._layout = dict(snapshot["_buffers"]), Layout(**asdict(snapshot["_layout"]))
 
     def commit(self, attention: mx.array | None) -> list[mx.array]:
         """End the step with the attention each query gave each token, (B, n_kv_heads, L, T)
@@ -264,19 +269,32 @@ class HebbianCache(_BaseCache):
         arrays the step changed (the cache's and the consolidator's state for this layer)."""
         if self._step is None:
             raise RuntimeError("HebbianCache.commit without update_and_fetch: attention ran twice on one step")
-        held, L, first, seen = self._step
+        L, first, T, seen = self._step
         self._step = None
-        T = held + L
         if attention is not None:
-            b = self._buffers
             if self.config.track_importance:
-                b["importance"] = _put(b["importance"], b["importance"][..., :T] + attention.sum(axis=2), 0)
+                importance = self._buffers["importance"]
+                self._buffers["importance"] = _put(importance, importance[..., :T] + attention.sum(axis=2), 0)
             if self.tracks_links:
                 self._link(attention, T, L, first, seen)
-        self._settle(T, L, first, seen)
+        plan = self._layout.settle(L, first, T)
+        if plan.sinks and self.config.positions == "cache":
+            own = self._buffers["keys"][..., first:first + plan.sinks, :]
+            head = self._rotary.unrotate(own, seen - self.base)
+            self._head_keys = head if self._head_keys is None else mx.concatenate([self._head_keys, head], axis=2)
+        if plan.hand_over:
+            self._hand_over(plan.hand_over, plan.moves, T)
+            if self.config.positions == "cache" and self.offset >= max(self.REBASE_AT, 2 * self.config.capacity):
+                self._rebase()
         changed = list(self._buffers.values())
         state = getattr(self.consolidator, "layer_state", None)
         return changed + (state(self.layer) if state is not None else [])
+
+    def flush(self) -> None:
+        """Hand the pending evicted tokens to the consolidator now."""
+        slots = self._layout.flush()
+        if slots:
+            self._hand_over(slots, [], self._layout.prefix())
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -296,10 +314,10 @@ class HebbianCache(_BaseCache):
         have = next(iter(self._buffers.values())).shape[2] if self._buffers else 0
         if needed <= have:
             return
-        slots = max(needed, self.config.capacity + 1)
+        lay = self._layout
+        slots = max(needed, lay.n_sink + lay.ring + lay.heavy_max + 1)
         for name, x in rows.items():
-            shape = (*x.shape[:2], slots - have, *x.shape[3:])
-            extra = mx.zeros(shape, x.dtype)
+            extra = mx.zeros((*x.shape[:2], slots - have, *x.shape[3:]), x.dtype)
             self._buffers[name] = mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
 
     def _place_head(self) -> None:
@@ -316,7 +334,7 @@ class HebbianCache(_BaseCache):
         if lay.sinks:
             keys = _put(keys, turned[..., :lay.sinks, :], 0)
         if lay.heavy:
-            keys = _put(keys, turned[..., lay.sinks:, :], self.config.n_sink + self._recent_slots)
+            keys = _put(keys, turned[..., lay.sinks:, :], lay.n_sink + lay.ring)
         self._buffers["keys"], self._head_at = keys, at
 
     def _link(self, attention: mx.array, T: int, L: int, first: int, seen: int) -> None:
@@ -333,50 +351,21 @@ class HebbianCache(_BaseCache):
         """Keys stored at rotation position (sequence position - base), made position-free."""
         return keys if self._rotary is None else self._rotary.unrotate_at(keys, positions - self.base)
 
-    def _settle(self, T: int, L: int, first: int, seen: int) -> None:
-        """Sort the step's new tokens into sinks and recent ones; hand over those leaving the window."""
-        c, lay = self.config, self._layout
-        S, ring = c.n_sink, self._recent_slots
-        sinks = min(S - lay.sinks, L)
-        if sinks and c.positions == "cache":
-            own = self._buffers["keys"][..., lay.sinks:lay.sinks + sinks, :]
-            head = self._rotary.unrotate(own, seen - self.base)
-            self._head_keys = head if self._head_keys is None else mx.concatenate([self._head_keys, head], axis=2)
-        lay.sinks += sinks
-        arrived = [first, *range(T - L + 1, T)][sinks:]  # the new recent tokens' slots, oldest first
-        total = lay.recent + len(arrived)
-        if total < ring:
-            lay.recent = total  # still filling: they already sit at S + recent ...
-            return
-        if total == ring:  # one token leaves and the rest fill the ring: a pointer move
-            leaving, moves = [S + lay.start], []
-            lay.free, lay.start = lay.start, (lay.start + 1) % ring
-        else:  # a chunk: the newest ring - 1 recent tokens are gathered into the ring
-            if lay.free >= 0:  # the free slot already holds `first`
-                order = [S + (lay.start + j) % ring for j in range(ring)] + arrived[1:]
-            else:
-                order = list(range(S, S + lay.recent)) + arrived
-            leaving, moves = order[:total - ring + 1], order[total - ring + 1:]
-            lay.start, lay.free = 0, ring - 1
-        lay.recent = ring - 1
-        self._hand_over(leaving, moves, T)
-        if c.positions == "cache" and self.seen - self.base >= max(self.REBASE_AT, 2 * c.capacity):
-            self._rebase()
-
     def _hand_over(self, leaving: list[int], moves: list[int], T: int) -> None:
         """Take the leaving tokens out (to the heavy hitters or the consolidator) and move the
-        staying recent tokens into the ring. Everything is read before anything is written:
-        the heavy hitters' slots may hold this step's new tokens."""
+        staying recent tokens to the ring's start. Everything is read before anything is
+        written: the heavy hitters' slots may hold this step's new tokens."""
         c, b = self.config, self._buffers
         before = dict(b)
-        if self.consolidator is None and not c.keep_important:
-            out = {"positions": before["positions"][..., :len(leaving)]}  # only counted
-        else:
-            out = {name: mx.take(x, mx.array(leaving, dtype=mx.int32), axis=2) for name, x in before.items()}
         if moves:
             index = mx.array(moves, dtype=mx.int32)
             for name, x in before.items():
                 b[name] = _put(b[name], mx.take(x, index, axis=2), c.n_sink)
+        if self.consolidator is None and not c.keep_important:
+            self.evicted += len(leaving)
+            return
+        index = mx.array(leaving, dtype=mx.int32)
+        out = {name: mx.take(x, index, axis=2) for name, x in before.items()}
         free_keys = False
         if c.keep_important:
             out, free_keys = self._compete(out, before), c.positions == "cache"
@@ -404,7 +393,7 @@ class HebbianCache(_BaseCache):
         of them and returns the rest (None while there is room for all). Under positions="cache"
         the heavy hitters' keys are kept un-rotated, and so are the returned ones."""
         c, lay, b = self.config, self._layout, self._buffers
-        K, S, at = c.keep_important, c.n_sink, c.n_sink + self._recent_slots
+        K, S, at = c.keep_important, c.n_sink, c.n_sink + lay.ring
         candidates = {n: mx.concatenate([before[n][:, :, at:at + lay.heavy], x], axis=2) for n, x in out.items()}
         if c.positions == "cache":
             head = self._head_keys if self._head_keys is not None else out["keys"][..., :0, :]
@@ -416,27 +405,21 @@ class HebbianCache(_BaseCache):
         else:
             order = mx.argsort(-candidates["importance"], axis=-1)
             kept, returned = mx.sort(order[..., :K], axis=-1), mx.sort(order[..., K:], axis=-1)
-
-        def take(x, index):
-            index = mx.broadcast_to(index, x.shape[:2] + index.shape[2:])
-            return mx.take_along_axis(x, index[..., None] if x.ndim == 4 else index, axis=2)
-
         for name, x in candidates.items():
-            b[name] = _put(b[name], take(x, kept), at)
+            b[name] = _put(b[name], _take(x, kept), at)
         lay.heavy = min(n, K)
         if c.positions == "cache":
-            self._head_keys = mx.concatenate([head[..., :S, :], take(candidates["keys"], kept)], axis=2)
+            self._head_keys = mx.concatenate([head[..., :S, :], _take(candidates["keys"], kept)], axis=2)
             self._head_at = None
-        return None if returned is None else {name: take(x, returned) for name, x in candidates.items()}
+        return None if returned is None else {name: _take(x, returned) for name, x in candidates.items()}
 
     def _rebase(self) -> None:
         """Move every rotation position back so the oldest recent token sits right after the head."""
-        c = self.config
-        shift = self.seen - self._layout.recent - self.base - (c.n_sink + c.keep_important)
-        S, ring = c.n_sink, self._recent_slots
+        c, lay = self.config, self._layout
+        shift = self.seen - lay.recent - self.base - (c.n_sink + c.keep_important)
         keys = self._buffers["keys"]
-        turned = self._rotary.turn_back(keys[..., S:S + ring, :], shift)
-        self._buffers["keys"] = _put(keys, turned, S)
+        turned = self._rotary.turn_back(keys[..., c.n_sink:c.n_sink + lay.ring, :], shift)
+        self._buffers["keys"] = _put(keys, turned, c.n_sink)
         self.base += shift
         self._head_at = None
 

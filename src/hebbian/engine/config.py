@@ -26,6 +26,9 @@ class EngineConfig:
     track_importance: accumulate the attention each cached token receives (explicit softmax);
         off (and with no memory to read), attention runs through the fused kernel.
     prefill_chunk: the most prompt tokens fed to the model at once, which bounds memory.
+    hand_over: while decoding, evicted tokens (which leave attention at once) reach the
+        consolidator in batches of this many, keeping consolidation off the per-token path;
+        1 hands each over at its step. Heavy hitters (keep_important) compete at every step.
 
     Consolidation of evicted tokens:
     mode: "off" drops them; "rank1", "association" (fast weights on the K/V projections),
@@ -49,6 +52,7 @@ class EngineConfig:
     keep_important: int = 0
     track_importance: bool = True
     prefill_chunk: int = 512
+    hand_over: int = 16
     mode: str = "memory"
     strength: float | None = None
     decay: float = 0.9995
@@ -70,6 +74,7 @@ class EngineConfig:
             (not self.keep_important or self.track_importance,
              "keep_important needs track_importance=True: heavy hitters are chosen by importance"),
             (self.prefill_chunk >= 1, f"prefill_chunk must be at least 1, got {self.prefill_chunk}"),
+            (self.hand_over >= 1, f"hand_over must be at least 1, got {self.hand_over}"),
             (self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
             (self.mode != "association" or self.track_importance,
              "mode 'association' needs track_importance=True: links are read from the attention weights"),
