@@ -228,20 +228,22 @@ def test_heavy_hitters_are_kept_per_head_and_the_rest_handed_over():
 # --- position schemes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overrides", [
-    {}, {"rope_traditional": True},
-    {"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                      "high_freq_factor": 4.0, "original_max_position_embeddings": 32}},
+@pytest.mark.parametrize("overrides, keep_important", [
+    ({}, 0), ({"rope_traditional": True}, 0),
+    ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                       "high_freq_factor": 4.0, "original_max_position_embeddings": 32}}, 0),
+    ({"num_key_value_heads": 1}, 2),  # one KV head: its heavy hitters are everyone's
 ])
-def test_cache_positions_equal_recomputing_the_kept_tokens_from_scratch(overrides):
+def test_cache_positions_equal_recomputing_the_kept_tokens_from_scratch(overrides, keep_important):
     # In a one-layer model a token's K/V do not depend on its context, so StreamingLLM's
     # cache is exactly the kept tokens run afresh at their places in the cache.
     model = tiny_model("llama", num_hidden_layers=1, **overrides)
     ids = tokens(31, seed=3)
-    cache = make_cache(model, EngineConfig(window=5, n_sink=2, positions="cache"))
+    config = EngineConfig(window=5, n_sink=2, positions="cache", keep_important=keep_important, mode="off")
+    cache = make_cache(model, config)
     feed(model, cache, ids, [7, 1, 3, 1, 1, 4, 1, 6, 1, 1, 2, 2])
     kept = np.array(cache[0].held("positions")[0, 0])
-    assert list(kept) == [0, 1, 25, 26, 27, 28, 29]
+    assert len(kept) == 7 and list(kept[:2]) == [0, 1] and list(kept[-5 + keep_important:]) == list(range(25 + keep_important, 30))
     got = feed(model, cache, ids[-1:], [1])[0]
     fresh = model(mx.concatenate([ids[mx.array(kept)], ids[-1:]])[None], cache=[KVCache()])
     np.testing.assert_allclose(np.array(got[0, -1]), np.array(fresh[0, -1]), atol=1e-4, rtol=1e-4)
@@ -336,3 +338,39 @@ def test_sliding_window_layers_past_their_window_are_refused():
     assert cache.make_mask(4, window_size=16) == "causal"
     with pytest.raises(ValueError, match="sliding-window"):
         cache.make_mask(20, window_size=16)
+
+
+@pytest.mark.parametrize("keep_important", [0, 3])
+def test_rebasing_positions_changes_nothing(monkeypatch, keep_important):
+    model, ids = tiny_model("llama"), tokens(160, seed=10)
+    config = EngineConfig(window=12, n_sink=2, keep_important=keep_important, mode="off")
+    chunks = [20] + [1] * 60 + [30] + [1] * 50
+    expected = feed(model, make_cache(model, config), ids, chunks)
+    monkeypatch.setattr(HebbianCache, "REBASE_AT", 24)
+    cache = make_cache(model, config)
+    got = feed(model, cache, ids, chunks)
+    assert cache[0].base > 100 and cache[0].offset < 24 + 30
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(np.array(g), np.array(e), atol=1e-4, rtol=1e-4)
+
+
+def test_batched_hand_over_changes_when_tokens_are_handed_over_not_what(monkeypatch):
+    model, ids = tiny_model("llama"), tokens(120, seed=11)
+    chunks = [10] + [1] * 40 + [25] + [1] * 45
+    runs = []
+    for batch in (1, 6):
+        recorder = Recorder()
+        config = EngineConfig(window=10, n_sink=2, hand_over=batch, mode="memory")
+        cache = make_cache(model, config, recorder)
+        logits = feed(model, cache, ids, chunks)
+        assert batch == 1 or max(c.pending for c in cache) > 0
+        for c in cache:
+            c.flush()
+        runs.append((logits, recorder, [len(b) for b in recorder.batches.values()]))
+    (single, one, n_one), (batched, six, n_six) = runs
+    for e, g in zip(single, batched):  # evicted tokens leave attention at once either way
+        np.testing.assert_allclose(np.array(g), np.array(e), atol=1e-5, rtol=1e-5)
+    assert all(a > b for a, b in zip(n_one, n_six))  # fewer, larger batches
+    for layer in (0, 1):
+        for field in ("positions", "keys", "values", "importance"):
+            np.testing.assert_allclose(six.evicted(layer, field), one.evicted(layer, field), atol=1e-5)

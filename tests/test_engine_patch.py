@@ -99,3 +99,31 @@ def test_patch_is_undone_when_the_body_raises():
 def test_a_model_without_mlx_lm_attention_is_refused():
     with pytest.raises(ValueError, match="does not call mlx-lm's scaled_dot_product_attention"):
         install(nn.Linear(4, 4))
+
+
+def test_side_paths_are_attached_for_the_patch_and_removed_exactly():
+    from hebbian.engine import EngineConfig
+    from hebbian.engine.consolidation import Rank1
+    from hebbian.engine.sidepath import SidePath
+
+    model = tiny("llama")
+    attns = [layer.self_attn for layer in model.layers]
+    originals = [(a.k_proj, a.v_proj) for a in attns]
+    params = [(k, np.array(v)) for k, v in tree_flatten(model.parameters())]
+    expected = _prefill_and_step(model)
+    strategy = Rank1(EngineConfig(mode="rank1", target="both"), model, [0, 1])
+    with patched(model, strategy):
+        assert all(isinstance(p, SidePath) for a in attns for p in (a.k_proj, a.v_proj))
+        with patched(model, strategy):  # nested: the outer patch keeps its wrappers
+            assert all(a.k_proj.base is k for a, (k, _) in zip(attns, originals))
+        assert all(isinstance(a.k_proj, SidePath) for a in attns)
+        with pytest.raises(RuntimeError, match="another strategy's side path"), \
+                patched(model, Rank1(EngineConfig(mode="rank1"), model, [0, 1])):
+            pass
+        got = _prefill_and_step(model)  # nothing consolidated yet: the side path adds nothing
+    for e, g in zip(expected, got):
+        assert mx.array_equal(e, g)
+    assert all(a.k_proj is k and a.v_proj is v for a, (k, v) in zip(attns, originals))
+    after = tree_flatten(model.parameters())
+    assert [k for k, _ in after] == [k for k, _ in params]
+    assert all(np.array_equal(np.array(v), p) for (_, v), (_, p) in zip(after, params))

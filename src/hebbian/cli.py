@@ -44,6 +44,19 @@ sae_app.command("synthetic")(sae_commands.synthetic)
 sae_app.command("llm")(sae_commands.llm)
 app.add_typer(sae_app, name="sae")
 
+from .memnet import commands as memnet_commands  # noqa: E402
+
+memnet_app = typer.Typer(help="Hebbian graph memory network: train on a task over seeds, then report.",
+                         no_args_is_help=True)
+memnet_app.command("train")(memnet_commands.train)
+memnet_app.command("report")(memnet_commands.report)
+app.add_typer(memnet_app, name="memnet")
+
+from .engine import commands as engine_commands  # noqa: E402
+
+app.command()(engine_commands.chat)
+bench_app.command("engine")(engine_commands.bench_engine)
+
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -1,0 +1,79 @@
+"""memory (the seed's Option 2): a fixed-size associative memory per layer and KV head.
+
+Evicted tokens are written as in linear attention, M += w * phi(k)^T v and z += w * phi(k), and
+read as phi(q) M / (phi(q) . z) with log-mass log(phi(q) . z), merged with the window's softmax
+by the engine's attention. phi are FAVOR+ positive random features (Choromanski et al. 2021):
+phi(x) = exp(omega x' - |x'|^2 / 2) / sqrt(m) with x' = x * sqrt(scale) and omega's rows
+orthogonal Gaussian, so that E[phi(q) . phi(k)] = exp(scale * q . k). The read-out is then an
+unbiased estimate of the evicted tokens' own (weighted) softmax mass and output, keys and
+queries taken without their rotary positions.
+
+Numerics: M and z are stored divided by exp(c), c a per-head log-scale that rises with the
+largest feature written (so no exp overflows) and falls by log(decay) per evicted token (so
+fading is exact and never underflows).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import numpy as np
+
+from .base import Strategy, heads_first
+
+
+def orthogonal_features(m: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """m Gaussian directions in d dimensions, orthogonal within each block of d, with chi norms."""
+    blocks = [np.linalg.qr(rng.standard_normal((d, d)))[0].T for _ in range(-(-m // d))]
+    return (np.concatenate(blocks)[:m] * np.linalg.norm(rng.standard_normal((m, d)), axis=1)[:, None])
+
+
+def log_features(omega: mx.array, x: mx.array, scale: float) -> mx.array:
+    """log phi(x) for x (..., d): (..., m)."""
+    x = x.astype(mx.float32) * math.sqrt(scale)
+    return x @ omega.T - 0.5 * (x * x).sum(axis=-1, keepdims=True) - 0.5 * math.log(omega.shape[0])
+
+
+class Memory(Strategy):
+    name = "memory"
+
+    def initial(self, layer):
+        s, m = self.shapes[layer], self.config.features
+        rng = np.random.default_rng([self.config.seed, layer])
+        return {
+            "M": mx.zeros((s.n_kv_heads, m, s.value_dim)), "z": mx.zeros((s.n_kv_heads, m)),
+            "c": mx.zeros((s.n_kv_heads,)), "mass": mx.zeros((s.n_kv_heads,)),
+            "omega": mx.array(orthogonal_features(m, s.head_dim, rng).astype(np.float32)),
+        }
+
+    def update(self, layer, state, batch, weights):
+        E = batch.importance.shape[-1]
+        keys, values = heads_first(batch.keys), heads_first(batch.values).astype(mx.float32)
+        a = mx.log(weights)[..., None] + log_features(state["omega"], keys, self.shapes[layer].scale)  # (H, N, m)
+        faded = state["c"] + E * math.log(self.config.decay)
+        c = mx.maximum(faded, a.max(axis=(1, 2)))
+        fade, e = mx.exp(faded - c), mx.exp(a - c[:, None, None])
+        return {
+            **state, "c": c,
+            "z": fade[:, None] * state["z"] + e.sum(axis=1),
+            "M": fade[:, None, None] * state["M"] + e.swapaxes(1, 2) @ values,
+        }
+
+    def read(self, layer: int, queries: mx.array, scale: float):
+        if layer not in self.active:
+            return None
+        read = self.compiled("read", layer, self._read, steady=queries.shape[2] == 1)
+        return read(self.layers[layer], queries, scale)
+
+    def _read(self, layer: int, state: dict[str, mx.array], queries: mx.array, scale: float):
+        s = self.shapes[layer]
+        B, n_heads, L, D = queries.shape
+        q = queries.reshape(B, s.n_kv_heads, s.n_rep * L, D)
+        lq = log_features(state["omega"], q, scale)
+        top = lq.max(axis=-1, keepdims=True)
+        pq = mx.exp(lq - top)
+        mass = mx.maximum(pq @ state["z"][None, :, :, None], 1e-30)
+        out = (pq @ state["M"][None]) / mass
+        log_mass = mx.log(mass) + top + state["c"][None, :, None, None]
+        return out.reshape(B, n_heads, L, -1), log_mass.reshape(B, n_heads, L)

@@ -1,0 +1,99 @@
+"""Recall after eviction: can the engine answer a question about a fact that left its window?
+
+Each item (see `recall_items`) is one chat turn: a lead-in, the fact, real filler prose, then the
+question. A condition is an engine configuration (`hebbian.engine.EngineConfig` keys) plus
+`show_fact` (false for the negative control, which measures the guessing rate). One trial feeds
+the prompt once, then, from that state, (1) scores the answer teacher-forced — the log-probability
+of the value's tokens after the question and the start of the fact's own sentence — and (2)
+generates a greedy reply, scored by exact match. It also records the distance in tokens from the
+end of the fact to the end of the prompt, which must exceed the window for the fact to be evicted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from hebbian.studies.schema import Field, at_least
+from hebbian.studies.tasks import Item, Task, register_task
+from hebbian.studies.tasks.recall_items import LEAD_IN, filler, is_recalled, make_fact
+
+ENGINE_KEYS_EXCLUDED = ("show_fact",)
+
+
+class EngineTask(Task):
+    """Shared by the tasks that run the real model behind a HebbianEngine, one per condition."""
+
+    @cached_property
+    def model(self):
+        from hebbian.models import load
+
+        return load(self.settings["model"])
+
+    def engine(self, config: Mapping[str, Any]):
+        from hebbian.engine import EngineConfig, HebbianEngine
+
+        engines = self.__dict__.setdefault("_engines", {})
+        key = json.dumps(dict(config), sort_keys=True)
+        if key not in engines:
+            knobs = {k: v for k, v in config.items() if k not in ENGINE_KEYS_EXCLUDED}
+            engines[key] = HebbianEngine(*self.model, EngineConfig(**knobs))
+        engine = engines[key]
+        engine.reset()  # trials are independent: empty window, empty memory
+        return engine
+
+
+@register_task("recall")
+class RecallTask(EngineTask):
+    metrics = {"correct": "binary", "logprob": "continuous", "distance": "continuous"}
+    params = {
+        "model": Field("text", required=False, default="default"),
+        "corpus": Field("text", required=False, default="austen"),
+        "filler_chars": Field("integer", required=False, default=1500, check=at_least(1)),
+        "max_tokens": Field("integer", required=False, default=16, check=at_least(1)),
+    }
+    config = None  # EngineConfig keys (validated when the engine is built) plus show_fact
+
+    @cached_property
+    def paragraphs(self) -> list[str]:
+        from hebbian import corpus
+
+        return list(corpus.paragraphs(self.settings["corpus"], min_chars=200))
+
+    def items(self, n: int) -> list[Item]:
+        items = []
+        for i in range(n):
+            rng = np.random.default_rng([self.seed, i])
+            fact = make_fact(rng)
+            items.append(Item(f"recall-{i:05d}", i, {
+                "kind": fact.kind, "statement": fact.statement, "question": fact.question,
+                "answer": fact.answer, "filler": filler(self.paragraphs, rng, self.settings["filler_chars"]),
+            }))
+        return items
+
+    def prompt_parts(self, item: Item, show_fact: bool) -> tuple[str, str]:
+        """(user message up to and including the fact, the rest of the message)."""
+        d = item.data
+        head = f"{LEAD_IN}\n\n{d['statement']}" if show_fact else LEAD_IN
+        return head, f"\n\n{d['filler']}\n\nQuestion: {d['question']} Answer briefly."
+
+    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float]:
+        engine = self.engine(config)
+        tokenizer = engine.tokenizer
+        head, tail = self.prompt_parts(item, config.get("show_fact", True))
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False)
+        prompt = tokenizer.encode(rendered, add_special_tokens=False)
+        fact_end = len(tokenizer.encode(rendered[: rendered.index(head) + len(head)], add_special_tokens=False))
+        answer = item.data["answer"]
+        prefix = item.data["statement"][: item.data["statement"].index(answer)].rstrip()
+        engine.feed(prompt[:-1])
+        with engine.fork():
+            context = prompt[-1:] + tokenizer.encode(prefix, add_special_tokens=False)
+            logprob = sum(engine.score(context, tokenizer.encode(" " + answer, add_special_tokens=False)))
+        reply = engine.generate(prompt[-1:], max_tokens=self.settings["max_tokens"])
+        return {"correct": is_recalled(answer, reply), "logprob": logprob, "distance": float(len(prompt) - fact_end)}

@@ -1,0 +1,203 @@
+"""The consolidation strategies: their update rules, bounds and read-outs, on toy batches."""
+
+from types import SimpleNamespace
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from gguf_fixtures import tiny_model
+
+from hebbian.engine import EngineConfig, Evicted, HebbianCache, attention
+from hebbian.engine.consolidation import Memory, Rank1, Slots
+from hebbian.engine.consolidation.slots import FREE_BELOW
+
+H, D, HIDDEN = 2, 16, 64  # tiny llama: 2 KV heads of 16 dims (4 query heads), hidden size 64
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model("llama")
+
+
+def batch(seed: int, E: int, scale: float = 1.0) -> Evicted:
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s).astype(np.float32) * scale for s in [(1, H, E, D), (1, H, E, D)]]
+    importance = rng.uniform(0.2, 2.0, (1, H, E)).astype(np.float32)
+    hidden = rng.standard_normal((1, 1, E, HIDDEN)).astype(np.float32)
+    positions = np.broadcast_to(np.arange(E, dtype=np.int32), (1, H, E))
+    return Evicted(*(mx.array(x) for x in (*arrays, importance, positions, hidden)))
+
+
+def token(b: Evicted, i: int) -> Evicted:
+    return Evicted(*(x[:, :, i:i + 1] for x in (b.keys, b.values, b.importance, b.positions, b.hidden)))
+
+
+# --- fast weights -------------------------------------------------------------------------------
+
+
+def test_a_batched_rank1_update_equals_the_sum_of_single_updates(model):
+    config = EngineConfig(mode="rank1", target="both", strength=0.5, decay=0.99, stiffen_at=0, max_norm=1e6)
+    batched, single = Rank1(config, model, [0]), Rank1(config, model, [0])
+    b = batch(0, 6)
+    batched.consolidate(0, b)
+    for i in range(6):
+        single.consolidate(0, token(b, i))
+    for name in ("dk", "dv"):
+        np.testing.assert_allclose(np.array(batched.layers[0][name]), np.array(single.layers[0][name]),
+                                   rtol=1e-4, atol=1e-7)
+    # and both are the rule: dW_h = sum_i eta * importance_i / n_rep * decay^age_i * outer(v_i, x_i / |x_i|^2)
+    x = np.array(b.hidden)[0, 0]
+    x = x / (x * x).sum(-1, keepdims=True)
+    w = 0.5 * np.array(b.importance)[0] / 2 * 0.99 ** np.arange(5, -1, -1)
+    expected = np.concatenate([(np.array(b.values)[0, h] * w[h, :, None]).T @ x for h in range(H)])
+    np.testing.assert_allclose(np.array(batched.layers[0]["dv"]), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_fast_weights_stay_within_their_norm_bound_and_stiffen(model):
+    config = EngineConfig(mode="rank1", strength=50.0, max_norm=0.05, stiffen_at=0.5)
+    strategy = Rank1(config, model, [0, 1])
+    for seed in range(10):
+        strategy.consolidate(0, batch(seed, 8))
+    W = np.array(model.layers[0].self_attn.v_proj.weight)
+    assert np.linalg.norm(np.array(strategy.layers[0]["dv"])) <= 0.05 * np.linalg.norm(W) * (1 + 1e-4)
+    d = strategy.diagnostics()  # layer 1 never learned: the averages include its zeros
+    assert d["update_norm"] == pytest.approx(0.05 / 2, rel=1e-3)
+    assert 0 < d["stiff_fraction"] <= 0.5 and config.decay < d["decay"] < 1
+
+
+def test_the_side_path_recalls_a_stored_target_for_its_own_input(model):
+    config = EngineConfig(mode="rank1", strength=1.0, decay=1.0, stiffen_at=0, max_norm=1e6)
+    strategy = Rank1(config, model, [0])
+    b = token(batch(1, 1), 0)
+    strategy.consolidate(0, b)
+    recalled = strategy.side(0, "v", b.hidden[0, 0])  # dW x = w * v for the stored x
+    w = np.array(b.importance)[0, :, 0] / 2
+    expected = (np.array(b.values)[0, :, 0] * w[:, None]).reshape(-1)
+    np.testing.assert_allclose(np.array(recalled)[0], expected, rtol=1e-4, atol=1e-6)
+    assert strategy.side(0, "k", b.hidden[0, 0]) is None  # target "v" only
+
+
+def test_association_links_a_token_to_its_strongest_attender():
+    # Token 2 holds the only key along u; only the query at position 4 looks along u.
+    u, hidden = np.eye(8, dtype=np.float32)[0], {}
+
+    class Tap:
+        def take_input(self):
+            return mx.array(hidden[cache.seen][None, None])
+
+    class Recorder:
+        records_inputs = tracks_links = True
+        batches = []
+
+        def consolidate(self, layer, b):
+            self.batches.append(b)
+
+    config = EngineConfig(window=3, n_sink=1, positions="original", hand_over=1, mode="association")
+    cache = HebbianCache(config, consolidator=Recorder(), attn=SimpleNamespace(k_proj=Tap()))
+    rng = np.random.default_rng(3)
+    for position in range(8):
+        hidden[position] = np.full(8, position, np.float32)
+        q, k, v = (rng.standard_normal((1, 2, 1, 8)).astype(np.float32) for _ in range(3))
+        q[..., 0] = 6.0 if position == 4 else 0.0
+        k[..., 0] = 6.0 if position == 2 else 0.0
+        keys, values = cache.update_and_fetch(mx.array(k), mx.array(v))
+        attention(mx.array(q), keys, values, cache, 1.0, cache.make_mask(1))
+    by_position = {int(b.positions[0, 0, 0]): b for b in Recorder.batches}
+    assert sorted(by_position) == [1, 2, 3, 4]
+    linked = by_position[2]
+    assert np.array(linked.linked_found).all()
+    np.testing.assert_array_equal(np.array(linked.linked)[0, :, 0], np.full((2, 8), 4.0))
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+def exact_contribution(keys, values, weights, queries, scale):
+    """The weighted softmax mass and output of the evicted keys alone, per query head (numpy)."""
+    masses, outs = [], []
+    for head in range(queries.shape[1]):
+        s = np.exp(queries[0, head] @ keys[0, head // 2].T * scale) * weights[0, head // 2]
+        masses.append(s.sum(-1))
+        outs.append(s @ values[0, head // 2] / s.sum(-1, keepdims=True))
+    return np.stack(masses), np.stack(outs)
+
+
+def test_memory_read_out_approaches_the_evicted_keys_softmax_contribution(model):
+    b = batch(4, 200, scale=0.5)
+    queries = np.random.default_rng(5).standard_normal((1, 4, 3, D)).astype(np.float32) * 0.5
+    scale = D ** -0.5
+    weights = np.array(b.importance) / 2  # strength 1, n_rep 2
+    mass, out = exact_contribution(np.array(b.keys), np.array(b.values), weights, queries, scale)
+    errors = {}
+    for m in (16, 256, 4096):
+        runs = []
+        for seed in range(3):
+            memory = Memory(EngineConfig(strength=1.0, decay=1.0, features=m, seed=seed), model, [0])
+            memory.consolidate(0, b)
+            got_out, log_mass = memory.read(0, mx.array(queries), scale)
+            runs.append((np.abs(np.exp(np.array(log_mass)[0]) / mass - 1).mean(),
+                         np.abs(np.array(got_out)[0] - out).mean() / np.abs(out).mean()))
+        errors[m] = np.mean(runs, axis=0)
+    assert errors[16][0] > errors[256][0] > errors[4096][0] and errors[4096][0] < 0.05
+    assert errors[16][1] > errors[256][1] > errors[4096][1] and errors[4096][1] < 0.1
+
+
+def test_memory_fades_exactly_by_decay_per_evicted_token(model):
+    memory = Memory(EngineConfig(strength=1.0, decay=0.9, features=64), model, [0])
+    memory.consolidate(0, batch(6, 20))
+    queries = mx.array(np.random.default_rng(7).standard_normal((1, 4, 2, D)).astype(np.float32))
+    before = memory.read(0, queries, D ** -0.5)
+    nothing = batch(8, 10)
+    memory.consolidate(0, Evicted(nothing.keys, nothing.values, mx.zeros((1, H, 10)), nothing.positions))
+    after = memory.read(0, queries, D ** -0.5)
+    np.testing.assert_allclose(np.array(after[0]), np.array(before[0]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.array(after[1] - before[1]), 10 * np.log(0.9), atol=1e-4)
+
+
+# --- slots --------------------------------------------------------------------------------------
+
+
+def test_slots_take_free_slots_then_merge_into_the_most_similar(model):
+    slots = Slots(EngineConfig(mode="slots", strength=1.0, decay=1.0, slots=2), model, [0])
+    a, c = np.zeros((1, H, 1, D), np.float32), np.zeros((1, H, 1, D), np.float32)
+    a[..., 0], c[..., 0], c[..., 1] = 1.0, 0.9, 0.1
+    b = -a
+    keys = mx.array(np.concatenate([a, b], axis=2))
+    values = mx.array(np.random.default_rng(9).standard_normal((1, H, 3, D)).astype(np.float32))
+    importance = mx.array(np.array([[[2.0, 4.0, 6.0]] * H], np.float32))
+    positions = mx.zeros((1, H, 2), mx.int32)
+    slots.consolidate(0, Evicted(keys, values[:, :, :2], importance[..., :2], positions))
+    slots.consolidate(0, Evicted(mx.array(c), values[:, :, 2:], importance[..., 2:], positions[..., :1]))
+    state = {k: np.array(v) for k, v in slots.layers[0].items()}
+    np.testing.assert_allclose(state["weight"], [[1.0 + 3.0, 2.0]] * H)  # importance / n_rep
+    np.testing.assert_allclose(state["keys"][:, 0], ((a * 1.0 + c * 3.0) / 4.0)[0, :, 0], atol=1e-6)
+    np.testing.assert_allclose(state["keys"][:, 1], b[0, :, 0], atol=1e-6)
+    expected_value = (np.array(values)[0, :, 0] * 1.0 + np.array(values)[0, :, 2] * 3.0) / 4.0
+    np.testing.assert_allclose(state["values"][:, 0], expected_value, atol=1e-6)
+
+
+def test_slots_never_exceed_their_bound_and_conserve_weight(model):
+    slots = Slots(EngineConfig(mode="slots", strength=1.0, decay=1.0, slots=4), model, [0])
+    total = 0.0
+    for seed in range(30):
+        b = batch(seed, 5)
+        slots.consolidate(0, b)
+        total += np.array(b.importance).sum() / 2 / H
+        weight = np.array(slots.layers[0]["weight"])
+        assert weight.shape == (H, 4) and (weight >= FREE_BELOW).sum(axis=-1).max() <= 4
+    assert weight.sum() / H == pytest.approx(total, rel=1e-4)
+    assert all(np.isfinite(np.array(x)).all() for x in slots.layers[0].values())
+
+
+def test_slots_read_is_a_softmax_over_slots_with_a_log_mass_bias(model):
+    slots = Slots(EngineConfig(mode="slots", strength=1.0, decay=1.0, slots=8), model, [0])
+    slots.consolidate(0, batch(10, 5))
+    state = {k: np.array(v) for k, v in slots.layers[0].items()}
+    queries = np.random.default_rng(11).standard_normal((1, 4, 2, D)).astype(np.float32)
+    out, log_mass = slots.read(0, mx.array(queries), 0.25)
+    for head in range(4):
+        used = state["weight"][head // 2] > 0
+        s = queries[0, head] @ state["keys"][head // 2][used].T * 0.25 + np.log(state["weight"][head // 2][used])
+        np.testing.assert_allclose(np.array(log_mass)[0, head], np.log(np.exp(s).sum(-1)), rtol=1e-5)
+        p = np.exp(s) / np.exp(s).sum(-1, keepdims=True)
+        np.testing.assert_allclose(np.array(out)[0, head], p @ state["values"][head // 2][used], atol=1e-5)
