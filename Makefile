@@ -1,4 +1,5 @@
-# Two commands do everything: `make run` (set up, then the main job on the default model)
+# Two commands do everything: `make run` (set up, then a chat turn on the default model with
+# consolidation on; `.venv/bin/hebbian chat` for the interactive chat)
 # and `make test` (set up, then the test suite). Set-up is idempotent: a second run only
 # checks stamps. Root on Debian/Ubuntu also gets OpenBLAS (the fast BLAS for MLX on Linux).
 
@@ -38,7 +39,7 @@ corpus: $(STAMP)
 	@$(BIN)/hebbian corpus install --quiet
 
 run: setup
-	$(BIN)/hebbian generate --prompt "$(PROMPT)"
+	echo "$(PROMPT)" | $(BIN)/hebbian chat
 
 test: setup
 	$(BIN)/python -m hebbian.runtime $(BIN)/python -m pytest -q
