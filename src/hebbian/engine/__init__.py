@@ -2,10 +2,11 @@
 attached to unmodified mlx-lm models, with strategies that consolidate what it evicts."""
 
 from .attention import MemoryReader, attention, explicit_attention
-from .cache import Consolidator, Evicted, HebbianCache, full_attention_layers, make_cache
+from .cache import HebbianCache, full_attention_layers, make_cache
 from .config import MODES, EngineConfig
 from .consolidation import STRATEGIES, Strategy, make_strategy
 from .engine import HebbianEngine
+from .evicted import Consolidator, Evicted
 from .patch import install, is_installed, patched, remove
 from .prefill import prefill
 from .state import StateFileError

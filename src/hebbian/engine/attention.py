@@ -6,10 +6,11 @@ so grouped-query heads share their K/V without repeating them, and the column su
 attention weights (over the query heads of a group and the queries of the step) are the
 attention each cached token received. Otherwise the fused kernel runs.
 
-A memory read-out merges into the softmax as one more term: given the queries without their
-rotary position (memories hold position-free keys) it returns the output of attending to the
-memory alone, (B, n_heads, L, Dv), and the log of its total unnormalized attention mass,
-(B, n_heads, L), on the scale of exp(scale * q.k). Merging weighs the window's output and the
+A memory read-out merges into the softmax as one more term: memories hold position-free keys,
+and the queries it gets are turned so that those keys score as if they sat just beyond the
+window (HebbianCache.memory_queries); it returns the output of attending to the memory alone,
+(B, n_heads, L, Dv), and the log of its total unnormalized attention mass, (B, n_heads, L), on
+the scale of exp(scale * q.k). Merging weighs the window's output and the
 memory's by their masses, exactly as if the memory's keys were part of the softmax.
 """
 
@@ -28,7 +29,7 @@ class MemoryReader(Protocol):
 def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None) -> mx.array:
     """Drop-in for mlx-lm's scaled_dot_product_attention when `cache` is a HebbianCache."""
     read = getattr(cache.consolidator, "read", None)
-    memory = read(cache.layer, cache.position_free(queries), scale) if read is not None else None
+    memory = read(cache.layer, cache.memory_queries(queries), scale) if read is not None else None
     if memory is None and not cache.tracks_attention:
         out, weights = mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask,
                                                             sinks=sinks), None

@@ -26,8 +26,8 @@ Position schemes (the model rotates a step's queries and keys at `cache.offset`)
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import Protocol
+from dataclasses import asdict
+from functools import lru_cache
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -36,49 +36,14 @@ from mlx_lm.models.base import create_causal_mask
 from mlx_lm.models.cache import KVCache, _BaseCache
 
 from .config import EngineConfig
+from .evicted import Consolidator, Evicted
 from .layout import Layout
 from .rope import Rotary
 
 
-@dataclass(frozen=True)
-class Evicted:
-    """A batch of tokens one layer evicted, E per (batch row, KV head), in sequence order.
-
-    keys: (B, H, E, Dk) without their rotary position (as stored when the cache has no RoPE);
-    values: (B, H, E, Dv); importance: (B, H, E) attention received, summed over the query heads
-    of the KV head's group; positions: (B, H, E) int32 positions in the sequence.
-    hidden: (B, 1 or H, E, D) the layer inputs the K/V projections saw (consolidators that
-    record inputs only). linked, linked_found: (B, H, E, D) the layer input of each token's
-    strongest attender (the later token that gave it the most attention in one step, itself
-    excluded) and whether there is one still cached (consolidators that track links only).
-    Heads differ only when keep_important > 0.
-    """
-
-    keys: mx.array
-    values: mx.array
-    importance: mx.array
-    positions: mx.array
-    hidden: mx.array | None = None
-    linked: mx.array | None = None
-    linked_found: mx.array | None = None
-
-
-class Consolidator(Protocol):
-    """Receives each batch of evicted tokens of one layer.
-
-    Optional attributes: `records_inputs` (the cache keeps each token's layer input, taken from
-    the k_proj wrapper that `patched(model, consolidator)` installs), `tracks_links` (the cache
-    keeps each token's strongest attender), and `read(layer, queries, scale)`, the memory
-    read-out that the engine's attention merges into the softmax (see attention.MemoryReader).
-    """
-
-    def consolidate(self, layer: int, batch: Evicted) -> None: ...
-
-
-def _index(at: int, _cache: dict[int, mx.array] = {}) -> mx.array:  # noqa: B006 - a deliberate memo
-    if at not in _cache:
-        _cache[at] = mx.array([at], dtype=mx.int32)
-    return _cache[at]
+@lru_cache(maxsize=None)
+def _index(at: int) -> mx.array:
+    return mx.array([at], dtype=mx.int32)
 
 
 def _put(buffer: mx.array, rows: mx.array, at: int) -> mx.array:
@@ -239,13 +204,12 @@ class HebbianCache(_BaseCache):
         """Tokens evicted but not yet handed to the consolidator."""
         return self._layout.pending
 
-    def position_free(self, queries: mx.array) -> mx.array:
-        """A step's queries (between update_and_fetch and commit) without their rotation."""
+    def memory_queries(self, queries: mx.array) -> mx.array:
+        """A step's queries (between update_and_fetch and commit) turned so that position-free
+        keys score as if they sat config.recall_distance positions before each query."""
         if self._rotary is None:
             return queries
-        import os
-        d = int(os.environ.get("READ_AT", "0"))
-        return self._rotary.unrotate(queries, self._step[3] - self.base - d)
+        return self._rotary.unrotate(queries, self._step[3] - self.base - self.config.recall_at)
 
     def held(self, name: str) -> mx.array:
         """A field ("keys", "importance", "positions", ...) of the tokens held, in sequence order."""

@@ -1,6 +1,6 @@
 """`hebbian chat` and `hebbian bench engine`: plain typer functions, registered by the CLI.
 
-Heavy imports stay inside the functions. User errors end as one line on stderr and exit 2.
+Heavy imports stay inside the functions. User errors end as the CLI's do: one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from .config import MODES
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+def _cli():
+    """The CLI's consoles and error helpers (imported late: the CLI imports this module)."""
+    from .. import cli
 
-
-def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
+    return cli
 
 
 def _config(**overrides):
@@ -29,27 +26,18 @@ def _config(**overrides):
     try:
         return EngineConfig(**{k: v for k, v in overrides.items() if v is not None})
     except ValueError as e:
-        fail(str(e))
-
-
-def _load(spec: str):
-    from ..models import ModelSpecError, load
-
-    try:
-        with err.status(f"loading {spec} ..."):
-            return load(spec)
-    except ModelSpecError as e:
-        fail(str(e))
+        _cli().fail(str(e))
 
 
 def _engine(spec: str, config):
     from .engine import HebbianEngine
 
-    model, tokenizer = _load(spec)
+    cli = _cli()
+    model, tokenizer = cli.load_model(spec)
     try:
         return HebbianEngine(model, tokenizer, config)
     except ValueError as e:
-        fail(str(e))
+        cli.fail(str(e))
 
 
 MODE = typer.Option(None, "--mode", help=f"What evicted tokens become: {', '.join(MODES)} (default: memory).")
@@ -75,27 +63,29 @@ def chat(
     from .chat import ChatSession
     from .state import StateFileError, read_state
 
+    cli = _cli()
+    keep = "(not overwriting it; move it away or pick another --memory file)"
     if mode is None and memory is not None and memory.exists():
         try:  # continue in the mode the memory was made in
             mode = read_state(memory)[1].get("config", {}).get("mode")
         except StateFileError as e:
-            fail(f"{e} (not overwriting it; move it away or pick another --memory file)")
+            cli.fail(f"{e} {keep}")
     engine = _engine(model, _config(window=window, n_sink=sinks, mode=mode))
     if memory is not None and memory.exists():
         try:
             engine.load(memory)
         except StateFileError as e:
-            fail(f"{e} (not overwriting it; move it away or pick another --memory file)")
-        err.print(f"memory loaded from {memory}", highlight=False)
+            cli.fail(f"{e} {keep}")
+        cli.err.print(f"memory loaded from {memory}", highlight=False)
 
     def write(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    session = ChatSession(engine, console, err, write, max_tokens, temp, memory)
+    session = ChatSession(engine, cli.console, cli.err, write, max_tokens, temp, memory)
     interactive = sys.stdin.isatty()
     if interactive:
-        err.print(f"[dim]{model}, mode {engine.config.mode}, window {engine.config.capacity} tokens; "
+        cli.err.print(f"[dim]{model}, mode {engine.config.mode}, window {engine.config.capacity} tokens; "
                   "/help for commands, /quit to leave[/]", highlight=False)
     try:
         for line in _lines(interactive):
@@ -111,11 +101,12 @@ def _lines(interactive: bool):
     if not interactive:
         yield from sys.stdin
         return
+    cli = _cli()
     while True:
         try:
-            yield console.input("[bold]you>[/] ")
+            yield cli.console.input("[bold]you>[/] ")
         except KeyboardInterrupt:
-            err.print("\n(type /quit to leave)")
+            cli.err.print("\n(type /quit to leave)")
         except EOFError:
             return
 
@@ -132,7 +123,8 @@ def bench_engine(
     """Decode/prefill tokens/s and peak memory: plain mlx-lm (full and rotating cache) vs the engine in each mode."""
     from .bench import run_engine_bench
 
+    cli = _cli()
     config = _config(window=window)
-    net, tokenizer = _load(model)
+    net, tokenizer = cli.load_model(model)
     contexts = [context, long_context] if long else [context]
-    run_engine_bench(console, net, tokenizer, config, contexts, decode, repeats)
+    run_engine_bench(cli.console, net, tokenizer, config, contexts, decode, repeats)

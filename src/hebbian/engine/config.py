@@ -38,10 +38,15 @@ class EngineConfig:
         mode's conservative default (DEFAULT_STRENGTH).
     decay: factor by which consolidated state fades per evicted token (1 keeps everything).
     target: which projection the fast weights modify: "k", "v" or "both".
-    max_norm: the fast weights' Frobenius norm bound, relative to the projection's own weights.
+    max_norm: bound on the fast weights, relative to the projection's own: on dW's Frobenius
+        norm (against W's), and per token on the side path's output (against W x).
     stiffen_at: fast-weight metaplasticity: a row whose accumulated change reaches stiffen_at
         times a typical row at the norm bound learns and forgets at half the rate (0: off).
     features: random features per memory (FAVOR+); more features, a closer estimate.
+    recall_distance: memory and slots score their (position-free) keys as if they sat this many
+        positions before the query; None: the capacity, just beyond the window, where the model
+        last saw them. 0 reads them as if at the query's own position, which RoPE models weigh
+        most: measured on Pride and Prejudice, that overweights them (see the engine's notes).
     slots: consolidated key/value slots per layer and KV head.
     seed: draws the memory's random features.
     """
@@ -60,6 +65,7 @@ class EngineConfig:
     max_norm: float = 0.1
     stiffen_at: float = 4.0
     features: int = 128
+    recall_distance: int | None = None
     slots: int = 64
     seed: int = 0
 
@@ -84,6 +90,8 @@ class EngineConfig:
             (self.max_norm > 0, f"max_norm must be positive, got {self.max_norm}"),
             (self.stiffen_at >= 0, f"stiffen_at must be 0 (off) or positive, got {self.stiffen_at}"),
             (self.features >= 1, f"features must be at least 1, got {self.features}"),
+            (self.recall_distance is None or self.recall_distance >= 0,
+             f"recall_distance must be 0 or more, got {self.recall_distance}"),
             (self.slots >= 1, f"slots must be at least 1, got {self.slots}"),
         ]
         for ok, message in checks:
@@ -94,6 +102,11 @@ class EngineConfig:
     def capacity(self) -> int:
         """Tokens a layer's cache holds between steps, at most."""
         return self.n_sink + self.window
+
+    @property
+    def recall_at(self) -> int:
+        """The recall distance in effect."""
+        return self.capacity if self.recall_distance is None else self.recall_distance
 
     @property
     def eta(self) -> float:

@@ -2,8 +2,8 @@
 
 Attention never sees a layer's input h, only its projections, so strategies that key updates
 by h (rank1, association) wrap each HebbianCache layer's `self_attn.k_proj` and `v_proj`:
-the wrapper returns base(x) + strategy.side(layer, target, x) (the base projection, quantized
-or not, is never touched) and k_proj's wrapper keeps x for the layer's cache to take with the
+the wrapper returns y + strategy.side(layer, target, x, y) with y = base(x) (the base projection,
+quantized or not, is never touched) and k_proj's wrapper keeps x for the layer's cache to take with the
 step's keys, so evicted tokens' inputs are handed over with them. `attach` and `detach` put the
 wrappers in and the original modules back.
 """
@@ -25,7 +25,7 @@ class SidePath(nn.Module):
         if self._target == "k":
             self._input = x
         y = self.base(x)
-        extra = self._strategy.side(self._layer, self._target, x)
+        extra = self._strategy.side(self._layer, self._target, x, y)
         return y if extra is None else y + extra.astype(y.dtype)
 
     def take_input(self) -> mx.array | None:

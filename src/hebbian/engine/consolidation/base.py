@@ -24,7 +24,7 @@ from typing import ClassVar
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..cache import Evicted
+from ..evicted import Evicted
 from ..config import EngineConfig
 
 

@@ -1,17 +1,29 @@
 """Fast weights on the K and/or V projections: what rank1 and association share.
 
-The side path adds dW x to a projection's output (y = W x + dW x; W, quantized or not, is never
-touched). Each batch of evicted tokens changes dW by one matrix product per KV head,
+Stored, per layer and projection, is the seed's batched rank-1 sum, one matrix product per
+batch of evicted tokens (per KV head):
 
-    dW += sum_i w_i * outer(target_i, x_i / |x_i|^2),
+    A += sum_i w_i * outer(target_i, x_i),   b += sum_i w_i * target_i,
 
-target_i being the token's position-free key (for k_proj) or its value (for v_proj) and x_i a
+target_i being the token's position-free key (for k_proj) or its value (for v_proj), x_i a
 layer input chosen by the subclass (rank1: the token's own; association: its strongest
-attender's). Dividing by |x_i|^2 makes dW x_i = w_i * target_i: an input seen again recalls its
-target at the token's weight. dW fades by `decay` per evicted token and its Frobenius norm is
-bounded by max_norm * |W|. Metaplasticity, per output row: a row's recent accumulated change h
-(fading like dW) slows both its learning and its fading by p = 1 / (1 + h / h0), so rows in
-heavy use become stiff and keep what they hold while the others take the new.
+attender's). The side path adds dW (x - c) to the projection's output y = W x (W, quantized or
+not, is never touched), with
+
+    dW = (A - outer(b, c)) / s2 = sum_i w_i * outer(target_i, x_i - c) / s2,
+
+c the running mean of the layer's inputs and s2 their mean squared distance from it. Hidden
+states share a large common component: uncentred, every stored target would be recalled by
+every input (this is the covariance rule of Hopfield networks with biased patterns), and
+dividing by s2 makes a typical input seen again recall its target at the token's weight.
+Keeping A and b (not dW) makes a batch exactly the sum of its tokens taken one at a time.
+
+Bounds, so that nothing diverges and the model keeps its footing: A, b and the input
+statistics fade by `decay` per evicted token; dW's Frobenius norm stays below max_norm * |W|;
+and, per token, the side path changes the projection's output by at most max_norm * |W x| (a
+Frobenius bound alone does not limit that: dW concentrates along the directions inputs share).
+Metaplasticity, per output row: a row's recent accumulated change h (fading likewise) slows its
+learning and its fading by p = 1 / (1 + h / h0), so rows in heavy use become stiff.
 """
 
 from __future__ import annotations
@@ -21,17 +33,21 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..cache import Evicted
+from ..evicted import Evicted
 from .base import Strategy, heads_first
-import os
-CENTER = os.environ.get('CENTER', '1') == '1'
 
 
 def weight_norm(projection: nn.Module, inputs: int) -> float:
     """Frobenius norm of a linear projection's weight, whatever its kind (quantized or not)."""
-    eye = mx.eye(inputs)[None]
-    w = projection(eye) - projection(mx.zeros((1, 1, inputs)))  # rows of W^T, bias removed
+    w = projection(mx.eye(inputs)[None]) - projection(mx.zeros((1, 1, inputs)))  # rows of W^T, bias removed
     return mx.sqrt((w * w).sum()).item()
+
+
+def centre(state: dict[str, mx.array]) -> tuple[mx.array, mx.array]:
+    """(c, s2): the running mean of the layer's inputs and their mean squared distance from it."""
+    count = mx.maximum(state["input_count"], 1e-6)
+    c = state["input_sum"] / count
+    return c, mx.maximum(state["input_square"] / count - (c * c).sum(), 1e-6)
 
 
 class FastWeights(Strategy):
@@ -39,7 +55,7 @@ class FastWeights(Strategy):
 
     def __init__(self, config, model: nn.Module, layers: list[int]):
         self.side_targets = ("k", "v") if config.target == "both" else (config.target,)
-        self.bound = {}  # (layer, target) -> the norm bound of dW
+        self.bound = {}  # (layer, target) -> the Frobenius bound of dW
         for i in layers:
             attn = model.layers[i].self_attn
             for t in self.side_targets:
@@ -56,61 +72,68 @@ class FastWeights(Strategy):
 
     def initial(self, layer: int) -> dict[str, mx.array]:
         s = self.shapes[layer]
-        state = {"input_sum": mx.zeros((s.hidden,)), "input_count": mx.zeros(())}
+        state = {"input_sum": mx.zeros((s.hidden,)), "input_square": mx.zeros(()), "input_count": mx.zeros(())}
         for t in self.side_targets:
             rows = s.n_kv_heads * (s.head_dim if t == "k" else s.value_dim)
-            state[f"d{t}"], state[f"h{t}"] = mx.zeros((rows, s.hidden)), mx.zeros((rows,))
+            state[f"A{t}"], state[f"b{t}"], state[f"h{t}"] = mx.zeros((rows, s.hidden)), mx.zeros((rows,)), mx.zeros((rows,))
         state["mass"] = mx.zeros((s.n_kv_heads,))
         return state
 
-    def side(self, layer: int, target: str, x: mx.array) -> mx.array | None:
-        """The side path's addition to the `target` projection's output for inputs x."""
+    def side(self, layer: int, target: str, x: mx.array, y: mx.array) -> mx.array | None:
+        """The side path's addition to the `target` projection's output y = W x for inputs x:
+        dW (x - c), shortened where it would exceed max_norm * |y|."""
         if layer not in self.active or target not in self.side_targets:
             return None
         state = self.layers[layer]
-        return ((x - self._center(state)) if CENTER else x) @ state[f"d{target}"].T
-
-    @staticmethod
-    def _center(state):
-        return state["input_sum"] / mx.maximum(state["input_count"], 1e-6)
+        c, s2 = centre(state)
+        u = x.astype(mx.float32) - c
+        extra = (u @ state[f"A{target}"].T - (u @ c)[..., None] * state[f"b{target}"]) / s2
+        room = self.config.max_norm * mx.linalg.norm(y.astype(mx.float32), axis=-1, keepdims=True)
+        return extra * mx.minimum(1.0, room / (mx.linalg.norm(extra, axis=-1, keepdims=True) + 1e-12))
 
     def update(self, layer, state, batch, weights):
-        x, counts = self.inputs(batch)
-        E = batch.importance.shape[-1]
+        B, E = batch.importance.shape[0], batch.importance.shape[-1]
         fade = self.config.decay ** E
-        own = heads_first(batch.hidden)[0].astype(mx.float32)  # (N, D): the layer's inputs, for the centre
-        new = dict(state, input_sum=fade * state["input_sum"] + own.sum(axis=0),
-                   input_count=fade * state["input_count"] + own.shape[0])
+        own = heads_first(batch.hidden).astype(mx.float32)  # (1 or H, N, D), each token faded by its age
+        ages = mx.tile(self.config.decay ** mx.arange(E - 1, -1, -1, dtype=mx.float32), B)[None, :, None]
+        new = dict(state, input_sum=fade * state["input_sum"] + (own * ages).sum(axis=(0, 1)),
+                   input_square=fade * state["input_square"] + (own * own * ages).sum(),
+                   input_count=fade * state["input_count"] + ages.sum() * own.shape[0])
+        x, counts = self.inputs(batch)
         x = heads_first(mx.broadcast_to(x, batch.keys.shape[:3] + x.shape[3:])).astype(mx.float32)
-        x = x - self._center(new) if CENTER else x
         if counts is not None:
             weights = weights * heads_first(counts)
-        x = x / mx.maximum((x * x).sum(axis=-1, keepdims=True), 1e-6)
+        c, s2 = centre(new)
         for t in self.side_targets:
-            target = heads_first(batch.keys if t == "k" else batch.values).astype(mx.float32)
-            change = ((target * weights[..., None]).swapaxes(1, 2) @ x).reshape(-1, x.shape[-1])
-            new[f"d{t}"], new[f"h{t}"] = self._learn(self.bound[layer, t], state[f"d{t}"], state[f"h{t}"], change, E)
+            target = heads_first(batch.keys if t == "k" else batch.values).astype(mx.float32) * weights[..., None]
+            change_a = (target.swapaxes(1, 2) @ x).reshape(-1, x.shape[-1])  # one product for the batch
+            change_b = target.sum(axis=1).reshape(-1)
+            new[f"A{t}"], new[f"b{t}"], new[f"h{t}"] = self._learn(
+                self.bound[layer, t], state[f"A{t}"], state[f"b{t}"], state[f"h{t}"], change_a, change_b, fade, c, s2)
         return new
 
     def _plasticity(self, bound: float, h: mx.array) -> mx.array:
         if not self.config.stiffen_at:
             return mx.ones_like(h)
-        h0 = self.config.stiffen_at * bound / math.sqrt(h.shape[0])
-        return 1 / (1 + h / h0)
+        return 1 / (1 + h / (self.config.stiffen_at * bound / math.sqrt(h.shape[0])))
 
-    def _learn(self, bound, dw, h, change, E):
+    def _learn(self, bound, a, b, h, change_a, change_b, fade, c, s2):
         p = self._plasticity(bound, h)
-        keep = 1 - (1 - self.config.decay ** E) * p
-        dw = keep[:, None] * dw + p[:, None] * change
-        dw = dw * mx.minimum(1.0, bound / (mx.sqrt((dw * dw).sum()) + 1e-12))
-        return dw, self.config.decay ** E * h + p * mx.sqrt((change * change).sum(axis=-1))
+        keep = 1 - (1 - fade) * p
+        a, b = keep[:, None] * a + p[:, None] * change_a, keep * b + p * change_b
+        norm = mx.linalg.norm((a - b[:, None] * c) / s2)
+        shrink = mx.minimum(1.0, bound / (norm + 1e-12))
+        change = mx.linalg.norm((change_a - change_b[:, None] * c) / s2, axis=-1)
+        return a * shrink, b * shrink, fade * h + p * change
 
     def layer_diagnostics(self, layer, state):
         out = {"update_norm": 0.0, "stiff_fraction": 0.0, "decay": 0.0}
+        c, s2 = centre(state)
         for t in self.side_targets:
-            bound, dw = self.bound[layer, t], state[f"d{t}"]
+            bound = self.bound[layer, t]
             p = self._plasticity(bound, state[f"h{t}"])
-            out["update_norm"] += mx.sqrt((dw * dw).sum()) * self.config.max_norm / bound
+            dw = (state[f"A{t}"] - state[f"b{t}"][:, None] * c) / s2
+            out["update_norm"] += mx.linalg.norm(dw) * self.config.max_norm / bound
             out["stiff_fraction"] += (p < 0.5).mean()
             out["decay"] += (1 - (1 - self.config.decay) * p).mean()
         return {k: v / len(self.side_targets) for k, v in out.items()}

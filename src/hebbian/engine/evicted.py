@@ -1,0 +1,43 @@
+"""What a HebbianCache hands to a consolidator: batches of evicted tokens, and the protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import mlx.core as mx
+
+
+@dataclass(frozen=True)
+class Evicted:
+    """A batch of tokens one layer evicted, E per (batch row, KV head), in sequence order.
+
+    keys: (B, H, E, Dk) without their rotary position (as stored when the cache has no RoPE);
+    values: (B, H, E, Dv); importance: (B, H, E) attention received, summed over the query heads
+    of the KV head's group; positions: (B, H, E) int32 positions in the sequence.
+    hidden: (B, 1 or H, E, D) the layer inputs the K/V projections saw (consolidators that
+    record inputs only). linked, linked_found: (B, H, E, D) the layer input of each token's
+    strongest attender (the later token that gave it the most attention in one step, itself
+    excluded) and whether there is one still cached (consolidators that track links only).
+    Heads differ only when keep_important > 0.
+    """
+
+    keys: mx.array
+    values: mx.array
+    importance: mx.array
+    positions: mx.array
+    hidden: mx.array | None = None
+    linked: mx.array | None = None
+    linked_found: mx.array | None = None
+
+
+class Consolidator(Protocol):
+    """Receives each batch of evicted tokens of one layer.
+
+    Optional attributes: `records_inputs` (the cache keeps each token's layer input, taken from
+    the k_proj wrapper that `patched(model, consolidator)` installs), `tracks_links` (the cache
+    keeps each token's strongest attender), and `read(layer, queries, scale)`, the memory
+    read-out that the engine's attention merges into the softmax (see attention.MemoryReader).
+    """
+
+    def consolidate(self, layer: int, batch: Evicted) -> None: ...
