@@ -81,8 +81,8 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 
 
 def task_names() -> tuple[str, ...]:
-    """Names of the registered tasks."""
-    return tuple(_REGISTRY)
+    """Names of the registered tasks, sorted (messages must not depend on import order)."""
+    return tuple(sorted(_REGISTRY))
 
 
 def get_task(name: str) -> type[Task]:
