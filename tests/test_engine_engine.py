@@ -168,3 +168,14 @@ def test_twenty_thousand_tokens_of_consolidation_stay_finite(tiny, mode):
     assert all(np.isfinite(np.array(x)).all() for x in arrays)
     assert all(np.isfinite(v) for v in e.diagnostics().values() if isinstance(v, float))
     assert len(e.generate("hello", max_tokens=4)) > 0
+
+
+def test_models_with_sliding_window_layers_keep_their_own_caches_through_a_fork(tmp_path):
+    model = tiny_model("gemma3_text")
+    write_gguf(model, tmp_path / "g.gguf", "gemma3_text")
+    e = HebbianEngine(model, build_tokenizer(gguf.GGUFReader(str(tmp_path / "g.gguf"))),
+                      EngineConfig(window=16, n_sink=2, mode="slots"))
+    with e.fork():
+        e.score(ids(40), ids(5, 1))
+    e.feed(ids(6, 2))  # within the sliding window (8): the layers' own caches were restored empty
+    assert len(e.generate("hi", max_tokens=3)) > 0

@@ -62,7 +62,7 @@ class EngineConfig:
     strength: float | None = None
     decay: float = 0.9995
     target: str = "v"
-    max_norm: float = 0.1
+    max_norm: float = 0.05
     stiffen_at: float = 4.0
     features: int = 128
     recall_distance: int | None = None

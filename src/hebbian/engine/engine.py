@@ -10,13 +10,13 @@ way (an exception inside the forward pass) is undone: the state returns to where
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_map
 from mlx_lm.generate import GenerationResponse, stream_generate
 from mlx_lm.sample_utils import make_sampler
 from mlx_lm.tokenizer_utils import TokenizerWrapper
@@ -65,11 +65,11 @@ class HebbianEngine:
         tokens, text = self._encode(prompt)
         snapshot, generated, kept = self._snapshot(), [], False
         try:
-            with patched(self.model, self.strategy):
-                for response in stream_generate(
-                    self.model, self.tokenizer, mx.array(tokens), max_tokens=max_tokens,
-                    sampler=make_sampler(temp), prompt_cache=self.cache, prefill_step_size=self.config.prefill_chunk,
-                ):
+            with patched(self.model, self.strategy), closing(stream_generate(
+                self.model, self.tokenizer, mx.array(tokens), max_tokens=max_tokens, sampler=make_sampler(temp),
+                prompt_cache=self.cache, prefill_step_size=self.config.prefill_chunk,
+            )) as responses:
+                for response in responses:
                     generated.append(response.token)  # generate_step has fed it to the model already
                     yield response
                     if stop is not None and stop():
@@ -210,18 +210,26 @@ class HebbianEngine:
         mx.eval([c.state for c in hebbian], self._strategy_arrays())
 
     def _snapshot(self) -> tuple:
-        caches = [c.snapshot() if isinstance(c, HebbianCache) else
-                  (tree_map(lambda x: mx.array(x) if isinstance(x, mx.array) else x, c.state), c.meta_state)
-                  for c in self.cache]
+        caches = [c.snapshot() if isinstance(c, HebbianCache) else _copy(c) for c in self.cache]
         strategy = self.strategy.snapshot() if self.strategy is not None else None
         return caches, strategy, self.transcript, self._next_logprobs
 
     def _restore(self, snapshot: tuple) -> None:
         caches, strategy, self.transcript, self._next_logprobs = snapshot
-        for c, saved in zip(self.cache, caches):
-            if isinstance(c, HebbianCache):
-                c.restore(saved)
+        for i, saved in enumerate(caches):
+            if isinstance(self.cache[i], HebbianCache):
+                self.cache[i].restore(saved)
             else:
-                c.state, c.meta_state = saved
+                self.cache[i] = _copy(saved)
         if self.strategy is not None:
             self.strategy.restore(strategy)
+
+
+def _copy(cache):
+    """A copy of one of mlx-lm's own caches (the model's sliding-window layers keep theirs),
+    which write into their arrays in place: the copy's arrays are new ones."""
+    twin = copy.copy(cache)
+    for name, value in vars(cache).items():
+        if isinstance(value, mx.array):
+            setattr(twin, name, mx.array(value))
+    return twin

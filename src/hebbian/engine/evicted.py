@@ -36,8 +36,10 @@ class Consolidator(Protocol):
 
     Optional attributes: `records_inputs` (the cache keeps each token's layer input, taken from
     the k_proj wrapper that `patched(model, consolidator)` installs), `tracks_links` (the cache
-    keeps each token's strongest attender), and `read(layer, queries, scale)`, the memory
-    read-out that the engine's attention merges into the softmax (see attention.MemoryReader).
+    keeps each token's strongest attender), `read(layer, queries, scale)`, the memory read-out
+    that the engine's attention merges into the softmax (see attention.MemoryReader), and
+    `layer_state(layer)`, the arrays it keeps for a layer (the attention ties the layer's output
+    to them, so that a step's updates are computed with the step).
     """
 
     def consolidate(self, layer: int, batch: Evicted) -> None: ...
