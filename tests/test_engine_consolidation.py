@@ -217,3 +217,9 @@ def test_slots_read_is_a_softmax_over_slots_with_a_log_mass_bias(model):
         np.testing.assert_allclose(np.array(log_mass)[0, head], np.log(np.exp(s).sum(-1)), rtol=1e-5)
         p = np.exp(s) / np.exp(s).sum(-1, keepdims=True)
         np.testing.assert_allclose(np.array(out)[0, head], p @ state["values"][head // 2][used], atol=1e-5)
+
+
+def test_without_importance_every_token_counts_as_an_average_one(model):
+    memory = Memory(EngineConfig(strength=0.5, decay=1.0, track_importance=False), model, [0])
+    memory.consolidate(0, batch(12, 7))
+    np.testing.assert_allclose(np.array(memory.layers[0]["mass"]), [0.5 * 7] * H, rtol=1e-6)

@@ -74,20 +74,22 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     mask = _grouped_mask(mask, L, T, n_kv)
     if mask is not None:
         scores = mx.where(mask, scores, mx.finfo(mx.float32).min) if mask.dtype == mx.bool_ else scores + mask
-    log_mass = mx.logsumexp(scores, axis=-1, keepdims=True)
+    # One exp per score (on a CPU it dominates the cost): normalize after the value product.
+    top = scores.max(axis=-1, keepdims=True)
+    unnormalized = mx.exp(scores - top)
+    log_mass = top + mx.log(unnormalized.sum(axis=-1, keepdims=True))
     if sinks is not None:
         log_mass = mx.logaddexp(log_mass, sinks.astype(mx.float32).reshape(1, n_kv, -1, 1, 1))
     if memory is not None:
         memory_out, memory_log_mass = memory
         memory_log_mass = memory_log_mass.astype(mx.float32).reshape(*grouped, 1)
         log_mass = mx.logaddexp(log_mass, memory_log_mass)
-    weights = mx.exp(scores - log_mass)
-    out = weights.astype(values.dtype) @ mx.expand_dims(values, 2)
+    norm = mx.exp(top - log_mass)
+    out = (unnormalized.astype(values.dtype) @ mx.expand_dims(values, 2)) * norm.astype(values.dtype)
     if memory is not None:
         share = mx.exp(memory_log_mass - log_mass)
         out = out + (share * memory_out.reshape(*grouped, -1)).astype(out.dtype)
-    return out.reshape(B, n_heads, L, -1).astype(queries.dtype), weights.sum(axis=2)
-
+    return out.reshape(B, n_heads, L, -1).astype(queries.dtype), (unnormalized * norm).sum(axis=2)
 
 # Fewer, fused operations per layer and step; traced once per shape, so used for steady decoding.
 _compiled_explicit_attention = mx.compile(explicit_attention)

@@ -10,7 +10,8 @@ with the device. The engine's attention ties each layer's output to that layer's
 
 How much an evicted token counts: strength * importance / n_rep, where importance is the
 attention it received summed over its KV head's query heads (so an average token counts about
-strength), times decay^age within its batch, so that one batch equals the same tokens one at a time.
+strength; strength alone when importance is not tracked), times decay^age within its batch, so
+that one batch equals the same tokens one at a time.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Strategy(ABC):
     def __init__(self, config: EngineConfig, model: nn.Module, layers: list[int]):
         self.config = config
         self.shapes = {i: layer_shape(model, i) for i in layers}
+        self._compiled: dict[tuple[str, int], Callable] = {}
         self.reset()
 
     # --- what each strategy defines -----------------------------------------------------------
@@ -92,7 +94,6 @@ class Strategy(ABC):
     # --- shared ----------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        self._compiled = getattr(self, "_compiled", {})
         self.layers = {i: self.initial(i) for i in self.shapes}
         self.active: set[int] = set()  # layers holding something (read and side paths skip the others)
         self.consolidated = 0  # tokens consolidated per layer (counted on the first layer)
@@ -121,7 +122,9 @@ class Strategy(ABC):
         E = batch.importance.shape[-1]
         c, shape = self.config, self.shapes[layer]
         ages = c.decay ** mx.arange(E - 1, -1, -1, dtype=mx.float32)
-        weights = heads_first(batch.importance * ages * (c.eta / shape.n_rep))
+        # untracked, every token counts as an average one
+        importance = batch.importance / shape.n_rep if c.track_importance else mx.ones_like(batch.importance)
+        weights = heads_first(importance * ages * c.eta)
         new = self.update(layer, state, batch, weights)
         new["mass"] = c.decay ** E * state["mass"] + weights.sum(axis=-1)
         return new
