@@ -173,3 +173,18 @@ class Strategy(ABC):
         """Averages over layers: "mass" (faded weight held per KV head) and the strategy's own."""
         rows = [{"mass": s["mass"].mean(), **self.layer_diagnostics(i, s)} for i, s in self.layers.items()]
         return {key: sum(r[key] for r in rows).item() / len(rows) for key in rows[0]}
+
+
+class ReadStrategy(Strategy):
+    """A strategy read by attention (attention.MemoryReader): `_read` gives the (output,
+    log_mass) of attending to one layer's state; layers holding nothing are skipped."""
+
+    def read(self, layer: int, queries: mx.array, scale: float):
+        if layer not in self.active:
+            return None
+        read = self.compiled("read", layer, self._read, steady=queries.shape[2] == 1)
+        return read(self.layers[layer], queries, scale)
+
+    @abstractmethod
+    def _read(self, layer: int, state: dict[str, mx.array], queries: mx.array, scale: float):
+        """(output (B, n_heads, L, Dv), log_mass (B, n_heads, L)) of `queries` attending to `state`."""

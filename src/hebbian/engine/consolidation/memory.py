@@ -20,7 +20,7 @@ import math
 import mlx.core as mx
 import numpy as np
 
-from .base import Strategy, heads_first
+from .base import ReadStrategy, heads_first
 
 
 def orthogonal_features(m: int, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -35,7 +35,7 @@ def log_features(omega: mx.array, x: mx.array, scale: float) -> mx.array:
     return x @ omega.T - 0.5 * (x * x).sum(axis=-1, keepdims=True) - 0.5 * math.log(omega.shape[0])
 
 
-class Memory(Strategy):
+class Memory(ReadStrategy):
     name = "memory"
 
     def initial(self, layer):
@@ -59,12 +59,6 @@ class Memory(Strategy):
             "z": fade[:, None] * state["z"] + e.sum(axis=1),
             "M": fade[:, None, None] * state["M"] + e.swapaxes(1, 2) @ values,
         }
-
-    def read(self, layer: int, queries: mx.array, scale: float):
-        if layer not in self.active:
-            return None
-        read = self.compiled("read", layer, self._read, steady=queries.shape[2] == 1)
-        return read(self.layers[layer], queries, scale)
 
     def _read(self, layer: int, state: dict[str, mx.array], queries: mx.array, scale: float):
         s = self.shapes[layer]

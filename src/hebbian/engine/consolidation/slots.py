@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import mlx.core as mx
 
-from .base import Strategy, heads_first
+from .base import ReadStrategy, heads_first
 
 FREE_BELOW = 0.01  # of a token's weight at strength eta
 
 
-class Slots(Strategy):
+class Slots(ReadStrategy):
     name = "slots"
 
     def initial(self, layer):
@@ -48,12 +48,6 @@ class Slots(Strategy):
             (weight > 0)[..., None],
             (held[..., None] * old + assign.swapaxes(1, 2) @ new) / mx.maximum(weight, 1e-30)[..., None], old)
         return {**state, "keys": mean(state["keys"], k), "values": mean(state["values"], v), "weight": weight}
-
-    def read(self, layer: int, queries: mx.array, scale: float):
-        if layer not in self.active:
-            return None
-        read = self.compiled("read", layer, self._read, steady=queries.shape[2] == 1)
-        return read(self.layers[layer], queries, scale)
 
     def _read(self, layer: int, state: dict[str, mx.array], queries: mx.array, scale: float):
         s = self.shapes[layer]
