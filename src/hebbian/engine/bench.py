@@ -66,11 +66,13 @@ def contenders(model, tokenizer, config: EngineConfig, prompt: list[int], decode
     }
 
 
-def run_round(model, tokenizer, config, prompt, decode, repeats, progress) -> dict[str, Figures]:
+def run_round(model, tokenizer, config, prompt, decode, repeats, progress, warm_up: bool) -> dict[str, Figures]:
     runs = contenders(model, tokenizer, config, prompt, decode)
-    for run in runs.values():  # warm-up: first calls, allocations
-        for _ in zip(range(2), run()):
-            pass
+    if warm_up:  # first calls, allocations, compiled steps (their shapes are bounded by the capacity)
+        for name, run in runs.items():
+            progress(f"{len(prompt)} tokens of context, warm-up: {name}")
+            for _ in zip(range(2), run()):
+                pass
     figures = {name: Figures() for name in runs}
     for r in range(repeats):
         for name, run in runs.items():
@@ -89,7 +91,8 @@ def run_engine_bench(console: Console, model, tokenizer, config: EngineConfig, c
     with console.status("") as status:
         for n in contexts:
             prompt = real_prompt(tokenizer, n)
-            results[n] = run_round(model, tokenizer, config, prompt, decode, repeats, status.update)
+            results[n] = run_round(model, tokenizer, config, prompt, decode, repeats, status.update,
+                                   warm_up=n == contexts[0])
     for n, figures in results.items():
         rotating = figures[ROTATING].decode
         table = Table("", "prefill tok/s", "decode tok/s", "vs rotating", "peak GB",
