@@ -3,8 +3,13 @@
 Items are disjoint segments of real long text (a public-domain book from `hebbian.corpus`), each
 `segment_tokens` long, so longer than any windowed condition's cache. A trial feeds the segment
 teacher-forced through the engine and records the mean negative log-likelihood of the tokens
-past the first `skip_tokens` (set it to the window plus sinks: before that point every
-condition sees the same context). Segments are paired across conditions.
+past the first `skip_tokens`. Segments are paired across conditions.
+
+The engine feeds a segment `prefill_chunk` tokens at a time, and inside a chunk each token sees
+every earlier token of the chunk besides the cache: a token sees back at most the cache's
+capacity plus a chunk. A windowed condition (capacity below the segment) must therefore keep
+`skip_tokens >= capacity + prefill_chunk`, or the scored tokens would not all lie beyond its
+window (with one chunk per segment, a windowed condition scores exactly like a full cache).
 """
 
 from __future__ import annotations
@@ -50,6 +55,12 @@ class PerplexityTask(EngineTask):
     def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float]:
         engine = self.engine(config)
         start, size, skip = item.data["start"], self.settings["segment_tokens"], self.settings["skip_tokens"]
+        c = engine.config
+        if c.capacity < size and skip < c.capacity + c.prefill_chunk:
+            raise ValueError(
+                f"skip_tokens={skip} is below the window: with capacity {c.capacity} (window + sinks) and "
+                f"prefill_chunk {c.prefill_chunk}, a token sees up to {c.capacity + c.prefill_chunk - 1} "
+                f"earlier ones; lower prefill_chunk or raise skip_tokens")
         segment = self.tokens[start:start + size]
         logprobs = engine.score(segment[:1], segment[1:])  # logprobs[i] is token i + 1's
         beyond = logprobs[skip:]

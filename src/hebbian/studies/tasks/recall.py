@@ -7,6 +7,11 @@ the prompt once, then, from that state, (1) scores the answer teacher-forced —
 of the value's tokens after the question and the start of the fact's own sentence — and (2)
 generates a greedy reply, scored by exact match. It also records the distance in tokens from the
 end of the fact to the end of the prompt, which must exceed the window for the fact to be evicted.
+
+The prompt is fed `prefill_chunk` tokens at a time, and inside a chunk each token sees every
+earlier token of the chunk besides the cache. In a windowed condition the fact must have left
+before the question arrives, so the gap between them must be at least the cache's capacity plus
+one chunk; a trial where it is not is refused (a configuration error, not a result).
 """
 
 from __future__ import annotations
@@ -89,6 +94,13 @@ class RecallTask(EngineTask):
             [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False)
         prompt = tokenizer.encode(rendered, add_special_tokens=False)
         fact_end = len(tokenizer.encode(rendered[: rendered.index(head) + len(head)], add_special_tokens=False))
+        question = len(tokenizer.encode(rendered[: rendered.rindex("\n\nQuestion:")], add_special_tokens=False))
+        c = engine.config
+        if c.capacity < len(prompt) and question - fact_end < c.capacity + c.prefill_chunk:
+            raise ValueError(
+                f"{item.id}: the question starts {question - fact_end} tokens after the fact, but with capacity "
+                f"{c.capacity} and prefill_chunk {c.prefill_chunk} it could still see it; lower prefill_chunk "
+                "or raise filler_chars")
         answer = item.data["answer"]
         prefix = item.data["statement"][: item.data["statement"].index(answer)].rstrip()
         engine.feed(prompt[:-1])

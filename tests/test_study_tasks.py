@@ -1,0 +1,48 @@
+"""The recall and perplexity tasks on the real default model: what a windowed condition scores
+really lies beyond its window, and a configuration that would let it see back is refused."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from hebbian.studies.tasks.perplexity import PerplexityTask
+from hebbian.studies.tasks.recall import RecallTask
+
+FULL = {"window": 4096, "n_sink": 4, "mode": "off", "prefill_chunk": 16}
+WINDOW = {"window": 24, "n_sink": 4, "mode": "off", "prefill_chunk": 16}  # a token sees <= 43 back
+
+
+@pytest.fixture(scope="module")
+def perplexity_task(default_model):
+    task = PerplexityTask({"model": "default", "corpus": "austen/emma", "segment_tokens": 96, "skip_tokens": 48}, seed=3)
+    task.__dict__["model"] = default_model  # the session's copy, not a second load
+    return task
+
+
+def test_full_cache_nll_is_plain_mlx_lm_nll_beyond_skip(perplexity_task, default_model):
+    item = perplexity_task.items(1)[0]
+    segment = perplexity_task.tokens[item.data["start"]:item.data["start"] + 96]
+    logits = default_model[0](mx.array(segment)[None])[0].astype(mx.float32)
+    logprobs = np.array(logits - mx.logsumexp(logits, axis=-1, keepdims=True))
+    expected = -np.mean([logprobs[i, segment[i + 1]] for i in range(48, 95)])
+    nll = perplexity_task.run_trial(item, FULL, 0)["nll"]
+    assert nll == pytest.approx(expected, abs=2e-3)
+
+
+def test_a_window_and_a_consolidating_memory_each_change_the_nll(perplexity_task):
+    item = perplexity_task.items(1)[0]
+    full, window = (perplexity_task.run_trial(item, c, 0)["nll"] for c in (FULL, WINDOW))
+    memory = perplexity_task.run_trial(item, {**WINDOW, "mode": "memory"}, 0)["nll"]
+    assert abs(window - full) > 1e-3 and abs(memory - window) > 1e-4
+
+
+def test_perplexity_refuses_a_chunk_that_reaches_behind_the_window(perplexity_task):
+    with pytest.raises(ValueError, match="skip_tokens=48 is below the window"):
+        perplexity_task.run_trial(perplexity_task.items(1)[0], {**WINDOW, "prefill_chunk": 64}, 0)
+
+
+def test_recall_refuses_a_chunk_that_lets_the_question_see_the_fact(default_model):
+    task = RecallTask({"model": "default", "corpus": "austen", "filler_chars": 300, "max_tokens": 4}, seed=5)
+    task.__dict__["model"] = default_model
+    with pytest.raises(ValueError, match="could still see it"):
+        task.run_trial(task.items(1)[0], {"window": 16, "n_sink": 4, "mode": "off", "prefill_chunk": 512}, 0)
