@@ -29,6 +29,7 @@ from .studies import commands as study_commands  # noqa: E402
 app.command()(study_commands.study)
 app.command()(study_commands.power)
 app.command()(study_commands.report)
+app.command()(study_commands.tune)
 bdh_app = typer.Typer(help="The Dragon Hatchling (BDH): training, the memory protocol, synaptic scaffolding.",
                       no_args_is_help=True)
 bdh_app.command("train")(bdh_commands.train)

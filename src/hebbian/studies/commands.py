@@ -104,3 +104,24 @@ def power(
                   f"{name} = {mde:.4g}")
     except ValueError as e:
         _fail([str(e)])
+
+
+def tune(
+    spec: Path = typer.Argument(..., help="A tuning file (see prereg/tuning/recall.yaml)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<id>)."),
+    report_to: Optional[Path] = typer.Option(None, "--report", help="Markdown report (default: RUN_DIR/report.md); "
+                                                                     "its figure goes beside it."),
+) -> None:
+    """Tune a study's treatments on a tuning split: every grid point on every tuning item, resumable; then
+    report each point against the reference and pick, per condition, the best. The pre-registration
+    itself is never changed: write the picks into it as a new version, before any confirmatory trial."""
+    from hebbian.studies.errors import StudyError
+    from hebbian.studies.tuning import load_spec, run_tuning, write_tuning_report
+
+    try:
+        path = write_tuning_report(load_spec(spec), run_tuning(spec, out=out, console=_err()), report_to)
+    except StudyError as e:
+        _fail(e.lines)
+    except KeyboardInterrupt:
+        _fail(["interrupted; every finished trial is saved: rerun the same command to resume"], 130)
+    Console(soft_wrap=True, highlight=False).print(f"report: {path}")

@@ -242,7 +242,10 @@ def _conditions(value: dict | None, cls: type[Task] | None, errors: list[str]) -
         config = spec.get("config")
         if config is not None and cls is not None and cls.config is not None:
             config = read(config, cls.config, join(path, "config"), errors)
-        if config is not None:
+        problem = cls.check_config(config) if config is not None and cls is not None else None
+        if problem:
+            errors.append(f"{join(path, 'config')}: {problem}")
+        elif config is not None:
             conditions[name] = Condition(name, spec["role"], config, spec.get("description", ""))
     for role in ("positive_control", "negative_control"):
         named = [c.name for c in conditions.values() if c and c.role == role]

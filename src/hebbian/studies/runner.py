@@ -36,7 +36,7 @@ def trial_seed(base: int, item_id: str, condition: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def _checked_outcome(task: Task, outcome: Mapping[str, Any]) -> dict[str, bool | float]:
+def checked_outcome(task: Task, outcome: Mapping[str, Any]) -> dict[str, bool | float]:
     """The task's outcome as plain JSON values; a task breaking its declared metrics is a bug, not data."""
     if set(outcome) != set(task.metrics):
         raise TypeError(f"task {task.name} returned metrics {sorted(outcome)}, declared {sorted(task.metrics)}")
@@ -59,7 +59,7 @@ def run_trial(prereg: Prereg, task: Task, item: Item, condition: str) -> dict[st
         outcome = task.run_trial(item, prereg.condition(condition).config, seed)
     except TrialExcluded as e:
         return {**record, "excluded": str(e) or "excluded by the task"}
-    return {**record, "outcome": _checked_outcome(task, outcome)}
+    return {**record, "outcome": checked_outcome(task, outcome)}
 
 
 def pending(prereg: Prereg, items: Iterable[Item], done: set[tuple[str, str]]) -> Iterator[tuple[Item, str]]:
@@ -70,7 +70,7 @@ def pending(prereg: Prereg, items: Iterable[Item], done: set[tuple[str, str]]) -
                 yield item, condition.name
 
 
-def _progress(console: Console) -> Progress:
+def progress_bar(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("elapsed"),
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
 
@@ -105,7 +105,7 @@ def run_study(prereg_path: str | Path, *, limit: int | None = None, resume: bool
             console.print(f"{label}: {request.target_n} items x {len(prereg.conditions)} conditions; "
                           f"{total - len(todo)} of {total} trials already recorded in {path}",
                           highlight=False, markup=False)
-            with _progress(console) as bar:
+            with progress_bar(console) as bar:
                 progress = bar.add_task(label, total=total, completed=total - len(todo))
                 for item, condition in todo:
                     log.append(run_trial(prereg, task, item, condition))

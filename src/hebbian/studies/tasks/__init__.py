@@ -54,6 +54,11 @@ class Task:
         self.settings = dict(params)
         self.seed = seed
 
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> str | None:
+        """What is wrong with a condition's config beyond what ``config``'s Fields check, or None."""
+        return None
+
     def items(self, n: int) -> list[Item]:
         """The first ``n`` items, the same for the same parameters and seed."""
         raise NotImplementedError

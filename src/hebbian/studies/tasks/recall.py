@@ -33,6 +33,18 @@ ENGINE_KEYS_EXCLUDED = ("show_fact",)
 class EngineTask(Task):
     """Shared by the tasks that run the real model behind a HebbianEngine, one per condition."""
 
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> str | None:
+        from hebbian.engine import EngineConfig
+
+        try:
+            EngineConfig(**{k: v for k, v in config.items() if k not in ENGINE_KEYS_EXCLUDED})
+        except TypeError as e:
+            return f"not an engine setting: {str(e).split('argument ')[-1]}"
+        except ValueError as e:
+            return str(e)
+        return None
+
     @cached_property
     def model(self):
         from hebbian.models import load

@@ -1,0 +1,248 @@
+"""Tuning a study's treatments on a split of items the confirmatory run never sees.
+
+A tuning file (see prereg/tuning/recall.yaml) names a pre-registration, a tuning split (its own
+item seed, and task parameters that may differ, e.g. another book), an outcome with the
+direction that is better, and a grid of knob values for some of the study's conditions. Every
+grid point (the condition's config with the point's values) and the reference condition run on
+every tuning item; the report gives each point's mean and its paired difference from the
+reference, and picks, per condition, the point with the best mean (ties: the first in grid
+order). The pick is a suggestion: the pre-registration changes only when a person writes the
+chosen values into it as a new version, before any confirmatory trial.
+
+The run is resumable exactly as a study's is: one fsynced JSON line per trial in
+``runs/<id>/trials.jsonl``; a rerun skips what is logged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from rich.console import Console
+
+from hebbian import provenance, stats
+from hebbian.studies import rundir
+from hebbian.studies.errors import StudyError
+from hebbian.studies.prereg import Prereg, PreregError, load_prereg
+from hebbian.studies.runner import checked_outcome, progress_bar, trial_seed
+from hebbian.studies.schema import Field, at_least, read
+from hebbian.studies.trials import TrialLog
+
+FIELDS = {
+    "id": Field("text"),
+    "study": Field("text"),  # the pre-registration, relative to this file
+    "items": Field("integer", check=at_least(2)),
+    "seed": Field("integer"),
+    "task": Field("mapping", required=False, default={}),  # task parameters overridden for the split
+    "outcome": Field("text"),
+    "goal": Field("text", choices=("max", "min")),
+    "reference": Field("text"),
+    "grid": Field("mapping"),
+}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration tried: a condition of the study with some knobs set."""
+
+    condition: str
+    knobs: Mapping[str, Any]
+    config: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.condition + "".join(f" {k}={v}" for k, v in self.knobs.items())
+
+
+@dataclass(frozen=True)
+class TuningSpec:
+    id: str
+    study: Prereg
+    items: int
+    seed: int
+    task: Mapping[str, Any]
+    outcome: str
+    goal: str
+    reference: str
+    grid: Mapping[str, Mapping[str, list]]
+    raw: bytes
+
+    def points(self) -> list[Point]:
+        """The reference, then each condition's grid in file order (the product of its knobs' values)."""
+        out = [Point(self.reference, {}, self.study.condition(self.reference).config)]
+        for condition, knobs in self.grid.items():
+            base = self.study.condition(condition).config
+            for values in itertools.product(*knobs.values()):
+                chosen = dict(zip(knobs, values))
+                out.append(Point(condition, chosen, {**base, **chosen}))
+        return out
+
+    def make_task(self):
+        from hebbian.studies.tasks import get_task
+
+        return get_task(self.study.task)({**self.study.task_params, **self.task}, self.seed)
+
+
+def load_spec(path: str | Path) -> TuningSpec:
+    """Read and check a tuning file; StudyError lists every problem, one line each."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        data = yaml.safe_load(raw)
+    except (OSError, yaml.YAMLError) as e:
+        raise StudyError(f"{path}: cannot read it as YAML ({e})") from None
+    errors: list[str] = []
+    spec = read(data, FIELDS, "", errors)
+    if spec is None or errors:
+        raise StudyError(errors)
+    try:
+        study = load_prereg(path.parent / spec["study"])
+    except PreregError as e:
+        raise StudyError([f"study: {spec['study']}: cannot be loaded", *e.lines]) from None
+    names = [c.name for c in study.conditions]
+    metrics = study.make_task().metrics
+    if spec["outcome"] not in metrics or metrics[spec["outcome"]] != "continuous":
+        errors.append(f"outcome: {spec['outcome']!r} is not a continuous outcome of task {study.task}; "
+                      f"allowed: {', '.join(m for m, t in metrics.items() if t == 'continuous')}")
+    if spec["reference"] not in names:
+        errors.append(f"reference: {spec['reference']!r} is not a condition of {spec['study']}; allowed: {', '.join(names)}")
+    for condition, knobs in spec["grid"].items():
+        where = f"grid.{condition}"
+        if condition not in names:
+            errors.append(f"{where}: not a condition of {spec['study']}; allowed: {', '.join(names)}")
+        if not isinstance(knobs, dict) or not knobs:
+            errors.append(f"{where}: expected a mapping of knob: [values]")
+            continue
+        errors += [f"{where}.{knob}: expected a non-empty list of values" for knob, values in knobs.items()
+                   if not isinstance(values, list) or not values]
+    if errors:
+        raise StudyError(errors)
+    return TuningSpec(spec["id"], study, spec["items"], spec["seed"], spec["task"], spec["outcome"], spec["goal"],
+                      spec["reference"], spec["grid"], raw)
+
+
+def run_tuning(spec_path: str | Path, out: Path | None = None, console: Console | None = None) -> Path:
+    """Run (or continue) every grid point on every tuning item; return the run directory."""
+    console = console or Console(stderr=True, soft_wrap=True)
+    spec = load_spec(spec_path)
+    path = Path(out) if out is not None else rundir.default_dir(spec.id, smoke=False)
+    path.mkdir(parents=True, exist_ok=True)
+    task, points = spec.make_task(), spec.points()
+    problems: list[str] = []
+    for p in points:  # a bad knob fails here, before any trial
+        if task.config is not None:
+            read(p.config, task.config, f"grid point {p.name!r}", problems)
+        problem = task.check_config(p.config)
+        problems += [f"grid point {p.name!r}: {problem}"] if problem else []
+    if problems:
+        raise StudyError(problems)
+    with rundir.locked(path):
+        (path / "tuning.yaml").write_bytes(spec.raw)
+        meta = path / "run.json"
+        sessions = json.loads(meta.read_text())["sessions"] if meta.exists() else []
+        session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "trials_before": 0,
+                   **provenance.snapshot()}
+        log, records = TrialLog.open_for_append(path / rundir.TRIALS)
+        session["trials_before"] = len(records)
+        meta.write_text(json.dumps({"id": spec.id, "sessions": sessions + [session]}, indent=2))
+        done = {(r["item"], r["condition"]) for r in records}  # a point's name is its "condition" in the log
+        items = task.items(spec.items)
+        todo = [(item, p) for item in items for p in points if (item.id, p.name) not in done]
+        with log, progress_bar(console) as bar:
+            progress = bar.add_task(spec.id, total=len(items) * len(points), completed=len(items) * len(points) - len(todo))
+            for item, point in todo:
+                seed = trial_seed(spec.seed, item.id, point.name)
+                outcome = checked_outcome(task, task.run_trial(item, point.config, seed))
+                log.append({"item": item.id, "index": item.index, "condition": point.name, "seed": seed,
+                            "outcome": outcome})
+                bar.advance(progress)
+    return path
+
+
+@dataclass(frozen=True)
+class PointResult:
+    point: Point
+    n: int
+    mean: float
+    difference: stats.EffectSize | None  # paired mean difference from the reference, with a bootstrap CI
+
+
+def analyse(spec: TuningSpec, records: list[dict]) -> tuple[list[PointResult], dict[str, Point]]:
+    """Each point's result on the items every point has finished, and each condition's pick."""
+    points = spec.points()
+    by = {(r["item"], r["condition"]): r["outcome"][spec.outcome] for r in records}
+    items = sorted({r["item"] for r in records if all((r["item"], p.name) in by for p in points)})
+    if not items:
+        raise StudyError("no tuning item has finished under every grid point yet")
+    values = {p.name: np.array([by[i, p.name] for i in items]) for p in points}
+    reference = values[spec.reference]
+    results = [PointResult(p, len(items), float(values[p.name].mean()),
+                           None if p.condition == spec.reference or len(items) < 3
+                           else stats.bootstrap_paired_diff_ci(values[p.name], reference))
+               for p in points]
+    sign = 1 if spec.goal == "max" else -1
+    picks = {}
+    for condition in spec.grid:
+        candidates = [r for r in results if r.point.condition == condition]
+        picks[condition] = max(candidates, key=lambda r: sign * r.mean).point  # max keeps the first of ties
+    return results, picks
+
+
+def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """The tuning report of `spec`'s run in `run_dir` (markdown, with a figure beside it)."""
+    from hebbian import plots
+    from hebbian.studies.trials import read_trials
+
+    run_dir = Path(run_dir)
+    records, _ = read_trials(run_dir / rundir.TRIALS)
+    results, picks = analyse(spec, records)
+    out = Path(out) if out is not None else run_dir / "report.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure = _figure(spec, results, out.with_name(f"{out.stem}_points.png"), plots)
+    better = "higher" if spec.goal == "max" else "lower"
+    n = results[0].n
+    lines = [
+        f"# Tuning: {spec.id}", "",
+        f"Tuning split for `{spec.study.source}` (pre-registration `{spec.study.id}` version {spec.study.version}): "
+        f"{n} of {spec.items} planned items finished under every point, item seed {spec.seed}"
+        + (f", task parameters changed for the split: `{json.dumps(dict(spec.task))}`" if spec.task else "")
+        + f". The outcome is `{spec.outcome}` ({better} is better); each point's paired difference from "
+        f"`{spec.reference}` has a 95% bootstrap (BCa) interval. The pick per condition is the best mean "
+        "(the first in grid order on a tie). These items never enter the confirmatory run.", "",
+        f"| point | n | mean {spec.outcome} | difference from {spec.reference} [95% CI] | pick |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        diff = "" if r.difference is None else \
+            f"{r.difference.value:+.3f} [{r.difference.ci_low:+.3f}, {r.difference.ci_high:+.3f}]"
+        pick = "**pick**" if picks.get(r.point.condition) == r.point else ""
+        lines.append(f"| `{r.point.name}` | {r.n} | {r.mean:.3f} | {diff} | {pick} |")
+    lines += ["", f"![points]({figure.name})", "", "Picks, as condition configs:", "", "```yaml"]
+    lines += [f"{c}: {json.dumps(dict(p.config))}" for c, p in picks.items()]
+    lines += ["```", "", "## Runs", ""]
+    sessions = json.loads((run_dir / "run.json").read_text())["sessions"]
+    lines += [f"- {s['started']}: {s['trials_before']} trials already logged; git `{s['git']}`" for s in sessions]
+    lines += ["", provenance.markdown(), ""]
+    out.write_text("\n".join(lines))
+    return out
+
+
+def _figure(spec: TuningSpec, results: list[PointResult], path: Path, plots) -> Path:
+    shown = [r for r in results if r.difference is not None]
+    fig, ax = plots.figure(figsize=(7, 0.35 * len(shown) + 1.2))
+    y = np.arange(len(shown))[::-1]
+    est = np.array([r.difference.value for r in shown])
+    err = np.array([[r.difference.value - r.difference.ci_low, r.difference.ci_high - r.difference.value]
+                    for r in shown]).T
+    ax.errorbar(est, y, xerr=err, fmt="o", capsize=3)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(y, [r.point.name for r in shown], fontsize=8)
+    ax.set_xlabel(f"{spec.outcome}: difference from {spec.reference} (95% CI)")
+    return plots.save(fig, path)

@@ -1,0 +1,132 @@
+"""Tuning on a split (hebbian.studies.tuning), on the synthetic task whose effects are known."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hebbian.cli import app
+from hebbian.studies.errors import StudyError
+from hebbian.studies.prereg import PreregError, load_prereg
+from hebbian.studies.tuning import analyse, load_spec, run_tuning, write_tuning_report
+from hebbian.studies.trials import read_trials
+
+PREREG = Path(__file__).parent.parent / "prereg"
+SPEC = {
+    "id": "synthetic-tuning",
+    "study": "synthetic.yaml",
+    "items": 30,
+    "seed": 99,
+    "task": {"noise_sd": 0.5},
+    "outcome": "logprob",
+    "goal": "max",
+    "reference": "sliding_window",
+    # the true shifts are the values themselves; the study's own hebbian_v has 0.45
+    "grid": {"hebbian_v": {"logprob_shift": [0.0, 3.0, 1.0]}, "hebbian_k": {"logprob_shift": [-1.0, 0.5]}},
+}
+
+
+def write_spec(tmp_path: Path, **changes) -> Path:
+    shutil.copy(PREREG / "synthetic.yaml", tmp_path / "synthetic.yaml")
+    path = tmp_path / "tuning.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, **changes}))
+    return path
+
+
+def test_points_are_the_reference_then_each_grid_product_on_the_study_config(tmp_path):
+    spec = load_spec(write_spec(tmp_path, grid={"hebbian_v": {"logprob_shift": [0.0, 1.0], "p_correct": [0.1, 0.2]}}))
+    names = [p.name for p in spec.points()]
+    assert names == ["sliding_window", "hebbian_v logprob_shift=0.0 p_correct=0.1",
+                     "hebbian_v logprob_shift=0.0 p_correct=0.2", "hebbian_v logprob_shift=1.0 p_correct=0.1",
+                     "hebbian_v logprob_shift=1.0 p_correct=0.2"]
+    assert spec.points()[0].config == spec.study.condition("sliding_window").config
+    assert spec.make_task().settings["noise_sd"] == 0.5  # the split's task parameters override the study's
+
+
+@pytest.mark.parametrize("goal, expected", [("max", {"hebbian_v": 3.0, "hebbian_k": 0.5}),
+                                            ("min", {"hebbian_v": 0.0, "hebbian_k": -1.0})])
+def test_the_pick_is_the_known_best_point(tmp_path, goal, expected):
+    path = write_spec(tmp_path, goal=goal)
+    run = run_tuning(path, out=tmp_path / "run")
+    records, _ = read_trials(run / "trials.jsonl")
+    assert len(records) == 30 * 6
+    results, picks = analyse(load_spec(path), records)
+    assert {c: p.knobs["logprob_shift"] for c, p in picks.items()} == expected
+    best = next(r for r in results if r.point == picks["hebbian_v"])
+    if goal == "max":  # +3 over a reference with shift 0: the interval must hold it
+        assert best.difference.ci_low < 3.0 < best.difference.ci_high and best.difference.ci_low > 2.0
+
+
+def test_a_rerun_adds_no_trial_and_resumes_a_cut_log(tmp_path):
+    path = write_spec(tmp_path)
+    run = run_tuning(path, out=tmp_path / "run")
+    log = run / "trials.jsonl"
+    full = log.read_bytes()
+    lines = full.splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:50]) + lines[50][:10])  # 50 trials and a torn line
+    run_tuning(path, out=run)
+    records, _ = read_trials(log)
+    assert sorted(json.dumps(r, sort_keys=True) for r in records) == \
+        sorted(json.dumps(json.loads(x), sort_keys=True) for x in full.splitlines())
+    sessions = json.loads((run / "run.json").read_text())["sessions"]
+    assert [s["trials_before"] for s in sessions] == [0, 50]
+
+
+def test_report_has_every_point_the_picks_and_a_figure(tmp_path):
+    path = write_spec(tmp_path)
+    report = write_tuning_report(load_spec(path), run_tuning(path, out=tmp_path / "run"), tmp_path / "out" / "t.md")
+    text = report.read_text()
+    assert all(f"`{p.name}`" in text for p in load_spec(path).points())
+    assert text.count("**pick**") == 2
+    assert 'hebbian_v: {"p_correct": 0.45, "logprob_shift": 3.0}' in text
+    assert (tmp_path / "out" / "t_points.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"reference": "nope"}, "reference: 'nope' is not a condition"),
+    ({"outcome": "correct"}, "outcome: 'correct' is not a continuous outcome"),
+    ({"grid": {"nope": {"logprob_shift": [1.0]}}}, "grid.nope: not a condition"),
+    ({"grid": {"hebbian_v": {"logprob_shift": []}}}, "grid.hebbian_v.logprob_shift: expected a non-empty list"),
+    ({"goal": "best"}, "goal: 'best' is not allowed"),
+    ({"study": "missing.yaml"}, "study: missing.yaml: cannot be loaded"),
+])
+def test_a_bad_spec_names_its_field(tmp_path, changes, message):
+    with pytest.raises(StudyError) as e:
+        load_spec(write_spec(tmp_path, **changes))
+    assert any(message in line for line in e.value.lines), e.value.lines
+
+
+def test_a_bad_grid_value_stops_before_any_trial(tmp_path):
+    path = write_spec(tmp_path, grid={"hebbian_v": {"p_correct": [0.5, 1.5]}})
+    with pytest.raises(StudyError, match="p_correct: must lie in"):
+        run_tuning(path, out=tmp_path / "run")
+    assert not (tmp_path / "run" / "trials.jsonl").exists()
+
+
+def test_engine_conditions_are_checked_when_a_prereg_loads(tmp_path):
+    text = (PREREG / "recall-smoke.yaml").read_text().replace("mode: memory,", "mode: memroy,")
+    (tmp_path / "bad.yaml").write_text(text.replace("{window: 16,", "{windw: 16,", 1))
+    with pytest.raises(PreregError) as e:
+        load_prereg(tmp_path / "bad.yaml")
+    assert any("conditions.memory.config: mode must be one of off" in line for line in e.value.lines)
+    assert any("config: not an engine setting: 'windw'" in line for line in e.value.lines)
+
+
+def test_the_committed_tuning_files_load():
+    for name in ("recall", "perplexity"):
+        spec = load_spec(PREREG / "tuning" / f"{name}.yaml")
+        assert spec.seed != spec.study.item_seed or spec.task.get("corpus") != spec.study.task_params["corpus"]
+        assert len(spec.points()) == 19
+
+
+def test_tune_command_writes_the_report(tmp_path):
+    path = write_spec(tmp_path)
+    result = CliRunner().invoke(app, ["tune", str(path), "--out", str(tmp_path / "run"),
+                                      "--report", str(tmp_path / "r.md")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.md").exists()
+    bad = CliRunner().invoke(app, ["tune", str(write_spec(tmp_path, reference="nope"))])
+    assert bad.exit_code == 2 and "reference: 'nope'" in bad.output
