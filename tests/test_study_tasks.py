@@ -24,9 +24,11 @@ def test_full_cache_nll_is_plain_mlx_lm_nll_beyond_skip(perplexity_task, default
     segment = perplexity_task.tokens[item.data["start"]:item.data["start"] + 96]
     logits = default_model[0](mx.array(segment)[None])[0].astype(mx.float32)
     logprobs = np.array(logits - mx.logsumexp(logits, axis=-1, keepdims=True))
-    expected = -np.mean([logprobs[i, segment[i + 1]] for i in range(48, 95)])
-    nll = perplexity_task.run_trial(item, FULL, 0)["nll"]
-    assert nll == pytest.approx(expected, abs=2e-3)
+    token_nll = [-logprobs[i, segment[i + 1]] for i in range(48, 95)]  # 47 tokens: halves of 23 and 24
+    out = perplexity_task.run_trial(item, FULL, 0)
+    assert out["nll"] == pytest.approx(np.mean(token_nll), abs=2e-3)
+    assert out["nll_early"] == pytest.approx(np.mean(token_nll[:23]), abs=2e-3)
+    assert out["nll_late"] == pytest.approx(np.mean(token_nll[23:]), abs=2e-3)
 
 
 def test_a_window_and_a_consolidating_memory_each_change_the_nll(perplexity_task):

@@ -119,7 +119,7 @@ def test_the_committed_tuning_files_load():
     for name in ("recall", "perplexity"):
         spec = load_spec(PREREG / "tuning" / f"{name}.yaml")
         assert spec.seed != spec.study.item_seed or spec.task.get("corpus") != spec.study.task_params["corpus"]
-        assert len(spec.points()) == 19
+        assert len(spec.points()) >= 19
 
 
 def test_tune_command_writes_the_report(tmp_path):

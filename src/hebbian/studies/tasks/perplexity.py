@@ -3,7 +3,9 @@
 Items are disjoint segments of real long text (a public-domain book from `hebbian.corpus`), each
 `segment_tokens` long, so longer than any windowed condition's cache. A trial feeds the segment
 teacher-forced through the engine and records the mean negative log-likelihood of the tokens
-past the first `skip_tokens`. Segments are paired across conditions.
+past the first `skip_tokens` (`nll`), and of the first and second half of those tokens (`nll_early`,
+`nll_late`: does a condition's gap grow as more of the segment has been evicted?). Segments are
+paired across conditions.
 
 The engine feeds a segment `prefill_chunk` tokens at a time, and inside a chunk each token sees
 every earlier token of the chunk besides the cache: a token sees back at most the cache's
@@ -27,7 +29,7 @@ from hebbian.studies.tasks.recall import EngineTask
 
 @register_task("perplexity")
 class PerplexityTask(EngineTask):
-    metrics = {"nll": "continuous"}
+    metrics = {"nll": "continuous", "nll_early": "continuous", "nll_late": "continuous"}
     params = {
         "model": Field("text", required=False, default="default"),
         "corpus": Field("text", required=False, default="austen/emma"),
@@ -64,6 +66,8 @@ class PerplexityTask(EngineTask):
         segment = self.tokens[start:start + size]
         logprobs = engine.score(segment[:1], segment[1:])  # logprobs[i] is token i + 1's
         beyond = logprobs[skip:]
-        if not beyond:
-            raise ValueError(f"skip_tokens={skip} leaves nothing of a {size}-token segment to score")
-        return {"nll": -sum(beyond) / len(beyond)}
+        if len(beyond) < 2:
+            raise ValueError(f"skip_tokens={skip} leaves fewer than 2 tokens of a {size}-token segment to score")
+        half = len(beyond) // 2
+        mean = lambda x: -sum(x) / len(x)  # noqa: E731
+        return {"nll": mean(beyond), "nll_early": mean(beyond[:half]), "nll_late": mean(beyond[half:])}
