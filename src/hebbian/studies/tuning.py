@@ -147,10 +147,9 @@ def run_tuning(spec_path: str | Path, out: Path | None = None, console: Console 
         (path / "tuning.yaml").write_bytes(spec.raw)
         meta = path / "run.json"
         sessions = json.loads(meta.read_text())["sessions"] if meta.exists() else []
-        session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "trials_before": 0,
-                   **provenance.snapshot()}
         log, records = TrialLog.open_for_append(path / rundir.TRIALS)
-        session["trials_before"] = len(records)
+        session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "trials_before": len(records), **provenance.snapshot()}
         meta.write_text(json.dumps({"id": spec.id, "sessions": sessions + [session]}, indent=2))
         done = {(r["item"], r["condition"]) for r in records}  # a point's name is its "condition" in the log
         items = task.items(spec.items)
