@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hebbian import stats
-from hebbian.studies import power
+from hebbian.studies import power, report
 from hebbian.studies.analysis import align, decide
 from hebbian.studies.prereg import parse_prereg
 from hebbian.studies.report import write_report
@@ -171,3 +171,10 @@ def test_an_unfinished_run_claims_nothing(tmp_path, monkeypatch):
     text = write_report(tmp_path / "run").read_text()
     assert "**UNFINISHED RUN: 5 of 10 planned items" in text
     assert text.count("no decision (unfinished run)") == 4 and "rejected H0" not in text
+
+
+def test_a_zero_over_zero_statistic_reads_undefined_not_nan():
+    # Fisher's odds ratio when neither condition has a success (recall at 0 in both)
+    odds = stats.fisher_exact([[0, 20], [0, 20]])
+    text = report._effect(odds.effect) + " " + report._num(odds.statistic)
+    assert "nan" not in text and text.count(report.UNDEFINED) == 2

@@ -184,10 +184,20 @@ def achieved_power(test: str, effect: float | None, n: float, alpha: float = 0.0
     _check_levels(alpha)
     if n < 2:
         raise ValueError(f"n must be at least 2, got {n!r}")
-    return float(design.engine().power(effect_size=effect, **{design.nobs_key: n * design.efficiency},
-                                       alpha=alpha,
-                                       alternative=_STATSMODELS_ALTERNATIVE[check_alternative(alternative)],
-                                       **extra))
+    return _power(design, effect, n, alpha, _STATSMODELS_ALTERNATIVE[check_alternative(alternative)], extra)
+
+
+def _power(design: _Design, effect: float, n: float, alpha: float, alternative: str, extra: dict) -> float:
+    """statsmodels' power, with `alternative` in its spelling."""
+    nobs = {design.nobs_key: n * design.efficiency}
+    got = float(design.engine().power(effect_size=effect, **nobs, alpha=alpha, alternative=alternative, **extra))
+    if math.isnan(got) and alternative == "two-sided":
+        # scipy's noncentral t cdf is NaN at scattered far-tail points (at 1e-17 and below), so
+        # the two-sided power's tail opposite the effect can fail; it is then negligible, and
+        # the one-sided power at alpha / 2 is the power to float precision.
+        got = float(design.engine().power(effect_size=abs(effect), **nobs, alpha=alpha / 2, alternative="larger",
+                                          **extra))
+    return got
 
 
 def min_detectable_effect(test: str, n: float, alpha: float = 0.05, power: float = 0.8,
@@ -206,8 +216,17 @@ def min_detectable_effect(test: str, n: float, alpha: float = 0.05, power: float
         _reject_unknown(test, kw, ("discordant",))
         return _mcnemar_mde(n, alpha, power, sm_alternative, _check_discordant(kw.get("discordant")))
     _reject_unknown(test, kw)
-    return float(design.engine().solve_power(effect_size=None, **{design.nobs_key: n * design.efficiency},
-                                             alpha=alpha, power=power, alternative=sm_alternative))
+    # statsmodels' solve_power for the effect size fails at some n (an array back, or a bracket
+    # with no sign change); power grows with the effect's size, so a bracketed root is safe.
+    sign = -1 if sm_alternative == "smaller" else 1
+
+    def shortfall(size: float) -> float:
+        return _power(design, sign * size, n, alpha, sm_alternative, {}) - power
+
+    upper = 1.0
+    while shortfall(upper) < 0:
+        upper *= 2
+    return sign * optimize.brentq(shortfall, 0.0, upper)
 
 
 def _mcnemar_mde(n: float, alpha: float, power: float, alternative: str, psi: float) -> float:

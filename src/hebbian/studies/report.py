@@ -16,6 +16,7 @@ A rejection is always stated with the corrected p that backs it.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -31,8 +32,12 @@ TEST_NAMES = {"mcnemar_exact": "McNemar (exact)", "fisher_exact": "Fisher's exac
               "wilcoxon": "Wilcoxon signed-rank", "welch_t": "Welch t"}
 
 
+# A statistic that is 0/0 for the data, e.g. Fisher's odds ratio when neither condition has a success.
+UNDEFINED = "undefined (0/0)"
+
+
 def _num(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
+    return "n/a" if x is None else UNDEFINED if math.isnan(x) else f"{x:.{digits}f}"
 
 
 def _p(p: float | None) -> str:
@@ -42,6 +47,8 @@ def _p(p: float | None) -> str:
 def _effect(e: EffectSize | None) -> str:
     if e is None:
         return "n/a"
+    if math.isnan(e.value):
+        return f"{e.name} {UNDEFINED}"
     ci = f" [{e.ci_low:.3g}, {e.ci_high:.3g}]" if e.ci_low is not None else ""
     return f"{e.name} {e.value:.3g}{ci}"
 
