@@ -12,11 +12,11 @@ Descriptions only: paired mean differences with bootstrap intervals, no p-values
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from hebbian import plots, provenance, stats
 from hebbian.studies.analysis import Outcomes, align
+from hebbian.studies import rundir
 from hebbian.studies.prereg import load_prereg
 from hebbian.studies.trials import read_trials
 
@@ -72,13 +72,12 @@ def main() -> None:
     outcomes = align(prereg, read_trials(args.run / "trials.jsonl")[0])
     baseline = prereg.role("baseline").name
     figure = plot_gaps(outcomes, baseline, args.out.parent / f"{args.out.stem}-figures" / "nll-gap-by-half.png")
-    sessions = json.loads((args.run / "run.json").read_text())["sessions"]
-    revisions = ", ".join(sorted({f"`{s['git']}`" for s in sessions}))
     lines = [
         f"# Perplexity study: exploratory analysis ({outcomes.n} complete segments)",
         "",
         "Pre-registered as exploratory in `prereg/perplexity.yaml`: descriptions only, no tests. "
-        f"Made by `experiments/perplexity_exploratory.py` from `{args.run}`, whose trials ran at {revisions}.",
+        f"Made by `experiments/perplexity_exploratory.py` from `{args.run}`, "
+        f"whose trials ran at {rundir.revisions(args.run)}.",
         "",
         "The scored tokens of each segment split in two halves; a later token has more of the segment behind "
         f"it evicted. Gaps are paired mean differences from `{baseline}` with 95% bootstrap (BCa) intervals; "

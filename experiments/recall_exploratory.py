@@ -11,13 +11,13 @@ with a figure beside it. Nothing here is a test of a hypothesis: no p-values, on
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from hebbian import plots, provenance
+from hebbian.studies import rundir
 from hebbian.studies.prereg import load_prereg
 from hebbian.studies.trials import read_trials
 
@@ -107,13 +107,12 @@ def main() -> None:
     figure = plot_distance(data, baseline, treatments, args.out.with_suffix("").parent
                            / f"{args.out.stem}-figures" / "logprob-gain-by-distance.png")
     n_items = len(data[baseline]["item"])
-    sessions = json.loads((args.run / "run.json").read_text())["sessions"]
-    revisions = ", ".join(sorted({f"`{s['git']}`" for s in sessions}))
     lines = [
         f"# Recall study: exploratory analyses ({n_items} complete items)",
         "",
         "Pre-registered as exploratory in `prereg/recall.yaml`: descriptions only, no tests. "
-        f"Made by `experiments/recall_exploratory.py` from `{args.run}`, whose trials ran at {revisions}.",
+        f"Made by `experiments/recall_exploratory.py` from `{args.run}`, "
+        f"whose trials ran at {rundir.revisions(args.run)}.",
         "",
         "## By the kind of fact",
         "",

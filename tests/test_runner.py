@@ -273,3 +273,9 @@ def test_a_task_breaking_its_declared_metrics_is_an_error(tmp_path):
     task.run_trial = lambda item, config, seed: {"correct": 0.5, "logprob": 1.0}
     with pytest.raises(TypeError, match="binary metric correct must be True or False"):
         run_trial(prereg, task, task.items(1)[0], "sliding_window")
+
+
+def test_revisions_lists_each_sessions_git_revision_once(tmp_path):
+    sessions = [{"git": "abc1234"}, {"git": "def5678 + uncommitted changes"}, {"git": "abc1234"}]
+    (tmp_path / "run.json").write_text(json.dumps({"sessions": sessions}))
+    assert rundir.revisions(tmp_path) == "`abc1234`, `def5678 + uncommitted changes`"

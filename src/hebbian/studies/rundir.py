@@ -62,6 +62,11 @@ def read_meta(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def revisions(path: Path) -> str:
+    """The git revisions a run's sessions ran at, as markdown code spans (for a page about its trials)."""
+    return ", ".join(sorted({f"`{s['git']}`" for s in json.loads((path / META).read_text())["sessions"]}))
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
