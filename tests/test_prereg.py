@@ -196,3 +196,9 @@ def test_one_sided_less_signs_the_sesoi():
     p = parse_prereg(data)
     assert p.power_at(p.hypotheses[2], 90).n_needed == power.n_for("paired_t", -0.3, 0.025, 0.8, "less") == 90
     assert copy.deepcopy(p.hypotheses[2]).alternative == "less"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "prereg").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_committed_prereg_validates(path):
+    prereg = load_prereg(path)
+    assert prereg.planned_n >= 2 and len(prereg.conditions) >= 2
