@@ -27,21 +27,29 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _git(*args: str) -> str | None:
+# What decides a result: the code, the experiment scripts, the pre-registrations and the package
+# metadata. Reports and run outputs are written by the runs themselves, so a report made before
+# it is committed must not call its own code dirty.
+SOURCES = (":/src", ":/experiments", ":/prereg", ":/pyproject.toml")
+
+
+def _git(*args: str, where: Path | None = None) -> str | None:
     try:
-        out = subprocess.run(["git", *args], cwd=Path(hebbian.__file__).parent, capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(["git", *args], cwd=where or Path(hebbian.__file__).parent, capture_output=True,
+                             text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def git_revision() -> str:
-    """``git rev-parse HEAD`` of the hebbian source, '+ uncommitted changes' when dirty, or 'unknown'."""
-    revision = _git("rev-parse", "HEAD")
+def git_revision(where: Path | None = None) -> str:
+    """``git rev-parse HEAD`` of the hebbian source (or of the checkout at `where`), with
+    '+ uncommitted changes' when anything in SOURCES differs from it, or 'unknown'."""
+    revision = _git("rev-parse", "HEAD", where=where)
     if revision is None:
         return "unknown (not a git checkout)"
-    return f"{revision} + uncommitted changes" if _git("status", "--porcelain") else revision
+    dirty = _git("status", "--porcelain", "--", *SOURCES, where=where)
+    return f"{revision} + uncommitted changes" if dirty else revision
 
 
 def snapshot() -> dict[str, object]:
