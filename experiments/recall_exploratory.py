@@ -1,7 +1,8 @@
-"""The recall study's pre-registered exploratory analyses, not tested: recall and answer
-log-probability by the fact's kind and by its distance from the question.
+"""The recall studies' pre-registered exploratory analyses, not tests: recall and answer
+log-probability in each condition, by the fact's kind and by its distance from the question.
 
     python experiments/recall_exploratory.py runs/recall reports/recall-exploratory.md
+    python experiments/recall_exploratory.py runs/recall-specificity reports/recall-specificity-exploratory.md
 
 Reads a run directory written by `hebbian study prereg/recall.yaml` (its frozen prereg rebuilds
 the items, whose kind the trials do not record; no model is loaded) and writes a markdown page
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hebbian import plots, provenance
+from hebbian import plots, provenance, stats
 from hebbian.studies import rundir
 from hebbian.studies.prereg import load_prereg
 from hebbian.studies.trials import read_trials
@@ -46,6 +47,19 @@ def distance_bins(distance: np.ndarray) -> np.ndarray:
     """Each item's distance tercile, 0 (nearest) to N_BINS - 1."""
     edges = np.quantile(distance, np.linspace(0, 1, N_BINS + 1)[1:-1])
     return np.searchsorted(edges, distance, side="right")
+
+
+def overall_table(data: dict[str, dict[str, np.ndarray]], baseline: str) -> list[str]:
+    """Per condition: recall, mean log-probability, and its paired difference from `baseline`."""
+    lines = ["| condition | recall | mean logprob | minus `" + baseline + "`, paired (95% BCa) |", "|---|---|---|---|"]
+    base = data[baseline]["logprob"]
+    for name, c in data.items():
+        diff = ""
+        if name != baseline:
+            d = stats.bootstrap_paired_diff_ci(c["logprob"], base)
+            diff = f"{d.value:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+        lines.append(f"| `{name}` | {int(c['correct'].sum())}/{len(c['correct'])} | {c['logprob'].mean():.2f} | {diff} |")
+    return lines
 
 
 def kind_table(data: dict[str, dict[str, np.ndarray]]) -> list[str]:
@@ -113,6 +127,12 @@ def main() -> None:
         "Pre-registered as exploratory in `prereg/recall.yaml`: descriptions only, no tests. "
         f"Made by `experiments/recall_exploratory.py` from `{args.run}`, "
         f"whose trials ran at {rundir.revisions(args.run)}.",
+        "",
+        "## Every condition",
+        "",
+        "Exact-match recall, and the teacher-forced log-probability of the answer (nats).",
+        "",
+        *overall_table(data, baseline),
         "",
         "## By the kind of fact",
         "",
