@@ -4,7 +4,7 @@ log-probability in each condition, by the fact's kind and by its distance from t
     python experiments/recall_exploratory.py runs/recall reports/recall-exploratory.md
     python experiments/recall_exploratory.py runs/recall-specificity reports/recall-specificity-exploratory.md
 
-Reads a run directory written by `hebbian study prereg/recall.yaml` (its frozen prereg rebuilds
+Reads a run directory written by `hebbian study prereg/recall*.yaml` (its frozen prereg rebuilds
 the items, whose kind the trials do not record; no model is loaded) and writes a markdown page
 with a figure beside it. Nothing here is a test of a hypothesis: no p-values, only descriptions.
 """
@@ -116,15 +116,16 @@ def main() -> None:
     n = 1 + max(t["index"] for t in trials)
     kinds = {item.id: item.data["kind"] for item in prereg.make_task().items(n)}
     data = complete_items(by_condition(trials, kinds))
+    data = {c.name: data[c.name] for c in prereg.conditions if c.name in data}  # the prereg's order
     baseline = prereg.role("baseline").name
     treatments = [c.name for c in prereg.conditions if c.role == "treatment"]
     figure = plot_distance(data, baseline, treatments, args.out.with_suffix("").parent
                            / f"{args.out.stem}-figures" / "logprob-gain-by-distance.png")
     n_items = len(data[baseline]["item"])
     lines = [
-        f"# Recall study: exploratory analyses ({n_items} complete items)",
+        f"# Study `{prereg.id}`: exploratory analyses ({n_items} complete items)",
         "",
-        "Pre-registered as exploratory in `prereg/recall.yaml`: descriptions only, no tests. "
+        f"Pre-registered as exploratory in `prereg/{prereg.id}.yaml`: descriptions only, no tests. "
         f"Made by `experiments/recall_exploratory.py` from `{args.run}`, "
         f"whose trials ran at {rundir.revisions(args.run)}.",
         "",
