@@ -176,5 +176,5 @@ def test_an_unfinished_run_claims_nothing(tmp_path, monkeypatch):
 def test_a_zero_over_zero_statistic_reads_undefined_not_nan():
     # Fisher's odds ratio when neither condition has a success (recall at 0 in both)
     odds = stats.fisher_exact([[0, 20], [0, 20]])
-    text = report._effect(odds.effect) + " " + report._num(odds.statistic)
-    assert "nan" not in text and text.count(report.UNDEFINED) == 2
+    row = " ".join(report._test_row("alongside", odds, "n/a"))
+    assert "nan" not in row and row.count(report.UNDEFINED) == 2

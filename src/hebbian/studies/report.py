@@ -37,7 +37,7 @@ UNDEFINED = "undefined (0/0)"
 
 
 def _num(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else UNDEFINED if math.isnan(x) else f"{x:.{digits}f}"
+    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 def _p(p: float | None) -> str:
@@ -191,7 +191,8 @@ def _decision(inf: analysis.Inference, withheld: str | None) -> str:
 
 
 def _test_row(label: str, r: TestResult, p_corrected: str) -> tuple:
-    return label, TEST_NAMES.get(r.test, r.test), f"{r.statistic:.4g}", _p(r.p_value), p_corrected, _effect(r.effect)
+    statistic = UNDEFINED if math.isnan(r.statistic) else f"{r.statistic:.4g}"
+    return label, TEST_NAMES.get(r.test, r.test), statistic, _p(r.p_value), p_corrected, _effect(r.effect)
 
 
 def _hypothesis(run: _Run, inf: analysis.Inference) -> list[str]:
