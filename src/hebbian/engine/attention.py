@@ -2,9 +2,9 @@
 
 Where importance is tracked or a consolidator reads its memory, attention is an explicit
 softmax: a KV head's query heads and queries are the rows of one (n_rep * L, D) matrix against
-its keys (T, D), so grouped-query heads share their K/V without repeating them, and the column sums of the
-attention weights (over the query heads of a group and the queries of the step) are the
-attention each cached token received. Otherwise the fused kernel runs.
+its keys (T, D), so grouped-query heads share their K/V without repeating them, and the column
+sums of the attention weights (over the query heads of a group and the queries of the step) are
+the attention each cached token received. Otherwise the fused kernel runs.
 
 A memory read-out merges into the softmax as one more term: memories hold position-free keys,
 and the queries it gets are turned so that those keys score as if they sat just beyond the
