@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hebbian import plots, provenance, stats
+from hebbian import plots, stats
 from hebbian.studies.analysis import Outcomes, align
 from hebbian.studies import rundir
 from hebbian.studies.prereg import load_prereg
@@ -72,13 +72,7 @@ def main() -> None:
     outcomes = align(prereg, read_trials(args.run / "trials.jsonl")[0])
     baseline = prereg.role("baseline").name
     figure = plot_gaps(outcomes, baseline, args.out.parent / f"{args.out.stem}-figures" / "nll-gap-by-half.png")
-    lines = [
-        f"# Perplexity study: exploratory analysis ({outcomes.n} complete segments)",
-        "",
-        "Pre-registered as exploratory in `prereg/perplexity.yaml`: descriptions only, no tests. "
-        f"Made by `experiments/perplexity_exploratory.py` from `{args.run}`, "
-        f"whose trials ran at {rundir.revisions(args.run)}.",
-        "",
+    body = [
         "The scored tokens of each segment split in two halves; a later token has more of the segment behind "
         f"it evicted. Gaps are paired mean differences from `{baseline}` with 95% bootstrap (BCa) intervals; "
         "negative is a lower loss.",
@@ -86,10 +80,10 @@ def main() -> None:
         *gap_table(outcomes, baseline),
         "",
         f"![NLL gap by half]({figure.relative_to(args.out.parent)})",
-        "",
-        provenance.markdown(),
     ]
-    args.out.write_text("\n".join(lines) + "\n")
+    args.out.write_text(rundir.exploratory_page(
+        args.run, f"experiments/{Path(__file__).name}",
+        f"Perplexity study: exploratory analysis ({outcomes.n} complete segments)", body))
     print(f"wrote {args.out} and {figure}")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hebbian import plots, provenance, stats
+from hebbian import plots, stats
 from hebbian.studies import rundir
 from hebbian.studies.prereg import load_prereg
 from hebbian.studies.trials import read_trials
@@ -122,13 +122,7 @@ def main() -> None:
     figure = plot_distance(data, baseline, treatments, args.out.with_suffix("").parent
                            / f"{args.out.stem}-figures" / "logprob-gain-by-distance.png")
     n_items = len(data[baseline]["item"])
-    lines = [
-        f"# Study `{prereg.id}`: exploratory analyses ({n_items} complete items)",
-        "",
-        f"Pre-registered as exploratory in `prereg/{prereg.id}.yaml`: descriptions only, no tests. "
-        f"Made by `experiments/recall_exploratory.py` from `{args.run}`, "
-        f"whose trials ran at {rundir.revisions(args.run)}.",
-        "",
+    body = [
         "## Every condition",
         "",
         "Exact-match recall, and the teacher-forced log-probability of the answer (nats).",
@@ -149,10 +143,10 @@ def main() -> None:
         *distance_table(data, baseline),
         "",
         f"![log-prob gain by distance]({figure.relative_to(args.out.parent)})",
-        "",
-        provenance.markdown(),
     ]
-    args.out.write_text("\n".join(lines) + "\n")
+    args.out.write_text(rundir.exploratory_page(
+        args.run, f"experiments/{Path(__file__).name}",
+        f"Study `{prereg.id}`: exploratory analyses ({n_items} complete items)", body))
     print(f"wrote {args.out} and {figure}")
 
 

@@ -275,7 +275,12 @@ def test_a_task_breaking_its_declared_metrics_is_an_error(tmp_path):
         run_trial(prereg, task, task.items(1)[0], "sliding_window")
 
 
-def test_revisions_lists_each_sessions_git_revision_once(tmp_path):
+def test_an_exploratory_page_names_its_prereg_and_each_sessions_revision_once(tmp_path):
     sessions = [{"git": "abc1234"}, {"git": "def5678 + uncommitted changes"}, {"git": "abc1234"}]
-    (tmp_path / "run.json").write_text(json.dumps({"sessions": sessions}))
-    assert rundir.revisions(tmp_path) == "`abc1234`, `def5678 + uncommitted changes`"
+    (tmp_path / "run.json").write_text(json.dumps({"prereg_source": "recall.yaml", "sessions": sessions}))
+    page = rundir.exploratory_page(tmp_path, "experiments/x.py", "A title", ["| a | table |"]).splitlines()
+    assert page[:2] == ["# A title", ""]
+    assert page[2].startswith("Pre-registered as exploratory in `prereg/recall.yaml`: descriptions only, no tests.")
+    assert page[2].endswith(f"Made by `experiments/x.py` from `{tmp_path}`, whose trials ran at "
+                            "`abc1234`, `def5678 + uncommitted changes`.")
+    assert page[4] == "| a | table |" and "## Provenance" in page

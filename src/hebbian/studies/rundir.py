@@ -62,9 +62,15 @@ def read_meta(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def revisions(path: Path) -> str:
-    """The git revisions a run's sessions ran at, as markdown code spans (for a page about its trials)."""
-    return ", ".join(sorted({f"`{s['git']}`" for s in json.loads((path / META).read_text())["sessions"]}))
+def exploratory_page(path: Path, script: str, title: str, body: list[str]) -> str:
+    """A markdown page of descriptions (no tests) about the trials in run directory `path`: the
+    title, where the analyses were pre-registered and at which revisions the trials ran, `body`,
+    and the page's own provenance."""
+    meta = json.loads((path / META).read_text())
+    revisions = ", ".join(sorted({f"`{s['git']}`" for s in meta["sessions"]}))
+    source = (f"Pre-registered as exploratory in `prereg/{meta['prereg_source']}`: descriptions only, no tests. "
+              f"Made by `{script}` from `{path}`, whose trials ran at {revisions}.")
+    return "\n".join([f"# {title}", "", source, "", *body, "", provenance.markdown()]) + "\n"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
