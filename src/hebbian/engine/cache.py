@@ -46,6 +46,12 @@ def _index(at: int) -> mx.array:
     return mx.array([at], dtype=mx.int32)
 
 
+@lru_cache(maxsize=16)
+def _constant(shape: tuple[int, ...], value: float | int) -> mx.array:
+    """A constant block (int32 for an int value, else float32), made once."""
+    return mx.array(np.full(shape, value, np.int32 if isinstance(value, int) else np.float32))
+
+
 def _put(buffer: mx.array, rows: mx.array, at: int) -> mx.array:
     return mx.slice_update(buffer, rows, _index(at), axes=(2,))
 
@@ -54,6 +60,18 @@ def _take(x: mx.array, index: mx.array) -> mx.array:
     """x[b, h, index[b, h, i]] along the token axis, for 3-d or 4-d x (heads broadcast)."""
     index = mx.broadcast_to(index, x.shape[:2] + index.shape[2:])
     return mx.take_along_axis(x, index[..., None] if x.ndim == 4 else index, axis=2)
+
+
+def _strongest(attention, own, seen, link_w, link_pos) -> tuple[mx.array, mx.array]:
+    """(link_w, link_pos) updated with a step's attention (B, H, L, T): a token's strongest
+    attender so far, by weight, and its position (the step's first query sits at `seen`)."""
+    attention = mx.where(own, 0.0, attention)
+    best, who = attention.max(axis=2), attention.argmax(axis=2).astype(mx.int32) + seen
+    better = best > link_w
+    return mx.where(better, best, link_w), mx.where(better, who, link_pos)
+
+
+_compiled_strongest = mx.compile(_strongest)  # for steady decoding, whose shapes recur
 
 
 class HebbianCache(_BaseCache):
@@ -85,6 +103,7 @@ class HebbianCache(_BaseCache):
         self._buffers: dict[str, mx.array] = {}  # field -> (B, H or 1, slots, ...)
         self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
         self._head_at = None  # the position the head's first row is turned to in the buffer
+        self._head_from0 = None  # (head keys, the same turned to positions 0, 1, ...), for _place_head
         self._step = None  # between update_and_fetch and commit: (L, first slot, slots read, seen before)
         self.seen = 0
         self.base = 0  # positions="cache": sequence position minus rotation position
@@ -120,14 +139,15 @@ class HebbianCache(_BaseCache):
             )
         B, H, L, _ = keys.shape
         first, rest, T = self._layout.placement(L)
-        positions = mx.arange(self.seen, self.seen + L, dtype=mx.int32)
-        rows = {"keys": keys, "values": values, "importance": mx.zeros((B, H, L), mx.float32),
-                "positions": mx.broadcast_to(positions, (B, H, L))}
+        # rows made on the host: arrays, not operations for every layer's step graph
+        positions = np.broadcast_to(np.arange(self.seen, self.seen + L, dtype=np.int32), (B, H, L))
+        rows = {"keys": keys, "values": values, "importance": _constant((B, H, L), 0.0),
+                "positions": mx.array(positions)}
         if self.records_inputs:
             rows["hidden"] = self._layer_inputs(B, H, L)
         if self.tracks_links:
-            rows["link_pos"] = mx.full((B, H, L), -1, mx.int32)
-            rows["link_w"] = mx.zeros((B, H, L), mx.float32)
+            rows["link_pos"] = _constant((B, H, L), -1)
+            rows["link_w"] = _constant((B, H, L), 0.0)
         self._reserve(rows, T)
         for name, x in rows.items():
             buffer = _put(self._buffers[name], x[:, :, :1] if L > 1 else x, first)
@@ -276,12 +296,14 @@ class HebbianCache(_BaseCache):
         return mx.broadcast_to(x[:, None], (B, heads, L, x.shape[-1]))
 
     def _reserve(self, rows: dict[str, mx.array], needed: int) -> None:
-        """Make every buffer at least `needed` slots long."""
+        """Make every buffer at least `needed` slots long. The first call allocates what a step of
+        up to prefill_chunk tokens can need at most, so that the memory held stays the same from
+        the first chunk on (a longer step, from a caller feeding more at once, grows them)."""
         have = next(iter(self._buffers.values())).shape[2] if self._buffers else 0
         if needed <= have:
             return
         lay = self._layout
-        slots = max(needed, lay.n_sink + lay.ring + lay.heavy_max + 1)
+        slots = max(needed, lay.n_sink + lay.ring + lay.heavy_max + self.config.prefill_chunk)
         for name, x in rows.items():
             extra = mx.zeros((*x.shape[:2], slots - have, *x.shape[3:]), x.dtype)
             self._buffers[name] = mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
@@ -295,7 +317,10 @@ class HebbianCache(_BaseCache):
         at = self.seen - lay.recent - self.base - n
         if at == self._head_at:
             return
-        turned = self._rotary.rotate(self._head_keys[..., :n, :], at)
+        if self._head_from0 is None or self._head_from0[0] is not self._head_keys:
+            self._head_from0 = self._head_keys, self._rotary.rotate(self._head_keys, 0)
+        # one common shift for every row: a matrix product (rotary.turn), not a RoPE per step
+        turned = self._rotary.turn(self._head_from0[1], at)
         keys = self._buffers["keys"]
         if lay.sinks:
             keys = _put(keys, turned[..., :lay.sinks, :], 0)
@@ -306,12 +331,11 @@ class HebbianCache(_BaseCache):
     def _link(self, attention: mx.array, T: int, L: int, first: int, seen: int) -> None:
         """Remember, per token, the later token that gave it the most attention in one step."""
         b = self._buffers
-        own = mx.array([first, *range(T - L + 1, T)])[:, None] == mx.arange(T)[None]
-        attention = mx.where(own, 0.0, attention)
-        best, who = attention.max(axis=2), attention.argmax(axis=2).astype(mx.int32) + seen
-        better = best > b["link_w"][..., :T]
-        b["link_w"] = _put(b["link_w"], mx.where(better, best, b["link_w"][..., :T]), 0)
-        b["link_pos"] = _put(b["link_pos"], mx.where(better, who, b["link_pos"][..., :T]), 0)
+        own = np.zeros((L, T), dtype=bool)  # a new token attending to itself does not count
+        own[np.arange(L), [first, *range(T - L + 1, T)]] = True
+        strongest = _compiled_strongest if L == 1 and self.steady else _strongest
+        w, pos = strongest(attention, mx.array(own), mx.array(seen, mx.int32), b["link_w"][..., :T], b["link_pos"][..., :T])
+        b["link_w"], b["link_pos"] = _put(b["link_w"], w, 0), _put(b["link_pos"], pos, 0)
 
     def _free_keys(self, keys: mx.array, positions: mx.array) -> mx.array:
         """Keys stored at rotation position (sequence position - base), made position-free."""
@@ -384,7 +408,7 @@ class HebbianCache(_BaseCache):
         c, lay = self.config, self._layout
         shift = self.seen - lay.recent - self.base - (c.n_sink + c.keep_important)
         keys = self._buffers["keys"]
-        turned = self._rotary.turn_back(keys[..., c.n_sink:c.n_sink + lay.ring, :], shift)
+        turned = self._rotary.turn(keys[..., c.n_sink:c.n_sink + lay.ring, :], -shift)
         self._buffers["keys"] = _put(keys, turned, c.n_sink)
         self.base += shift
         self._head_at = None
