@@ -29,6 +29,7 @@ learning and its fading by p = 1 / (1 + h / h0), so rows in heavy use become sti
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -84,7 +85,10 @@ class FastWeights(Strategy):
         dW (x - c), shortened where it would exceed max_norm * |y|."""
         if layer not in self.active or target not in self.side_targets:
             return None
-        state = self.layers[layer]
+        side = self.compiled(f"side {target}", layer, partial(self._side, target=target), steady=x.shape[1] == 1)
+        return side(self.layers[layer], x, y)
+
+    def _side(self, layer: int, state: dict[str, mx.array], x: mx.array, y: mx.array, target: str) -> mx.array:
         c, s2 = centre(state)
         u = x.astype(mx.float32) - c
         extra = (u @ state[f"A{target}"].T - (u @ c)[..., None] * state[f"b{target}"]) / s2
