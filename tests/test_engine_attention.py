@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from hebbian.engine import EngineConfig, HebbianCache, attention, explicit_attention
+from hebbian.engine.attention import blocked_attention
 
 
 def _arrays(seed, *shapes):
@@ -24,6 +25,20 @@ def test_explicit_path_equals_the_fused_kernel(mask):
         got, weights = explicit_attention(q, k, v, 0.25, mask, s)
         np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-5)
         assert weights.shape == (2, 2, 3, 9)  # per query, summed over the two query heads of each KV head
+
+
+@pytest.mark.parametrize("mask", [None, "causal", "array"])
+def test_attention_in_blocks_of_queries_equals_one_pass(mask):
+    q, k, v, m, lm = _arrays(3, (2, 6, 7, 16), (2, 2, 12, 16), (2, 2, 12, 8), (2, 6, 7, 8), (2, 6, 7))
+    if mask == "array":  # additive, (B, H, L, T), a different row per head
+        mask = mx.where(mx.arange(12)[None] <= mx.arange(5, 12)[:, None], 0.0, -mx.inf)[None, None]
+        mask = mx.broadcast_to(mask, (2, 6, 7, 12)).at[:, 1:3, :, 0].add(-mx.inf)
+    sinks = mx.array([0.5, -1.0, 2.0, 0.0, 1.0, -3.0])
+    expected = explicit_attention(q, k, v, 0.25, mask, sinks, (m, lm))
+    got = blocked_attention(q, k, v, 0.25, mask, sinks, (m, lm), block=3)  # blocks of 3, 3 and 1 queries
+    for e, g in zip(expected, got):
+        assert g.shape == e.shape
+        np.testing.assert_allclose(np.array(g), np.array(e), atol=1e-6)
 
 
 def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():

@@ -21,6 +21,9 @@ from typing import Protocol
 import mlx.core as mx
 
 
+QUERY_BLOCK = 128  # a chunk's queries are attended this many at a time (see blocked_attention)
+
+
 class MemoryReader(Protocol):
     def read(self, layer: int, queries: mx.array, scale: float) -> tuple[mx.array, mx.array] | None:
         """(output, log_mass) of attending to the memory, or None while it is empty."""
@@ -33,6 +36,8 @@ def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None)
     if memory is None and not cache.tracks_attention:
         out, weights = mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask,
                                                             sinks=sinks), None
+    elif queries.shape[2] > QUERY_BLOCK:
+        out, weights = blocked_attention(queries, keys, values, scale, mask, sinks, memory)
     else:
         steady = queries.shape[2] == 1 and cache.steady  # one shape from step to step: worth compiling
         explicit = _compiled_explicit_attention if steady else explicit_attention
@@ -96,3 +101,21 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
 
 # Fewer, fused operations per layer and step; traced once per shape, so used for steady decoding.
 _compiled_explicit_attention = mx.compile(explicit_attention)
+
+
+def blocked_attention(queries, keys, values, scale: float, mask=None, sinks=None, memory=None, block: int = QUERY_BLOCK):
+    """explicit_attention over blocks of `block` queries, each block computed before the next is
+    built: a chunk's score matrices then take a block's memory, not the whole chunk's, so peak
+    memory barely depends on how many keys the cache holds."""
+    L, n_kv, T = queries.shape[2], keys.shape[1], keys.shape[2]
+    mask = _grouped_mask(mask, L, T, n_kv)  # every form, sliced by query rows below
+    outs, weights = [], []
+    for a in range(0, L, block):
+        rows = slice(a, a + block)
+        part = None if memory is None else tuple(x[:, :, rows] for x in memory)
+        out, w = explicit_attention(queries[:, :, rows], keys, values, scale,
+                                    None if mask is None else mask[..., rows, :], sinks, part)
+        mx.async_eval(out, w)
+        outs.append(out)
+        weights.append(w)
+    return mx.concatenate(outs, axis=2), mx.concatenate(weights, axis=2)
