@@ -23,10 +23,11 @@ from hebbian.models import load
 def main() -> None:
     contexts = [int(x) for x in sys.argv[1:]] or [1024, 2048, 4096]
     model, tokenizer = load("default")
-    peaks = {}
+    peaks, runs = {}, contenders(model, tokenizer, EngineConfig(), decode=2)
     for n in contexts:
-        for name, run in contenders(model, tokenizer, EngineConfig(), real_prompt(tokenizer, n), decode=2).items():
-            peaks.setdefault(name, []).append(measure(run).peak)
+        prompt = real_prompt(tokenizer, n)
+        for name, run in runs.items():
+            peaks.setdefault(name, []).append(measure(lambda: run(prompt)).peak)
     print("| contender | " + " | ".join(f"{n} tokens" for n in contexts) + " |")
     print("|---|" + "---|" * len(contexts))
     for name, row in peaks.items():

@@ -49,15 +49,26 @@ def measure(run: Callable[[], Iterator[GenerationResponse]]) -> Figures:
     return Figures(last.prompt_tps, last.generation_tps, mx.get_peak_memory() / 1e9)
 
 
-def contenders(model, tokenizer, config: EngineConfig, prompt: list[int], decode: int) -> dict[str, Callable]:
-    """Name -> a function starting one generation of `decode` tokens after `prompt`."""
+def contenders(model, tokenizer, config: EngineConfig, decode: int) -> dict[str, Callable]:
+    """Name -> a function starting one generation of `decode` tokens after a prompt."""
     def plain(make_cache):
-        return lambda: stream_generate(model, tokenizer, mx.array(prompt), max_tokens=decode,
+        return lambda prompt: stream_generate(model, tokenizer, mx.array(prompt), max_tokens=decode,
                                        prompt_cache=[make_cache() for _ in model.layers],
                                        prefill_step_size=config.prefill_chunk)
 
     def engine(mode):
-        return lambda: HebbianEngine(model, tokenizer, replace(config, mode=mode)).stream(prompt, max_tokens=decode)
+        # One engine per mode, as a chat keeps one: its compiled steps are traced once (in the
+        # warm-up), not inside every measurement. It is reset after each run, so that the engines
+        # waiting their turn hold only their empty state while another one's peak is measured.
+        ours = HebbianEngine(model, tokenizer, replace(config, mode=mode))
+
+        def run(prompt):
+            try:
+                yield from ours.stream(prompt, max_tokens=decode)
+            finally:
+                ours.reset()
+
+        return run
 
     return {
         FULL: plain(KVCache),
@@ -66,18 +77,18 @@ def contenders(model, tokenizer, config: EngineConfig, prompt: list[int], decode
     }
 
 
-def run_round(model, tokenizer, config, prompt, decode, repeats, progress, warm_up: bool) -> dict[str, Figures]:
-    runs = contenders(model, tokenizer, config, prompt, decode)
+def run_round(runs: dict[str, Callable], config, prompt, repeats, progress, warm_up: bool) -> dict[str, Figures]:
     if warm_up:  # first calls, allocations, compiled steps (their shapes are bounded by the capacity)
         for name, run in runs.items():
             progress(f"{len(prompt)} tokens of context, warm-up: {name}")
-            for _ in zip(range(2), run()):
+            # decoding is steady (compiled) from the first hand-over on, at the latest
+            for _ in zip(range(config.hand_over + 2), run(prompt)):
                 pass
     figures = {name: Figures() for name in runs}
     for r in range(repeats):
         for name, run in runs.items():
             progress(f"{len(prompt)} tokens of context, run {r + 1}/{repeats}: {name}")
-            figures[name] = figures[name].best(measure(run))
+            figures[name] = figures[name].best(measure(lambda: run(prompt)))
     return figures
 
 
@@ -87,12 +98,11 @@ def verdict(ok: bool) -> str:
 
 def run_engine_bench(console: Console, model, tokenizer, config: EngineConfig, contexts: list[int],
                      decode: int, repeats: int) -> dict[int, dict[str, Figures]]:
-    results = {}
+    results, runs = {}, contenders(model, tokenizer, config, decode)
     with console.status("") as status:
         for n in contexts:
             prompt = real_prompt(tokenizer, n)
-            results[n] = run_round(model, tokenizer, config, prompt, decode, repeats, status.update,
-                                   warm_up=n == contexts[0])
+            results[n] = run_round(runs, config, prompt, repeats, status.update, warm_up=n == contexts[0])
     for n, figures in results.items():
         rotating = figures[ROTATING].decode
         table = Table("", "prefill tok/s", "decode tok/s", "vs rotating", "peak GB",
