@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from gguf_fixtures import tiny_model
@@ -72,9 +73,10 @@ def test_fast_weights_are_centred_on_the_inputs_mean(model):
     expected = np.concatenate([(np.array(b.values)[0, h] * w[h, :, None]).T @ u for h in range(H)])
     np.testing.assert_allclose(dw, expected / (u * u).sum(-1).mean(), rtol=1e-3, atol=1e-6)
     query = mx.array(np.random.default_rng(2).standard_normal((1, 3, HIDDEN)).astype(np.float32))
-    side = strategy.side(0, "v", query, mx.full((1, 3, 32), 1e6))  # far from its bound
+    y = mx.ones((1, 3, 32))  # max_norm=1e6: far from its bound
+    side = strategy.side(0, "v", query, y) - y
     np.testing.assert_allclose(np.array(side)[0], (np.array(query)[0] - c) @ dw.T, rtol=1e-3, atol=1e-5)
-    assert strategy.side(0, "k", query, query) is None  # target "v" only
+    assert strategy.side(0, "k", query, query) is query  # target "v" only
 
 
 def test_fast_weights_stay_within_their_bounds_and_stiffen(model):
@@ -86,11 +88,23 @@ def test_fast_weights_stay_within_their_bounds_and_stiffen(model):
     assert np.linalg.norm(fast_weights(strategy)[0]) <= 0.05 * np.linalg.norm(W) * (1 + 1e-3)
     x = mx.array(np.random.default_rng(3).standard_normal((1, 5, HIDDEN)).astype(np.float32))
     y = model.layers[0].self_attn.v_proj(x)
-    assert (np.linalg.norm(np.array(strategy.side(0, "v", x, y)), axis=-1)
+    assert (np.linalg.norm(np.array(strategy.side(0, "v", x, y) - y), axis=-1)
             <= 0.05 * np.linalg.norm(np.array(y), axis=-1) * (1 + 1e-4)).all()
     d = strategy.diagnostics()  # layer 1 never learned: the averages include its zeros
     assert d["update_norm"] == pytest.approx(0.05 / 2, rel=1e-2)
     assert 0 < d["stiff_fraction"] <= 0.5 and config.decay < d["decay"] < 1
+
+
+class Recorder:
+    """A consolidator that keeps the batches it is handed."""
+
+    records_inputs = tracks_links = True
+
+    def __init__(self):
+        self.batches = []
+
+    def consolidate(self, layer, b):
+        self.batches.append(b)
 
 
 def test_association_links_a_token_to_its_strongest_attender():
@@ -101,15 +115,9 @@ def test_association_links_a_token_to_its_strongest_attender():
         def take_input(self):
             return mx.array(hidden[cache.seen][None, None])
 
-    class Recorder:
-        records_inputs = tracks_links = True
-        batches = []
-
-        def consolidate(self, layer, b):
-            self.batches.append(b)
-
     config = EngineConfig(window=3, n_sink=1, positions="original", hand_over=1, mode="association")
-    cache = HebbianCache(config, consolidator=Recorder(), attn=SimpleNamespace(k_proj=Tap()))
+    recorder = Recorder()
+    cache = HebbianCache(config, consolidator=recorder, attn=SimpleNamespace(k_proj=Tap()))
     rng = np.random.default_rng(3)
     for position in range(8):
         hidden[position] = np.full(8, position, np.float32)
@@ -118,11 +126,50 @@ def test_association_links_a_token_to_its_strongest_attender():
         k[..., 0] = 6.0 if position == 2 else 0.0
         keys, values = cache.update_and_fetch(mx.array(k), mx.array(v))
         attention(mx.array(q), keys, values, cache, 1.0, cache.make_mask(1))
-    by_position = {int(b.positions[0, 0, 0]): b for b in Recorder.batches}
+    by_position = {int(b.positions[0, 0, 0]): b for b in recorder.batches}
     assert sorted(by_position) == [1, 2, 3, 4]
     linked = by_position[2]
     assert np.array(linked.linked_found).all()
     np.testing.assert_array_equal(np.array(linked.linked)[0, :, 0], np.full((2, 8), 4.0))
+
+
+@pytest.mark.parametrize("positions", ["original", "cache"])
+def test_links_follow_tokens_through_reused_slots_chunks_and_steps(positions):
+    """Each held token's link is its strongest later attender over the steps it was held, worked
+    out by sequence position from the weights attention handed to the cache (a slot reused by a
+    new token starts empty; a token's attention to itself never counts)."""
+    config = EngineConfig(window=4, n_sink=1, positions=positions, hand_over=2, mode="association")
+    cache = HebbianCache(config, rope=nn.RoPE(8), consolidator=Recorder(),
+                         attn=SimpleNamespace(k_proj=SimpleNamespace(take_input=lambda: mx.zeros((1, L, 8)))))
+    best = {}  # sequence position -> (weight, attender position)
+    commit = cache.commit
+
+    def checked_commit(weights):
+        w, T = np.array(weights), weights.shape[-1]
+        slots, seen = np.array(cache._buffers["positions"][0, :, :T]), cache._step[3]
+        for h in range(w.shape[1]):
+            for t in range(T):
+                p = int(slots[h, t])
+                column = np.where(seen + np.arange(w.shape[2]) == p, 0.0, w[0, h, :, t])
+                old = best.get((h, p), (0.0, -1))
+                if column.max() > old[0]:
+                    best[h, p] = column.max(), seen + int(column.argmax())
+                else:
+                    best[h, p] = old
+        return commit(weights)
+
+    cache.commit = checked_commit
+    rng = np.random.default_rng(0)
+    for L in [5, 1, 1, 3, *[1] * 8]:
+        q, k, v = (mx.array(rng.standard_normal(s).astype(np.float32) * 2) for s in [(1, 4, L, 8), (1, 2, L, 8), (1, 2, L, 8)])
+        keys, values = cache.update_and_fetch(k, v)
+        mx.eval(attention(q, keys, values, cache, 1.0, cache.make_mask(L)))
+    held = np.array(cache.held("positions"))[0]
+    for h in range(2):
+        expected = [best[h, int(p)] for p in held[h]]
+        np.testing.assert_allclose(np.array(cache.held("link_w"))[0, h], [w for w, _ in expected], rtol=1e-6)
+        np.testing.assert_array_equal(np.array(cache.held("link_pos"))[0, h], [who for _, who in expected])
+    assert (np.array(cache.held("link_pos"))[0, :, -1] == -1).all()  # the newest token: no attender yet
 
 
 # --- memory -------------------------------------------------------------------------------------

@@ -62,9 +62,17 @@ def _take(x: mx.array, index: mx.array) -> mx.array:
     return mx.take_along_axis(x, index[..., None] if x.ndim == 4 else index, axis=2)
 
 
-def _strongest(attention, own, seen, link_w, link_pos) -> tuple[mx.array, mx.array]:
+def _strongest(attention, own, fresh, seen, link_w, link_pos) -> tuple[mx.array, mx.array]:
     """(link_w, link_pos) updated with a step's attention (B, H, L, T): a token's strongest
-    attender so far, by weight, and its position (the step's first query sits at `seen`)."""
+    attender so far, by weight, and its position (the step's first query sits at `seen`).
+    own (L, T): a new token's attention to itself, which does not count; fresh (T,): the slots
+    of the step's new tokens, whose links start empty (their old values are a former token's)."""
+    if attention.shape[2] == 1:  # decoding (own is fresh): fewer operations, the same result
+        best = attention[:, :, 0]
+        better = best > link_w
+        return (mx.where(fresh, 0.0, mx.where(better, best, link_w)),
+                mx.where(fresh, -1, mx.where(better, seen, link_pos)))
+    link_w, link_pos = mx.where(fresh, 0.0, link_w), mx.where(fresh, -1, link_pos)
     attention = mx.where(own, 0.0, attention)
     best, who = attention.max(axis=2), attention.argmax(axis=2).astype(mx.int32) + seen
     better = best > link_w
@@ -72,6 +80,15 @@ def _strongest(attention, own, seen, link_w, link_pos) -> tuple[mx.array, mx.arr
 
 
 _compiled_strongest = mx.compile(_strongest)  # for steady decoding, whose shapes recur
+
+
+@lru_cache(maxsize=4)
+def _own_slots(L: int, T: int, first: int) -> tuple[mx.array, mx.array]:
+    """(own, fresh) for _strongest, made once per step for all layers: the new tokens sit at
+    `first` and at the last L - 1 of the T slots."""
+    own = np.zeros((L, T), dtype=bool)
+    own[np.arange(L), [first, *range(T - L + 1, T)]] = True
+    return mx.array(own), mx.array(own.any(axis=0))
 
 
 class HebbianCache(_BaseCache):
@@ -145,10 +162,9 @@ class HebbianCache(_BaseCache):
                 "positions": mx.array(positions)}
         if self.records_inputs:
             rows["hidden"] = self._layer_inputs(B, H, L)
-        if self.tracks_links:
-            rows["link_pos"] = _constant((B, H, L), -1)
-            rows["link_w"] = _constant((B, H, L), 0.0)
-        self._reserve(rows, T)
+        # links are not written here: _link starts the new tokens' links as it updates the others'
+        links = {"link_pos": _constant((B, H, L), -1), "link_w": _constant((B, H, L), 0.0)} if self.tracks_links else {}
+        self._reserve(rows | links, T)
         for name, x in rows.items():
             buffer = _put(self._buffers[name], x[:, :, :1] if L > 1 else x, first)
             self._buffers[name] = _put(buffer, x[:, :, 1:], rest) if L > 1 else buffer
@@ -260,7 +276,8 @@ class HebbianCache(_BaseCache):
         if attention is not None:
             if self.config.track_importance:
                 importance = self._buffers["importance"]
-                self._buffers["importance"] = _put(importance, importance[..., :T] + attention.sum(axis=2), 0)
+                received = attention[:, :, 0] if L == 1 else attention.sum(axis=2)
+                self._buffers["importance"] = _put(importance, importance[..., :T] + received, 0)
             if self.tracks_links:
                 self._link(attention, T, L, first, seen)
         plan = self._layout.settle(L, first, T)
@@ -331,10 +348,9 @@ class HebbianCache(_BaseCache):
     def _link(self, attention: mx.array, T: int, L: int, first: int, seen: int) -> None:
         """Remember, per token, the later token that gave it the most attention in one step."""
         b = self._buffers
-        own = np.zeros((L, T), dtype=bool)  # a new token attending to itself does not count
-        own[np.arange(L), [first, *range(T - L + 1, T)]] = True
         strongest = _compiled_strongest if L == 1 and self.steady else _strongest
-        w, pos = strongest(attention, mx.array(own), mx.array(seen, mx.int32), b["link_w"][..., :T], b["link_pos"][..., :T])
+        w, pos = strongest(attention, *_own_slots(L, T, first), _constant((), seen),
+                           b["link_w"][..., :T], b["link_pos"][..., :T])
         b["link_w"], b["link_pos"] = _put(b["link_w"], w, 0), _put(b["link_pos"], pos, 0)
 
     def _free_keys(self, keys: mx.array, positions: mx.array) -> mx.array:

@@ -2,9 +2,10 @@
 
 Attention never sees a layer's input h, only its projections, so strategies that key updates
 by h (rank1, association) wrap each HebbianCache layer's `self_attn.k_proj` and `v_proj`:
-the wrapper returns y + strategy.side(layer, target, x, y) with y = base(x) (the base projection,
-quantized or not, is never touched) and k_proj's wrapper keeps x for the layer's cache to take with the
-step's keys, so evicted tokens' inputs are handed over with them. `attach` and `detach` put the
+the wrapper returns strategy.side(layer, target, x, y): y = base(x) plus the strategy's addition
+(the base projection, quantized or not, is never touched). k_proj's wrapper also keeps x for
+the layer's cache to take with the step's keys, so evicted tokens' inputs are handed over with
+them. `attach` and `detach` put the
 wrappers in and the original modules back.
 """
 
@@ -24,9 +25,7 @@ class SidePath(nn.Module):
     def __call__(self, x: mx.array) -> mx.array:
         if self._target == "k":
             self._input = x
-        y = self.base(x)
-        extra = self._strategy.side(self._layer, self._target, x, y)
-        return y if extra is None else y + extra.astype(y.dtype)
+        return self._strategy.side(self._layer, self._target, x, self.base(x))
 
     def take_input(self) -> mx.array | None:
         x, self._input = self._input, None

@@ -29,8 +29,6 @@ learning and its fading by p = 1 / (1 + h / h0), so rows in heavy use become sti
 from __future__ import annotations
 
 import math
-from functools import partial
-
 import mlx.core as mx
 import mlx.nn as nn
 
@@ -67,6 +65,14 @@ class FastWeights(Strategy):
                 self.bound[i, t] = config.max_norm * weight_norm(projection, model.args.hidden_size)
         super().__init__(config, model, layers)
 
+    def reset(self) -> None:
+        super().reset()
+        self._effective = {}  # (layer, target) -> (the state they come from, dW^T, dW c)
+
+    @property
+    def nbytes(self) -> int:
+        return super().nbytes + sum(dw_t.nbytes + shift.nbytes for _, dw_t, shift in self._effective.values())
+
     def inputs(self, batch: Evicted) -> tuple[mx.array, mx.array | None]:
         """The layer inputs the batch's targets are keyed by, (B, 1 or H, E, D), and which count."""
         raise NotImplementedError
@@ -80,20 +86,32 @@ class FastWeights(Strategy):
         state["mass"] = mx.zeros((s.n_kv_heads,))
         return state
 
-    def side(self, layer: int, target: str, x: mx.array, y: mx.array) -> mx.array | None:
-        """The side path's addition to the `target` projection's output y = W x for inputs x:
-        dW (x - c), shortened where it would exceed max_norm * |y|."""
+    def side(self, layer: int, target: str, x: mx.array, y: mx.array) -> mx.array:
+        """The `target` projection's output for inputs x with the side path added: y + dW (x - c),
+        the addition shortened where it would exceed max_norm * |y| (y = W x, the base output)."""
         if layer not in self.active or target not in self.side_targets:
-            return None
-        side = self.compiled(f"side {target}", layer, partial(self._side, target=target), steady=x.shape[1] == 1)
-        return side(self.layers[layer], x, y)
+            return y
+        weights = self._effective.get((layer, target))
+        if weights is None or weights[0] is not self.layers[layer]:
+            # dW and dW c change only when the layer consolidates: made once per batch, not per token
+            state = self.layers[layer]
+            weights = self._effective[layer, target] = (state, *self._effective_weights(state, target))
+        side = self.compiled(f"side {target}", layer, self._side, steady=x.shape[1] == 1)
+        return side(*weights[1:], x, y)
 
-    def _side(self, layer: int, state: dict[str, mx.array], x: mx.array, y: mx.array, target: str) -> mx.array:
+    @staticmethod
+    def _effective_weights(state: dict[str, mx.array], target: str) -> tuple[mx.array, mx.array]:
+        """(dW^T, dW c): the side path's addition is x dW^T - dW c."""
         c, s2 = centre(state)
-        u = x.astype(mx.float32) - c
-        extra = (u @ state[f"A{target}"].T - (u @ c)[..., None] * state[f"b{target}"]) / s2
-        room = self.config.max_norm * mx.linalg.norm(y.astype(mx.float32), axis=-1, keepdims=True)
-        return extra * mx.minimum(1.0, room / (mx.linalg.norm(extra, axis=-1, keepdims=True) + 1e-12))
+        dw_t = ((state[f"A{target}"] - state[f"b{target}"][:, None] * c) / s2).T
+        return dw_t, c @ dw_t
+
+    def _side(self, layer: int, dw_t: mx.array, shift: mx.array, x: mx.array, y: mx.array) -> mx.array:
+        extra = x.astype(mx.float32) @ dw_t - shift
+        y32 = y.astype(mx.float32)
+        room = self.config.max_norm * mx.sqrt((y32 * y32).sum(axis=-1, keepdims=True))
+        size = mx.sqrt((extra * extra).sum(axis=-1, keepdims=True))
+        return y + (extra * mx.minimum(1.0, room / (size + 1e-12))).astype(y.dtype)
 
     def update(self, layer, state, batch, weights):
         B, E = batch.importance.shape[0], batch.importance.shape[-1]
