@@ -77,6 +77,10 @@ def test_fast_weights_are_centred_on_the_inputs_mean(model):
     side = strategy.side(0, "v", query, y) - y
     np.testing.assert_allclose(np.array(side)[0], (np.array(query)[0] - c) @ dw.T, rtol=1e-3, atol=1e-5)
     assert strategy.side(0, "k", query, query) is query  # target "v" only
+    strategy.consolidate(0, batch(2, 8))  # the side path follows the state, not its first version
+    dw, c = fast_weights(strategy)
+    np.testing.assert_allclose(np.array(strategy.side(0, "v", query, y) - y)[0], (np.array(query)[0] - c) @ dw.T,
+                               rtol=1e-3, atol=1e-5)
 
 
 def test_fast_weights_stay_within_their_bounds_and_stiffen(model):
