@@ -150,12 +150,11 @@ class FastWeights(Strategy):
 
     def layer_diagnostics(self, layer, state):
         out = {"update_norm": 0.0, "stiff_fraction": 0.0, "decay": 0.0}
-        c, s2 = centre(state)
         for t in self.side_targets:
             bound = self.bound[layer, t]
             p = self._plasticity(bound, state[f"h{t}"])
-            dw = (state[f"A{t}"] - state[f"b{t}"][:, None] * c) / s2
-            out["update_norm"] += mx.linalg.norm(dw) * self.config.max_norm / bound
+            dw_t, _ = self._effective_weights(state, t)
+            out["update_norm"] += mx.linalg.norm(dw_t) * self.config.max_norm / bound
             out["stiff_fraction"] += (p < 0.5).mean()
             out["decay"] += (1 - (1 - self.config.decay) * p).mean()
         return {k: v / len(self.side_targets) for k, v in out.items()}
