@@ -145,7 +145,7 @@ def test_links_follow_tokens_through_reused_slots_chunks_and_steps(positions):
     config = EngineConfig(window=4, n_sink=1, positions=positions, hand_over=2, mode="association")
     cache = HebbianCache(config, rope=nn.RoPE(8), consolidator=Recorder(),
                          attn=SimpleNamespace(k_proj=SimpleNamespace(take_input=lambda: mx.zeros((1, L, 8)))))
-    best = {}  # sequence position -> (weight, attender position)
+    best = {}  # (KV head, sequence position) -> (weight, attender position)
     commit = cache.commit
 
     def checked_commit(weights):

@@ -5,8 +5,7 @@ by h (rank1, association) wrap each HebbianCache layer's `self_attn.k_proj` and 
 the wrapper returns strategy.side(layer, target, x, y): y = base(x) plus the strategy's addition
 (the base projection, quantized or not, is never touched). k_proj's wrapper also keeps x for
 the layer's cache to take with the step's keys, so evicted tokens' inputs are handed over with
-them. `attach` and `detach` put the
-wrappers in and the original modules back.
+them. `attach` and `detach` put the wrappers in and the original modules back.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ learning and its fading by p = 1 / (1 + h / h0), so rows in heavy use become sti
 from __future__ import annotations
 
 import math
+
 import mlx.core as mx
 import mlx.nn as nn
 
@@ -108,9 +109,8 @@ class FastWeights(Strategy):
 
     def _side(self, layer: int, dw_t: mx.array, shift: mx.array, x: mx.array, y: mx.array) -> mx.array:
         extra = x.astype(mx.float32) @ dw_t - shift
-        y32 = y.astype(mx.float32)
-        room = self.config.max_norm * mx.sqrt((y32 * y32).sum(axis=-1, keepdims=True))
-        size = mx.sqrt((extra * extra).sum(axis=-1, keepdims=True))
+        room = self.config.max_norm * mx.linalg.norm(y.astype(mx.float32), axis=-1, keepdims=True)
+        size = mx.linalg.norm(extra, axis=-1, keepdims=True)
         return y + (extra * mx.minimum(1.0, room / (size + 1e-12))).astype(y.dtype)
 
     def update(self, layer, state, batch, weights):
