@@ -9,8 +9,11 @@ import pytest
 from gguf_fixtures import tiny_model
 
 from hebbian.engine import EngineConfig, Evicted, HebbianCache, attention
+from hebbian.engine import cache as cache_module
+from hebbian.engine import step as step_module
 from hebbian.engine.consolidation import Memory, Rank1, Slots
 from hebbian.engine.consolidation.slots import FREE_BELOW
+from hebbian.engine.step import link
 
 H, D, HIDDEN = 2, 16, 64  # tiny llama: 2 KV heads of 16 dims (4 query heads), hidden size 64
 
@@ -138,36 +141,42 @@ def test_association_links_a_token_to_its_strongest_attender():
 
 
 @pytest.mark.parametrize("positions", ["original", "cache"])
-def test_links_follow_tokens_through_reused_slots_chunks_and_steps(positions):
+def test_links_follow_tokens_through_reused_slots_chunks_and_steps(positions, monkeypatch):
     """Each held token's link is its strongest later attender over the steps it was held, worked
-    out by sequence position from the weights attention handed to the cache (a slot reused by a
-    new token starts empty; a token's attention to itself never counts)."""
+    out by sequence position from the weights attention handed to the link update (a slot reused
+    by a new token starts empty; a token's attention to itself never counts), through chunks,
+    single steps and the fused steady steps (run uncompiled here, so the recorder sees inside)."""
     config = EngineConfig(window=4, n_sink=1, positions=positions, hand_over=2, mode="association")
     cache = HebbianCache(config, rope=nn.RoPE(8), consolidator=Recorder(),
                          attn=SimpleNamespace(k_proj=SimpleNamespace(take_input=lambda: mx.zeros((1, L, 8)))))
     best = {}  # (KV head, sequence position) -> (weight, attender position)
-    commit = cache.commit
 
-    def checked_commit(weights):
-        w, T = np.array(weights), weights.shape[-1]
-        slots, seen = np.array(cache._buffers["positions"][0, :, :T]), cache._step[3]
+    def recording_link(buffers, weights, own, fresh, seen):
+        w, T, first = np.array(weights), weights.shape[-1], int(seen.item())
+        slots = np.array(buffers["positions"][0, :, :T])
         for h in range(w.shape[1]):
             for t in range(T):
                 p = int(slots[h, t])
-                column = np.where(seen + np.arange(w.shape[2]) == p, 0.0, w[0, h, :, t])
+                column = np.where(first + np.arange(w.shape[2]) == p, 0.0, w[0, h, :, t])
                 old = best.get((h, p), (0.0, -1))
-                if column.max() > old[0]:
-                    best[h, p] = column.max(), seen + int(column.argmax())
-                else:
-                    best[h, p] = old
-        return commit(weights)
+                best[h, p] = (column.max(), first + int(column.argmax())) if column.max() > old[0] else old
+        return link(buffers, weights, own, fresh, seen)
 
-    cache.commit = checked_commit
+    monkeypatch.setattr(step_module, "link", recording_link)
+    monkeypatch.setattr(cache_module, "link", recording_link)
+    fused = []
+    decode = HebbianCache.decode
+    monkeypatch.setattr(HebbianCache, "decode", lambda self, *a: fused.append(1) or decode(self, *a))
     rng = np.random.default_rng(0)
-    for L in [5, 1, 1, 3, *[1] * 8]:
-        q, k, v = (mx.array(rng.standard_normal(s).astype(np.float32) * 2) for s in [(1, 4, L, 8), (1, 2, L, 8), (1, 2, L, 8)])
-        keys, values = cache.update_and_fetch(k, v)
-        mx.eval(attention(q, keys, values, cache, 1.0, cache.make_mask(L)))
+    mx.disable_compile()
+    try:
+        for L in [5, 1, 1, 3, *[1] * 8]:
+            q, k, v = (mx.array(rng.standard_normal(s).astype(np.float32) * 2) for s in [(1, 4, L, 8), (1, 2, L, 8), (1, 2, L, 8)])
+            keys, values = cache.update_and_fetch(k, v)
+            mx.eval(attention(q, keys, values, cache, 1.0, cache.make_mask(L)))
+    finally:
+        mx.enable_compile()
+    assert len(fused) >= 6  # the single steps after the chunk of 3 ran fused
     held = np.array(cache.held("positions"))[0]
     for h in range(2):
         expected = [best[h, int(p)] for p in held[h]]

@@ -7,7 +7,7 @@ import pytest
 from gguf_fixtures import tiny_model, write_gguf
 from mlx_lm.models.cache import KVCache
 
-from hebbian.engine import MODES, EngineConfig, HebbianEngine, StateFileError
+from hebbian.engine import MODES, EngineConfig, HebbianCache, HebbianEngine, StateFileError, patched
 from hebbian.models.gguf_tokenizer import build_tokenizer
 
 CONSOLIDATING = [m for m in MODES if m != "off"]
@@ -156,6 +156,36 @@ def test_a_fork_forgets_what_it_fed(tiny):
         inside = e.score("", ids(5, 1))
         e.score(ids(200, 2), ids(5, 3))
     assert e.score("", ids(5, 1)) == inside
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("positions", ["cache", "original"])
+def test_fused_steady_decoding_equals_the_step_run_operation_by_operation(tiny, mode, positions, monkeypatch):
+    """Once the window has filled, a decoding step runs as one compiled call per layer; it gives
+    the logits, cache and consolidated state of the same steps run operation by operation."""
+    def run(fuse: bool):
+        e = engine(tiny, mode=mode, positions=positions, hand_over=4, strength=2.0)
+        e.feed(ids(20))
+        fused, decode = [], HebbianCache.decode
+        with monkeypatch.context() as m:
+            if fuse:
+                m.setattr(HebbianCache, "decode", lambda self, *a: fused.append(1) or decode(self, *a))
+            else:  # update_and_fetch then never defers a step to `decode`
+                m.setattr(HebbianCache, "steady", property(lambda self: False))
+            with patched(e.model, e.strategy):
+                logits = [e.model(mx.array([[t]]), cache=e.cache) for t in ids(30, 1)]
+                mx.eval(logits)
+        state = e.strategy.state_dict() if e.strategy is not None else {}
+        return logits, state, np.array(e.cache[0].held("importance")), len(fused)
+
+    (fused, fused_state, fused_importance, n), (plain, plain_state, plain_importance, none) = run(True), run(False)
+    assert n > 0 and none == 0
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(fused_importance, plain_importance, atol=1e-5, rtol=1e-5)
+    assert fused_state.keys() == plain_state.keys() and (mode == "off" or fused_state)
+    for name in fused_state:
+        np.testing.assert_allclose(np.array(fused_state[name]), np.array(plain_state[name]), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -28,9 +28,19 @@ class MemoryReader(Protocol):
     def read(self, layer: int, queries: mx.array, scale: float) -> tuple[mx.array, mx.array] | None:
         """(output, log_mass) of attending to the memory, or None while it is empty."""
 
+    def memory_state(self, layer: int) -> dict[str, mx.array] | None:
+        """The layer's state, or None while it is empty (for read_state inside a traced step)."""
+
+    @staticmethod
+    def read_state(state: dict[str, mx.array], queries: mx.array, scale: float) -> tuple[mx.array, mx.array]:
+        """What `read` gives, from the state alone: a pure function of arrays."""
+
 
 def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None) -> mx.array:
     """Drop-in for mlx-lm's scaled_dot_product_attention when `cache` is a HebbianCache."""
+    if cache.deferred:  # a steady decoding step: the cache runs it as one compiled call
+        out, changed = cache.decode(queries, scale, mask, sinks)
+        return mx.depends(out, changed)
     read = getattr(cache.consolidator, "read", None)
     memory = read(cache.layer, cache.memory_queries(queries), scale) if read is not None else None
     if memory is None and not cache.tracks_attention:
@@ -39,9 +49,7 @@ def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None)
     elif queries.shape[2] > QUERY_BLOCK:
         out, weights = blocked_attention(queries, keys, values, scale, mask, sinks, memory)
     else:
-        steady = queries.shape[2] == 1 and cache.steady  # one shape from step to step: worth compiling
-        explicit = _compiled_explicit_attention if steady else explicit_attention
-        out, weights = explicit(queries, keys, values, scale, mask, sinks, memory)
+        out, weights = explicit_attention(queries, keys, values, scale, mask, sinks, memory)
     # What the step changed (importance, evictions, the consolidator's state) is computed with
     # the layer's output, while the step's buffers are alive, not at the next step, which could
     # then not update them in place.
@@ -98,9 +106,6 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
         share = mx.exp(memory_log_mass - log_mass)
         out = out + (share * memory_out.reshape(*grouped, -1)).astype(out.dtype)
     return out.reshape(B, n_heads, L, -1).astype(queries.dtype), (unnormalized * norm).sum(axis=2)
-
-# Fewer, fused operations per layer and step; traced once per shape, so used for steady decoding.
-_compiled_explicit_attention = mx.compile(explicit_attention)
 
 
 def blocked_attention(queries, keys, values, scale: float, mask=None, sinks=None, memory=None, block: int = QUERY_BLOCK):

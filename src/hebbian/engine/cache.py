@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from functools import lru_cache
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -39,56 +38,13 @@ from .config import EngineConfig
 from .evicted import Consolidator, Evicted
 from .layout import Layout
 from .rope import Rotary
-
-
-@lru_cache(maxsize=None)
-def _index(at: int) -> mx.array:
-    return mx.array([at], dtype=mx.int32)
-
-
-@lru_cache(maxsize=16)
-def _constant(shape: tuple[int, ...], value: float | int) -> mx.array:
-    """A constant block (int32 for an int value, else float32), made once."""
-    return mx.array(np.full(shape, value, np.int32 if isinstance(value, int) else np.float32))
-
-
-def _put(buffer: mx.array, rows: mx.array, at: int) -> mx.array:
-    return mx.slice_update(buffer, rows, _index(at), axes=(2,))
+from .step import slot_index, accumulate, constant, link, own_slots, place_head, put, steady_step
 
 
 def _take(x: mx.array, index: mx.array) -> mx.array:
     """x[b, h, index[b, h, i]] along the token axis, for 3-d or 4-d x (heads broadcast)."""
     index = mx.broadcast_to(index, x.shape[:2] + index.shape[2:])
     return mx.take_along_axis(x, index[..., None] if x.ndim == 4 else index, axis=2)
-
-
-def _strongest(attention, own, fresh, seen, link_w, link_pos) -> tuple[mx.array, mx.array]:
-    """(link_w, link_pos) updated with a step's attention (B, H, L, T): a token's strongest
-    attender so far, by weight, and its position (the step's first query sits at `seen`).
-    own (L, T): a new token's attention to itself, which does not count; fresh (T,): the slots
-    of the step's new tokens, whose links start empty (their old values are a former token's)."""
-    if attention.shape[2] == 1:  # decoding (own is fresh): fewer operations, the same result
-        best = attention[:, :, 0]
-        better = best > link_w
-        return (mx.where(fresh, 0.0, mx.where(better, best, link_w)),
-                mx.where(fresh, -1, mx.where(better, seen, link_pos)))
-    link_w, link_pos = mx.where(fresh, 0.0, link_w), mx.where(fresh, -1, link_pos)
-    attention = mx.where(own, 0.0, attention)
-    best, who = attention.max(axis=2), attention.argmax(axis=2).astype(mx.int32) + seen
-    better = best > link_w
-    return mx.where(better, best, link_w), mx.where(better, who, link_pos)
-
-
-_compiled_strongest = mx.compile(_strongest)  # for steady decoding, whose shapes recur
-
-
-@lru_cache(maxsize=4)
-def _own_slots(L: int, T: int, first: int) -> tuple[mx.array, mx.array]:
-    """(own, fresh) for _strongest, made once per step for all layers: the new tokens sit at
-    `first` and at the last L - 1 of the T slots."""
-    own = np.zeros((L, T), dtype=bool)
-    own[np.arange(L), [first, *range(T - L + 1, T)]] = True
-    return mx.array(own), mx.array(own.any(axis=0))
 
 
 class HebbianCache(_BaseCache):
@@ -122,6 +78,7 @@ class HebbianCache(_BaseCache):
         self._head_at = None  # the position the head's first row is turned to in the buffer
         self._head_from0 = None  # (head keys, the same turned to positions 0, 1, ...), for _place_head
         self._step = None  # between update_and_fetch and commit: (L, first slot, slots read, seen before)
+        self._deferred = None  # a steady step's rows and head turn, until `decode` writes them
         self.seen = 0
         self.base = 0  # positions="cache": sequence position minus rotation position
         self.evicted = 0
@@ -156,21 +113,28 @@ class HebbianCache(_BaseCache):
             )
         B, H, L, _ = keys.shape
         first, rest, T = self._layout.placement(L)
-        # rows made on the host: arrays, not operations for every layer's step graph
-        positions = np.broadcast_to(np.arange(self.seen, self.seen + L, dtype=np.int32), (B, H, L))
-        rows = {"keys": keys, "values": values, "importance": _constant((B, H, L), 0.0),
-                "positions": mx.array(positions)}
+        rows = {"keys": keys, "values": values}
         if self.records_inputs:
             rows["hidden"] = self._layer_inputs(B, H, L)
-        # links are not written here: _link starts the new tokens' links as it updates the others'
-        links = {"link_pos": _constant((B, H, L), -1), "link_w": _constant((B, H, L), 0.0)} if self.tracks_links else {}
+        self._step = (L, first, T, self.seen)
+        if L == 1 and self.steady:
+            # Written by the fused step (`decode`), which the engine's attention runs; what is
+            # returned is only what mlx-lm's attention code passes on (its shape fits the mask).
+            self._deferred = rows, self._head_turn()
+            self.seen += L
+            return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
+        # rows made on the host: arrays, not operations for every layer's step graph
+        positions = np.broadcast_to(np.arange(self.seen, self.seen + L, dtype=np.int32), (B, H, L))
+        rows |= {"importance": constant((B, H, L), 0.0), "positions": mx.array(positions)}
+        # links are not written here: `link` starts the new tokens' links as it updates the others'
+        links = {"link_pos": constant((B, H, L), -1), "link_w": constant((B, H, L), 0.0)} if self.tracks_links else {}
         self._reserve(rows | links, T)
         for name, x in rows.items():
-            buffer = _put(self._buffers[name], x[:, :, :1] if L > 1 else x, first)
-            self._buffers[name] = _put(buffer, x[:, :, 1:], rest) if L > 1 else buffer
-        if self.config.positions == "cache":
-            self._place_head()
-        self._step = (L, first, T, self.seen)
+            buffer = put(self._buffers[name], x[:, :, :1] if L > 1 else x, first)
+            self._buffers[name] = put(buffer, x[:, :, 1:], rest) if L > 1 else buffer
+        head = self._head_turn()
+        if head is not None:
+            self._buffers["keys"] = self._place_head(self._buffers["keys"], self._rotary.turn(*head))
         self.seen += L
         return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
 
@@ -265,6 +229,31 @@ class HebbianCache(_BaseCache):
         self.__dict__.update(snapshot)
         self._buffers, self._layout = dict(snapshot["_buffers"]), Layout(**asdict(snapshot["_layout"]))
 
+    @property
+    def deferred(self) -> bool:
+        """Whether update_and_fetch left the step's writes to `decode` (a steady decoding step)."""
+        return self._deferred is not None
+
+    def decode(self, queries: mx.array, scale: float, mask=None, sinks=None) -> tuple[mx.array, list[mx.array]]:
+        """A steady decoding step as one compiled call (step.py): the token's writes, the head's
+        turn, the memory read, the attention, importance and links. Returns the attention output
+        and the arrays the step changed, as commit does."""
+        (rows, head), self._deferred = self._deferred, None
+        L, first, T, seen = self._step
+        lay, memory = self._layout, None
+        state = getattr(self.consolidator, "memory_state", None)
+        state = state(self.layer) if state is not None else None
+        if state is not None:
+            memory = state, self._query_turn(queries, seen)
+        step = steady_step(T, scale, self.config.track_importance, (lay.sinks, lay.n_sink + lay.ring),
+                           getattr(self.consolidator, "read_state", None))
+        out, self._buffers = step(
+            self._buffers, rows, slot_index(first), constant((), seen), queries, mask, sinks,
+            None if head is None else (head[0], self._rotary.turn_matrix(head[1], head[0].shape[-1])),
+            memory, own_slots(1, T, first) if self.tracks_links else None,
+        )
+        return out, self._settle()
+
     def commit(self, attention: mx.array | None) -> list[mx.array]:
         """End the step with the attention each query gave each token, (B, n_kv_heads, L, T)
         summed over the group's query heads (None when not tracked); then evict. Returns the
@@ -272,14 +261,17 @@ class HebbianCache(_BaseCache):
         if self._step is None:
             raise RuntimeError("HebbianCache.commit without update_and_fetch: attention ran twice on one step")
         L, first, T, seen = self._step
-        self._step = None
         if attention is not None:
             if self.config.track_importance:
-                importance = self._buffers["importance"]
-                received = attention[:, :, 0] if L == 1 else attention.sum(axis=2)
-                self._buffers["importance"] = _put(importance, importance[..., :T] + received, 0)
+                self._buffers["importance"] = accumulate(self._buffers["importance"], attention)
             if self.tracks_links:
-                self._link(attention, T, L, first, seen)
+                link(self._buffers, attention, *own_slots(L, T, first), constant((), seen))
+        return self._settle()
+
+    def _settle(self) -> list[mx.array]:
+        """Evict what the step pushed out of the window; the arrays the step changed."""
+        L, first, T, seen = self._step
+        self._step = None
         plan = self._layout.settle(L, first, T)
         if plan.sinks and self.config.positions == "cache":
             own = self._buffers["keys"][..., first:first + plan.sinks, :]
@@ -325,33 +317,32 @@ class HebbianCache(_BaseCache):
             extra = mx.zeros((*x.shape[:2], slots - have, *x.shape[3:]), x.dtype)
             self._buffers[name] = mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
 
-    def _place_head(self) -> None:
-        """Turn the sinks and heavy hitters to the positions just before the oldest recent token."""
+    def _head_turn(self) -> tuple[mx.array, int] | None:
+        """Under positions="cache", at each step: (the sinks' and heavy hitters' keys turned to
+        positions 0, 1, ..., the shift that turns them to just before the oldest recent token),
+        or None when they need not move (only sinks so far, at their own positions, or no step
+        since the last turn)."""
         lay = self._layout
-        if not lay.recent or self._head_keys is None:
-            return  # only sinks so far, still at their own positions
-        n = lay.sinks + lay.heavy
-        at = self.seen - lay.recent - self.base - n
+        if self.config.positions != "cache" or not lay.recent or self._head_keys is None:
+            return None
+        at = self.seen - lay.recent - self.base - lay.sinks - lay.heavy
         if at == self._head_at:
-            return
+            return None
         if self._head_from0 is None or self._head_from0[0] is not self._head_keys:
             self._head_from0 = self._head_keys, self._rotary.rotate(self._head_keys, 0)
-        # one common shift for every row: a matrix product (rotary.turn), not a RoPE per step
-        turned = self._rotary.turn(self._head_from0[1], at)
-        keys = self._buffers["keys"]
-        if lay.sinks:
-            keys = _put(keys, turned[..., :lay.sinks, :], 0)
-        if lay.heavy:
-            keys = _put(keys, turned[..., lay.sinks:, :], lay.n_sink + lay.ring)
-        self._buffers["keys"], self._head_at = keys, at
+        self._head_at = at
+        # one common shift for every row: a matrix product, not a RoPE per step
+        return self._head_from0[1], at
 
-    def _link(self, attention: mx.array, T: int, L: int, first: int, seen: int) -> None:
-        """Remember, per token, the later token that gave it the most attention in one step."""
-        b = self._buffers
-        strongest = _compiled_strongest if L == 1 and self.steady else _strongest
-        w, pos = strongest(attention, *_own_slots(L, T, first), _constant((), seen),
-                           b["link_w"][..., :T], b["link_pos"][..., :T])
-        b["link_w"], b["link_pos"] = _put(b["link_w"], w, 0), _put(b["link_pos"], pos, 0)
+    def _place_head(self, keys: mx.array, turned: mx.array) -> mx.array:
+        lay = self._layout
+        return place_head(keys, turned, lay.sinks, lay.n_sink + lay.ring)
+
+    def _query_turn(self, queries: mx.array, seen: int) -> mx.array | None:
+        """The turn memory_queries applies to a single query (None without RoPE)."""
+        if self._rotary is None:
+            return None
+        return self._rotary.turn_matrix(self.base + self.config.recall_at - seen, queries.shape[-1])
 
     def _free_keys(self, keys: mx.array, positions: mx.array) -> mx.array:
         """Keys stored at rotation position (sequence position - base), made position-free."""
@@ -366,7 +357,7 @@ class HebbianCache(_BaseCache):
         if moves:
             index = mx.array(moves, dtype=mx.int32)
             for name, x in before.items():
-                b[name] = _put(b[name], mx.take(x, index, axis=2), c.n_sink)
+                b[name] = put(b[name], mx.take(x, index, axis=2), c.n_sink)
         if self.consolidator is None and not c.keep_important:
             self.evicted += len(leaving)
             return
@@ -412,7 +403,7 @@ class HebbianCache(_BaseCache):
             order = mx.argsort(-candidates["importance"], axis=-1)
             kept, returned = mx.sort(order[..., :K], axis=-1), mx.sort(order[..., K:], axis=-1)
         for name, x in candidates.items():
-            b[name] = _put(b[name], _take(x, kept), at)
+            b[name] = put(b[name], _take(x, kept), at)
         lay.heavy = min(n, K)
         if c.positions == "cache":
             self._head_keys = mx.concatenate([head[..., :S, :], _take(candidates["keys"], kept)], axis=2)
@@ -425,7 +416,7 @@ class HebbianCache(_BaseCache):
         shift = self.seen - lay.recent - self.base - (c.n_sink + c.keep_important)
         keys = self._buffers["keys"]
         turned = self._rotary.turn(keys[..., c.n_sink:c.n_sink + lay.ring, :], -shift)
-        self._buffers["keys"] = _put(keys, turned, c.n_sink)
+        self._buffers["keys"] = put(keys, turned, c.n_sink)
         self.base += shift
         self._head_at = None
 

@@ -33,6 +33,11 @@ def _turn_matrix(omega: tuple[float, ...], head_dim: int, traditional: bool, shi
     return mx.array(r.astype(np.float32))
 
 
+def turned(x: mx.array, matrix: mx.array) -> mx.array:
+    """Rows of x turned by a matrix from Rotary.turn_matrix (a pure function: it can be traced)."""
+    return (x.astype(mx.float32) @ matrix).astype(x.dtype)
+
+
 class Rotary:
     """Built from mlx's nn.RoPE or an mlx-lm RoPE variant with fixed frequencies (Llama3, YaRN,
     SuScaled, Proportional). Position-dependent schemes (dynamic NTK) are refused."""
@@ -70,8 +75,11 @@ class Rotary:
 
     def turn(self, x: mx.array, shift: int) -> mx.array:
         """Every row of x (..., T, D) moved `shift` positions on (back if negative), whatever its position."""
-        turn = _turn_matrix(self.omega, x.shape[-1], self.traditional, shift)
-        return (x.astype(mx.float32) @ turn).astype(x.dtype)
+        return turned(x, self.turn_matrix(shift, x.shape[-1]))
+
+    def turn_matrix(self, shift: int, head_dim: int) -> mx.array:
+        """The (D, D) matrix `turned` takes to move rows `shift` positions on (made once per shift)."""
+        return _turn_matrix(self.omega, head_dim, self.traditional, shift)
 
     def unrotate_at(self, x: mx.array, positions: mx.array) -> mx.array:
         """Undo the rotation of each row of x (..., E, D), row i having been turned to positions[..., i]."""

@@ -176,15 +176,18 @@ class Strategy(ABC):
 
 
 class ReadStrategy(Strategy):
-    """A strategy read by attention (attention.MemoryReader): `_read` gives the (output,
+    """A strategy read by attention (attention.MemoryReader): `read_state` gives the (output,
     log_mass) of attending to one layer's state; layers holding nothing are skipped."""
 
-    def read(self, layer: int, queries: mx.array, scale: float):
-        if layer not in self.active:
-            return None
-        read = self.compiled("read", layer, self._read, steady=queries.shape[2] == 1)
-        return read(self.layers[layer], queries, scale)
+    def memory_state(self, layer: int) -> dict[str, mx.array] | None:
+        return self.layers[layer] if layer in self.active else None
 
+    def read(self, layer: int, queries: mx.array, scale: float):
+        state = self.memory_state(layer)
+        return None if state is None else self.read_state(state, queries, scale)
+
+    @staticmethod
     @abstractmethod
-    def _read(self, layer: int, state: dict[str, mx.array], queries: mx.array, scale: float):
-        """(output (B, n_heads, L, Dv), log_mass (B, n_heads, L)) of `queries` attending to `state`."""
+    def read_state(state: dict[str, mx.array], queries: mx.array, scale: float) -> tuple[mx.array, mx.array]:
+        """(output (B, n_heads, L, Dv), log_mass (B, n_heads, L)) of `queries` attending to `state`:
+        a pure function of arrays (the engine traces it into its compiled decoding step)."""

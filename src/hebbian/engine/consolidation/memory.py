@@ -60,10 +60,10 @@ class Memory(ReadStrategy):
             "M": fade[:, None, None] * state["M"] + e.swapaxes(1, 2) @ values,
         }
 
-    def _read(self, layer: int, state: dict[str, mx.array], queries: mx.array, scale: float):
-        s = self.shapes[layer]
+    @staticmethod
+    def read_state(state: dict[str, mx.array], queries: mx.array, scale: float):
         B, n_heads, L, D = queries.shape
-        q = queries.reshape(B, s.n_kv_heads, s.n_rep * L, D)
+        q = queries.reshape(B, state["z"].shape[0], -1, D)
         lq = log_features(state["omega"], q, scale)
         top = lq.max(axis=-1, keepdims=True)
         pq = mx.exp(lq - top)

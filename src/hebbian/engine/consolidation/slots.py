@@ -49,10 +49,10 @@ class Slots(ReadStrategy):
             (held[..., None] * old + assign.swapaxes(1, 2) @ new) / mx.maximum(weight, 1e-30)[..., None], old)
         return {**state, "keys": mean(state["keys"], k), "values": mean(state["values"], v), "weight": weight}
 
-    def _read(self, layer: int, state: dict[str, mx.array], queries: mx.array, scale: float):
-        s = self.shapes[layer]
+    @staticmethod
+    def read_state(state: dict[str, mx.array], queries: mx.array, scale: float):
         B, n_heads, L, D = queries.shape
-        q = queries.reshape(B, s.n_kv_heads, s.n_rep * L, D) * scale
+        q = queries.reshape(B, state["weight"].shape[0], -1, D) * scale
         bias = mx.where(state["weight"] > 0, mx.log(mx.maximum(state["weight"], 1e-30)), -1e30)
         scores = (q @ state["keys"].swapaxes(1, 2)[None]).astype(mx.float32) + bias[None, :, None, :]
         log_mass = mx.logsumexp(scores, axis=-1, keepdims=True)

@@ -1,0 +1,125 @@
+"""What a step writes into a HebbianCache's buffers, and the steady decoding step fused into one call.
+
+The buffers (B, H or 1, slots, ...) are written in place: every helper here returns a
+slice_update of its input, which the cache then holds instead of the old array, so nothing is
+copied. The helpers are pure functions of arrays, so that the same code runs step by step
+(prefill chunks, the first tokens) and traced inside `steady_step`.
+
+Once the window has filled, every decoding step has the same shapes, and what the cache and the
+engine's attention do per layer (write the token's rows, turn the sinks into place, read the
+memory, attend, accumulate importance, update the links) is a few dozen small operations. On a
+CPU those cost Python calls and graph bookkeeping rather than arithmetic (the engine's build
+time per step was about twice mlx-lm's own), so a steady step runs as one compiled call per
+layer: traced once per configuration and shape, its elementwise chains fused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache, partial
+
+import mlx.core as mx
+import numpy as np
+
+from .attention import explicit_attention
+from .rope import turned
+
+
+@lru_cache(maxsize=None)
+def slot_index(at: int) -> mx.array:
+    return mx.array([at], dtype=mx.int32)
+
+
+@lru_cache(maxsize=16)
+def constant(shape: tuple[int, ...], value: float | int) -> mx.array:
+    """A constant block (int32 for an int value, else float32), made once."""
+    return mx.array(np.full(shape, value, np.int32 if isinstance(value, int) else np.float32))
+
+
+def put(buffer: mx.array, rows: mx.array, at: int | mx.array) -> mx.array:
+    """`rows` written into `buffer` along the token axis from slot `at` (an int or an index array)."""
+    return mx.slice_update(buffer, rows, at if isinstance(at, mx.array) else slot_index(at), axes=(2,))
+
+
+def accumulate(importance: mx.array, attention: mx.array) -> mx.array:
+    """Importance plus the attention a step's queries gave the T slots it read, (B, H, L, T)."""
+    received = attention[:, :, 0] if attention.shape[2] == 1 else attention.sum(axis=2)
+    return put(importance, importance[..., :received.shape[-1]] + received, 0)
+
+
+def place_head(keys: mx.array, head: mx.array, sinks: int, heavy_at: int) -> mx.array:
+    """The head's rows (sinks first, then heavy hitters) written to their slots."""
+    if sinks:
+        keys = put(keys, head[..., :sinks, :], 0)
+    if head.shape[-2] > sinks:
+        keys = put(keys, head[..., sinks:, :], heavy_at)
+    return keys
+
+
+def strongest(attention, own, fresh, seen, link_w, link_pos) -> tuple[mx.array, mx.array]:
+    """(link_w, link_pos) updated with a step's attention (B, H, L, T): a token's strongest
+    attender so far, by weight, and its position (the step's first query sits at `seen`).
+    own (L, T): a new token's attention to itself, which does not count; fresh (T,): the slots
+    of the step's new tokens, whose links start empty (their old values are a former token's)."""
+    if attention.shape[2] == 1:  # decoding (own is fresh): fewer operations, the same result
+        best = attention[:, :, 0]
+        better = best > link_w
+        return (mx.where(fresh, 0.0, mx.where(better, best, link_w)),
+                mx.where(fresh, -1, mx.where(better, seen, link_pos)))
+    link_w, link_pos = mx.where(fresh, 0.0, link_w), mx.where(fresh, -1, link_pos)
+    attention = mx.where(own, 0.0, attention)
+    best, who = attention.max(axis=2), attention.argmax(axis=2).astype(mx.int32) + seen
+    better = best > link_w
+    return mx.where(better, best, link_w), mx.where(better, who, link_pos)
+
+
+def link(buffers: dict[str, mx.array], attention: mx.array, own, fresh, seen) -> None:
+    """Update the link fields of `buffers` (in the dict) with a step's attention."""
+    T = attention.shape[-1]
+    w, pos = strongest(attention, own, fresh, seen, buffers["link_w"][..., :T], buffers["link_pos"][..., :T])
+    buffers["link_w"], buffers["link_pos"] = put(buffers["link_w"], w, 0), put(buffers["link_pos"], pos, 0)
+
+
+@lru_cache(maxsize=4)
+def own_slots(L: int, T: int, first: int) -> tuple[mx.array, mx.array]:
+    """(own, fresh) for `strongest`, made once per step for all layers: the new tokens sit at
+    `first` and at the last L - 1 of the T slots."""
+    own = np.zeros((L, T), dtype=bool)
+    own[np.arange(L), [first, *range(T - L + 1, T)]] = True
+    return mx.array(own), mx.array(own.any(axis=0))
+
+
+def _steady_step(buffers, rows, first, seen, queries, mask, sinks, head, memory, links, *,
+                 T: int, scale: float, track: bool, head_slots: tuple[int, int], read: Callable | None):
+    """One steady decoding step of one layer: (attention output, the new buffers).
+
+    rows: the token's "keys", "values" (and "hidden"); first: its slot, (1,) int32; seen: its
+    position, an int32 scalar; head: (the head's keys turned to positions 0, 1, ..., the turn to
+    their place) or None; memory: (the consolidator's layer state, the turn that frees queries of
+    their position, or None) or None; links: (own, fresh) or None.
+    """
+    b = dict(buffers)
+    B, H = rows["keys"].shape[:2]
+    rows = {**rows, "importance": mx.zeros((B, H, 1)), "positions": mx.broadcast_to(seen, (B, H, 1))}
+    for name, x in rows.items():
+        b[name] = put(b[name], x, first)
+    if head is not None:
+        b["keys"] = place_head(b["keys"], turned(*head), *head_slots)
+    keys, values = b["keys"][..., :T, :], b["values"][..., :T, :]
+    if memory is not None:
+        state, query_turn = memory
+        memory = read(state, queries if query_turn is None else turned(queries, query_turn), scale)
+    if not (track or links is not None or memory is not None):
+        return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask, sinks=sinks), b
+    out, weights = explicit_attention(queries, keys, values, scale, mask, sinks, memory)
+    if track:
+        b["importance"] = accumulate(b["importance"], weights)
+    if links is not None:
+        link(b, weights, *links, seen)
+    return out, b
+
+
+@lru_cache(maxsize=None)
+def steady_step(T: int, scale: float, track: bool, head_slots: tuple[int, int], read: Callable | None) -> Callable:
+    """The compiled `_steady_step` for one configuration (shared by the layers and caches that have it)."""
+    return mx.compile(partial(_steady_step, T=T, scale=scale, track=track, head_slots=head_slots, read=read))
