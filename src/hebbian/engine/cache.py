@@ -5,7 +5,9 @@ the window go to older high-importance tokens, H2O's heavy hitters). A step runs
 `update_and_fetch` stores the L new tokens and returns everything cached (so the new tokens see
 n_sink + window + L keys); the engine's attention then calls `commit` with the attention each
 token received, and the cache settles back to n_sink + window tokens, handing the evicted ones,
-in sequence order, to the consolidator.
+in sequence order, to the consolidator. Once the window has filled, a decoding step's writes
+wait for the attention, which runs them with the rest of the step as one compiled call
+(`decode`, step.py).
 
 Storage is preallocated and written in place (layout.py says which token sits where), so a
 decoding step copies nothing and its evictions are a change of counts. Evicted tokens leave
