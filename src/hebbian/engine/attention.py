@@ -43,22 +43,28 @@ def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None)
         return mx.depends(out, changed)
     read = getattr(cache.consolidator, "read", None)
     memory = read(cache.layer, cache.memory_queries(queries), scale) if read is not None else None
-    if memory is None and not cache.tracks_attention:
-        out, weights = mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask,
-                                                            sinks=sinks), None
-    elif queries.shape[2] > QUERY_BLOCK:
-        out, weights = blocked_attention(queries, keys, values, scale, mask, sinks, memory)
-    else:
-        out, weights = explicit_attention(queries, keys, values, scale, mask, sinks, memory)
+    out, weights = attend(queries, keys, values, scale, mask, sinks, memory, cache.tracks_attention)
     # What the step changed (importance, evictions, the consolidator's state) is computed with
     # the layer's output, while the step's buffers are alive, not at the next step, which could
     # then not update them in place.
-    out = mx.depends(out, cache.commit(weights if cache.tracks_attention else None))
+    out = mx.depends(out, cache.commit(weights))
     if queries.shape[2] > 1:
         # A chunk's score matrices are large: computing this layer now, rather than with the
         # whole forward pass, frees them before the next layer makes its own.
         mx.async_eval(out)
     return out
+
+
+def attend(queries, keys, values, scale: float, mask, sinks, memory, weighed: bool):
+    """(output, weights or None): the explicit softmax where the weights are wanted or a memory
+    read-out is merged (in blocks of queries for a long chunk), the fused kernel otherwise."""
+    if memory is None and not weighed:
+        return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask, sinks=sinks), None
+    if queries.shape[2] > QUERY_BLOCK:
+        out, weights = blocked_attention(queries, keys, values, scale, mask, sinks, memory)
+    else:
+        out, weights = explicit_attention(queries, keys, values, scale, mask, sinks, memory)
+    return out, weights if weighed else None
 
 
 def _grouped_mask(mask, L: int, T: int, n_kv: int) -> mx.array | None:

@@ -39,8 +39,8 @@ from mlx_lm.models.cache import KVCache, _BaseCache
 from .config import EngineConfig
 from .evicted import Consolidator, Evicted
 from .layout import Layout
-from .rope import Rotary
-from .step import slot_index, accumulate, constant, link, own_slots, place_head, put, steady_step
+from .rope import Rotary, turned
+from .step import accumulate, constant, link, own_slots, place_head, put, slot_index, steady_step
 
 
 def _take(x: mx.array, index: mx.array) -> mx.array:
@@ -78,7 +78,7 @@ class HebbianCache(_BaseCache):
         self._buffers: dict[str, mx.array] = {}  # field -> (B, H or 1, slots, ...)
         self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
         self._head_at = None  # the position the head's first row is turned to in the buffer
-        self._head_from0 = None  # (head keys, the same turned to positions 0, 1, ...), for _place_head
+        self._head_from0 = None  # (head keys, the same turned to positions 0, 1, ...), for _head_turn
         self._step = None  # between update_and_fetch and commit: (L, first slot, slots read, seen before)
         self._deferred = None  # a steady step's rows and head turn, until `decode` writes them
         self.seen = 0
@@ -136,7 +136,7 @@ class HebbianCache(_BaseCache):
             self._buffers[name] = put(buffer, x[:, :, 1:], rest) if L > 1 else buffer
         head = self._head_turn()
         if head is not None:
-            self._buffers["keys"] = self._place_head(self._buffers["keys"], self._rotary.turn(*head))
+            self._buffers["keys"] = place_head(self._buffers["keys"], turned(*head), *self._head_slots())
         self.seen += L
         return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
 
@@ -211,7 +211,7 @@ class HebbianCache(_BaseCache):
         keys score as if they sat config.recall_distance positions before each query."""
         if self._rotary is None:
             return queries
-        return self._rotary.unrotate(queries, self._step[3] - self.base - self.config.recall_at)
+        return self._rotary.unrotate(queries, self._recall_offset(self._step[3]))
 
     def held(self, name: str) -> mx.array:
         """A field ("keys", "importance", "positions", ...) of the tokens held, in sequence order."""
@@ -242,18 +242,16 @@ class HebbianCache(_BaseCache):
         and the arrays the step changed, as commit does."""
         (rows, head), self._deferred = self._deferred, None
         L, first, T, seen = self._step
-        lay, memory = self._layout, None
         state = getattr(self.consolidator, "memory_state", None)
         state = state(self.layer) if state is not None else None
-        if state is not None:
-            memory = state, self._query_turn(queries, seen)
-        step = steady_step(T, scale, self.config.track_importance, (lay.sinks, lay.n_sink + lay.ring),
+        memory = None
+        if state is not None:  # with the turn memory_queries would give a single query
+            back = -self._recall_offset(seen)
+            memory = state, None if self._rotary is None else self._rotary.turn_matrix(back, queries.shape[-1])
+        step = steady_step(T, scale, self.config.track_importance, self._head_slots(),
                            getattr(self.consolidator, "read_state", None))
-        out, self._buffers = step(
-            self._buffers, rows, slot_index(first), constant((), seen), queries, mask, sinks,
-            None if head is None else (head[0], self._rotary.turn_matrix(head[1], head[0].shape[-1])),
-            memory, own_slots(1, T, first) if self.tracks_links else None,
-        )
+        out, self._buffers = step(self._buffers, rows, slot_index(first), constant((), seen), queries, mask, sinks,
+                                  head, memory, own_slots(1, T, first) if self.tracks_links else None)
         return out, self._settle()
 
     def commit(self, attention: mx.array | None) -> list[mx.array]:
@@ -319,9 +317,9 @@ class HebbianCache(_BaseCache):
             extra = mx.zeros((*x.shape[:2], slots - have, *x.shape[3:]), x.dtype)
             self._buffers[name] = mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
 
-    def _head_turn(self) -> tuple[mx.array, int] | None:
+    def _head_turn(self) -> tuple[mx.array, mx.array] | None:
         """Under positions="cache", at each step: (the sinks' and heavy hitters' keys turned to
-        positions 0, 1, ..., the shift that turns them to just before the oldest recent token),
+        positions 0, 1, ..., the turn (rope.turned) to just before the oldest recent token),
         or None when they need not move (only sinks so far, at their own positions, or no step
         since the last turn)."""
         lay = self._layout
@@ -334,17 +332,15 @@ class HebbianCache(_BaseCache):
             self._head_from0 = self._head_keys, self._rotary.rotate(self._head_keys, 0)
         self._head_at = at
         # one common shift for every row: a matrix product, not a RoPE per step
-        return self._head_from0[1], at
+        return self._head_from0[1], self._rotary.turn_matrix(at, self._head_keys.shape[-1])
 
-    def _place_head(self, keys: mx.array, turned: mx.array) -> mx.array:
-        lay = self._layout
-        return place_head(keys, turned, lay.sinks, lay.n_sink + lay.ring)
+    def _head_slots(self) -> tuple[int, int]:
+        """(sinks, slot of the first heavy hitter): where place_head writes the head."""
+        return self._layout.sinks, self._layout.n_sink + self._layout.ring
 
-    def _query_turn(self, queries: mx.array, seen: int) -> mx.array | None:
-        """The turn memory_queries applies to a single query (None without RoPE)."""
-        if self._rotary is None:
-            return None
-        return self._rotary.turn_matrix(self.base + self.config.recall_at - seen, queries.shape[-1])
+    def _recall_offset(self, seen: int) -> int:
+        """The rotation position that memory queries are turned back from, for a query at `seen`."""
+        return seen - self.base - self.config.recall_at
 
     def _free_keys(self, keys: mx.array, positions: mx.array) -> mx.array:
         """Keys stored at rotation position (sequence position - base), made position-free."""

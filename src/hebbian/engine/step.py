@@ -21,7 +21,7 @@ from functools import lru_cache, partial
 import mlx.core as mx
 import numpy as np
 
-from .attention import explicit_attention
+from .attention import attend
 from .rope import turned
 
 
@@ -95,7 +95,7 @@ def _steady_step(buffers, rows, first, seen, queries, mask, sinks, head, memory,
 
     rows: the token's "keys", "values" (and "hidden"); first: its slot, (1,) int32; seen: its
     position, an int32 scalar; head: (the head's keys turned to positions 0, 1, ..., the turn to
-    their place) or None; memory: (the consolidator's layer state, the turn that frees queries of
+    their place) or None, head_slots: where place_head writes it; memory: (the consolidator's layer state, the turn that frees queries of
     their position, or None) or None; links: (own, fresh) or None.
     """
     b = dict(buffers)
@@ -109,9 +109,7 @@ def _steady_step(buffers, rows, first, seen, queries, mask, sinks, head, memory,
     if memory is not None:
         state, query_turn = memory
         memory = read(state, queries if query_turn is None else turned(queries, query_turn), scale)
-    if not (track or links is not None or memory is not None):
-        return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask, sinks=sinks), b
-    out, weights = explicit_attention(queries, keys, values, scale, mask, sinks, memory)
+    out, weights = attend(queries, keys, values, scale, mask, sinks, memory, track or links is not None)
     if track:
         b["importance"] = accumulate(b["importance"], weights)
     if links is not None:
