@@ -67,9 +67,10 @@ def test_chat_with_the_default_model(default_model, tmp_path, monkeypatch):
 
 def test_bench_engine_prints_every_contender_and_the_targets(tmp_path):
     result = runner.invoke(app, ["bench", "-m", tiny_gguf(tmp_path), "--context", "40", "--decode", "3",
-                                 "--repeats", "1", "--window", "16"])
+                                 "--repeats", "1", "--window", "16", "--passes", "2", "--block", "4"])
     assert result.exit_code == 0, result.output
     for name in ("mlx-lm full", "mlx-lm rotating", "engine off", "engine rank1", "engine association",
                  "engine memory", "engine slots"):
         assert name in result.stdout
     assert result.stdout.count(">= 0.9x") == 5
+    assert result.stdout.count("median of 2 paired blocks") == 5  # the decode verdict's measurement

@@ -119,12 +119,20 @@ def bench_engine(
     decode: int = typer.Option(64, "--decode", min=2, help="Tokens generated per measurement."),
     window: Optional[int] = WINDOW,
     repeats: int = typer.Option(2, "--repeats", min=1, help="Runs per contender, interleaved; the best counts."),
+    passes: int = typer.Option(12, "--passes", min=1,
+                               help="Paired decode blocks per mode for the verdict against the rotating cache."),
+    block: int = typer.Option(32, "--block", min=1,
+                              help="Tokens per paired block (rounded up to whole hand-over intervals)."),
 ) -> None:
-    """Decode/prefill tokens/s and peak memory: plain mlx-lm (full and rotating cache) vs the engine in each mode."""
+    """Decode/prefill tokens/s and peak memory: plain mlx-lm (full and rotating cache) vs the engine in each mode.
+
+    The decode verdict against the rotating cache comes from paired blocks (--passes, --block):
+    each engine block timed between two rotating-cache blocks, the median ratio with its 95% CI.
+    """
     from .bench import run_engine_bench
 
     cli = _cli()
     config = _config(window=window)
     net, tokenizer = cli.load_model(model)
     contexts = [context, long_context] if long else [context]
-    run_engine_bench(cli.console, net, tokenizer, config, contexts, decode, repeats)
+    run_engine_bench(cli.console, net, tokenizer, config, contexts, decode, repeats, passes, block)
