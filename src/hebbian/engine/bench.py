@@ -63,6 +63,11 @@ def measure(run: Callable[[], Iterator[GenerationResponse]]) -> Figures:
     return Figures(last.prompt_tps, last.generation_tps, mx.get_peak_memory() / 1e9)
 
 
+def rotating_cache(config: EngineConfig) -> RotatingKVCache:
+    """mlx-lm's RotatingKVCache of the engine's capacity and sinks: the window-for-window rival."""
+    return RotatingKVCache(max_size=config.capacity, keep=config.n_sink)
+
+
 def contenders(model, tokenizer, config: EngineConfig, decode: int) -> dict[str, Callable]:
     """Name -> a function starting one generation of `decode` tokens after a prompt."""
     def plain(make_cache):
@@ -86,7 +91,7 @@ def contenders(model, tokenizer, config: EngineConfig, decode: int) -> dict[str,
 
     return {
         FULL: plain(KVCache),
-        ROTATING: plain(lambda: RotatingKVCache(max_size=config.capacity, keep=config.n_sink)),
+        ROTATING: plain(partial(rotating_cache, config)),
         **{f"engine {mode}": engine(mode) for mode in MODES},
     }
 
@@ -153,7 +158,7 @@ def paired_decode(model, tokenizer, config: EngineConfig, prompt: list[int], pas
     """Each mode's paired decode ratios against the rotating cache (see the module docstring).
     `block` is rounded up to whole hand-over intervals, so that every block holds as many."""
     block = -(-block // config.hand_over) * config.hand_over
-    rotating = [RotatingKVCache(max_size=config.capacity, keep=config.n_sink) for _ in model.layers]
+    rotating = [rotating_cache(config) for _ in model.layers]
     generations = {ROTATING: running(model, config, prompt, rotating),
                    **{f"engine {mode}": running_engine(model, tokenizer, replace(config, mode=mode), prompt)
                       for mode in MODES}}
