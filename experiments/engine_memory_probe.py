@@ -16,14 +16,15 @@ import sys
 
 from hebbian.bench import real_prompt
 from hebbian.engine import EngineConfig
-from hebbian.engine.bench import contenders, measure
+from hebbian.engine.bench import contenders, engines, measure
 from hebbian.models import load
 
 
 def main() -> None:
     contexts = [int(x) for x in sys.argv[1:]] or [1024, 2048, 4096]
     model, tokenizer = load("default")
-    peaks, runs = {}, contenders(model, tokenizer, EngineConfig(), decode=2)
+    config = EngineConfig()
+    peaks, runs = {}, contenders(model, tokenizer, config, decode=2, ours=engines(model, tokenizer, config))
     for n in contexts:
         prompt = real_prompt(tokenizer, n)
         for name, run in runs.items():

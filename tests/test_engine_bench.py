@@ -51,7 +51,7 @@ def test_the_timed_engine_generation_is_the_one_a_chat_gets(tmp_path, mode):
     tokenizer = build_tokenizer(gguf.GGUFReader(str(tmp_path / "m.gguf")))
     config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, mode=mode)
     prompt = list(range(3, 43))
-    tokens, around = running_engine(model, tokenizer, config, prompt)
+    tokens, around = running_engine(HebbianEngine(model, tokenizer, config), prompt)
     with around():  # the window wraps during the prompt, so decoding is steady (fused) throughout
         timed = [int(next(tokens)[0]) for _ in range(24)]
     tokens.close()
