@@ -1,10 +1,10 @@
 """The engine's attention over a HebbianCache.
 
 Where importance is tracked or a consolidator reads its memory, attention is an explicit
-softmax: a KV head's query heads and queries are the rows of one (n_rep * L, D) matrix against
-its keys (T, D), so grouped-query heads share their K/V without repeating them, and the column
-sums of the attention weights (over the query heads of a group and the queries of the step) are
-the attention each cached token received. Otherwise the fused kernel runs.
+softmax: a KV head's keys (T, D) are broadcast over its query heads, so grouped-query heads
+share their K/V without repeating them, and the column sums of the attention weights (over the
+query heads of a group and the queries of the step) are the attention each cached token
+received. Otherwise the fused kernel runs.
 
 A memory read-out merges into the softmax as one more term: memories hold position-free keys,
 and the queries it gets are turned so that those keys score as if they sat just beyond the
@@ -87,14 +87,21 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     n_kv, T = keys.shape[1], keys.shape[2]
     grouped = (B, n_kv, n_heads // n_kv, L)
     # Scores are formed in the model's dtype, as mlx-lm's own non-fused (quantized) path does,
-    # and normalized in float32.
-    # One matrix product per KV head; broadcasting the keys over its query heads instead (as
-    # (B, n_kv, 1, T, D)) made this function about a quarter slower at decoding shapes on a CPU.
-    q = (queries * scale).reshape(B, n_kv, -1, D)
-    scores = (q @ keys.swapaxes(-1, -2)).reshape(*grouped, T).astype(mx.float32)
+    # and normalized in float32. Keys and values are broadcast over a KV head's query heads (one
+    # (L, D) x (D, T) product per query head, as mlx's own fallback does) rather than the query
+    # heads stacked into one (n_rep * L, D) matrix per KV head: stacked, a decoding step of the
+    # default model took about 8% longer on this project's CPU machine (engine_step_profile.py;
+    # an earlier machine had measured the opposite).
+    q = (queries * scale).reshape(*grouped, D)
+    scores = (q @ mx.expand_dims(keys, 2).swapaxes(-1, -2)).astype(mx.float32)
     mask = _grouped_mask(mask, L, T, n_kv)
     if mask is not None:
         scores = mx.where(mask, scores, mx.finfo(mx.float32).min) if mask.dtype == mx.bool_ else scores + mask
+    values = mx.expand_dims(values, 2)
+    if sinks is None and memory is None:  # nothing to merge: one softmax
+        weights = mx.softmax(scores, axis=-1, precise=True)
+        out = weights.astype(values.dtype) @ values
+        return out.reshape(B, n_heads, L, -1).astype(queries.dtype), weights.sum(axis=2)
     # One exp per score (on a CPU it dominates the cost): normalize after the value product.
     top = scores.max(axis=-1, keepdims=True)
     unnormalized = mx.exp(scores - top)
@@ -106,8 +113,7 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
         memory_log_mass = memory_log_mass.astype(mx.float32).reshape(*grouped, 1)
         log_mass = mx.logaddexp(log_mass, memory_log_mass)
     norm = mx.exp(top - log_mass)
-    out = (unnormalized.astype(values.dtype).reshape(B, n_kv, -1, T) @ values).reshape(*grouped, -1)
-    out = out * norm.astype(values.dtype)
+    out = (unnormalized.astype(values.dtype) @ values) * norm.astype(values.dtype)
     if memory is not None:
         share = mx.exp(memory_log_mass - log_mass)
         out = out + (share * memory_out.reshape(*grouped, -1)).astype(out.dtype)
