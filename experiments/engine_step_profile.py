@@ -9,8 +9,9 @@ pipelined as in generation, so that the two can be told apart; the hand-over ste
 hand_over tokens: evicted tokens un-rotated and consolidated) are reported apart from the
 others. A contender is a mode, optionally with parts switched off to price them:
 `:noside` (the fast weights' K/V side path), `:noread` (the memory or slots read-out),
-`:nocons` (consolidation; the hand-over still happens). Switched-off parts change the outputs:
-these variants are for pricing only.
+`:nocons` (consolidation; the hand-over still happens), or `:eager` (every step built op by op,
+as before steady steps were compiled whole, compiled.py). Switched-off parts change the
+outputs: these variants are for pricing only.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ ROTATING = "rotating"
 
 
 def contender(model, tokenizer, name: str, prompt: list[int]):
-    """(caches, what to run around them, hand-over interval or None) for a contender's name."""
+    """(forward, caches, what to run around them, hand-over interval or None) for a contender's name."""
     if name == ROTATING:
         caches = [RotatingKVCache(max_size=EngineConfig().capacity, keep=EngineConfig().n_sink) for _ in model.layers]
         mx.eval(model(mx.array([prompt]), cache=caches))
-        return caches, nullcontext, None
+        return model, caches, nullcontext, None
     mode, *off = name.split(":")
     engine = HebbianEngine(model, tokenizer, replace(EngineConfig(), mode=mode))
     engine.feed(prompt)
@@ -47,12 +48,13 @@ def contender(model, tokenizer, name: str, prompt: list[int]):
         strategy.memory_state = lambda layer: None
     if "nocons" in off:
         strategy.consolidate = lambda layer, batch: None
-    return engine.cache, lambda: patched(model, strategy), engine.config.hand_over
+    forward = model if "eager" in off else engine.decoder
+    return forward, engine.cache, lambda: patched(model, strategy), engine.config.hand_over
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("contenders", nargs="+", help="mode[:noside][:noread][:nocons]")
+    parser.add_argument("contenders", nargs="+", help="mode[:noside][:noread][:nocons][:eager]")
     parser.add_argument("--steps", type=int, default=16, help="tokens per block")
     parser.add_argument("--blocks", type=int, default=6, help="blocks per contender")
     args = parser.parse_args()
@@ -63,12 +65,12 @@ def main() -> None:
     times = {name: ([], []) for name in runs}  # name -> (other steps, hand-over steps): (build, eval) each
 
     def block(name: str, record: bool) -> None:
-        caches, around, hand_over = runs[name]
+        forward, caches, around, hand_over = runs[name]
         with around():
             for token in tokens:
                 handing_over = hand_over is not None and caches[0].pending == hand_over - 1
                 start = time.perf_counter()
-                out = model(token, cache=caches)
+                out = forward(token, cache=caches)
                 built = time.perf_counter()
                 mx.eval(out)
                 if record:

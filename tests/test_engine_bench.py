@@ -3,13 +3,10 @@ generations it times are the engine's own."""
 
 from contextlib import contextmanager
 
-import gguf
 import pytest
-from gguf_fixtures import tiny_model, write_gguf
 
 from hebbian.engine import EngineConfig, HebbianEngine
 from hebbian.engine.bench import ROTATING, bracketed_ratios, decode_block, median_with_interval, running_engine
-from hebbian.models.gguf_tokenizer import build_tokenizer
 
 
 def test_each_block_is_compared_with_the_mean_of_the_rotating_blocks_around_it():
@@ -45,10 +42,8 @@ def test_a_block_decodes_exactly_n_tokens_inside_its_context():
 
 
 @pytest.mark.parametrize("mode", ["off", "memory"])
-def test_the_timed_engine_generation_is_the_one_a_chat_gets(tmp_path, mode):
-    model = tiny_model("llama")
-    write_gguf(model, tmp_path / "m.gguf", "llama")
-    tokenizer = build_tokenizer(gguf.GGUFReader(str(tmp_path / "m.gguf")))
+def test_the_timed_engine_generation_is_the_one_a_chat_gets(tiny, mode):
+    model, tokenizer = tiny
     config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, mode=mode)
     prompt = list(range(3, 43))
     tokens, around = running_engine(HebbianEngine(model, tokenizer, config), prompt)

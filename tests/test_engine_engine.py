@@ -13,18 +13,6 @@ from hebbian.models.gguf_tokenizer import build_tokenizer
 CONSOLIDATING = [m for m in MODES if m != "off"]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """(model, tokenizer) of a tiny random llama with the test vocabulary and a chat template."""
-    model = tiny_model("llama")
-    path = tmp_path_factory.mktemp("tiny") / "m.gguf"
-    write_gguf(model, path, "llama")
-    tokenizer = build_tokenizer(gguf.GGUFReader(str(path)))
-    tokenizer._tokenizer.chat_template = (  # the fixture's template lacks the generation prompt
-        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-    return model, tokenizer
-
 
 def ids(n: int, seed: int = 0) -> list[int]:
     return np.random.default_rng(seed).integers(0, 250, n).tolist()

@@ -153,7 +153,7 @@ def running_engine(engine: HebbianEngine, prompt: list[int]) -> Running:
     """The same, with an engine's caches (emptied first) and its attention installed around each
     block (as HebbianEngine.stream runs it, without the bookkeeping of a conversation's turn)."""
     engine.reset()
-    return running(engine.model, engine.config, prompt, engine.cache, partial(patched, engine.model, engine.strategy))
+    return running(engine.decoder, engine.config, prompt, engine.cache, partial(patched, engine.model, engine.strategy))
 
 
 def paired_decode(model, config: EngineConfig, ours: dict[str, HebbianEngine], prompt: list[int], passes: int,

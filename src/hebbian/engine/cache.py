@@ -28,7 +28,7 @@ Position schemes (the model rotates a step's queries and keys at `cache.offset`)
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -41,6 +41,20 @@ from .evicted import Consolidator, Evicted
 from .layout import Layout
 from .rope import Rotary, turned
 from .step import accumulate, constant, link, own_slots, place_head, put, slot_index, steady_step
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """What a steady decoding step of one layer takes from the host, as arrays. A step makes
+    them from the cache's counters; a whole step compiled once and replayed (compiled.py) is
+    given them instead, since its trace must not hold them as constants."""
+
+    first: mx.array  # (1,) int32: the new token's slot
+    seen: mx.array  # () int32: its sequence position
+    offset: mx.array  # () int32: its rotation position (what the model's RoPE is given)
+    head: tuple[mx.array, mx.array] | None  # _head_turn's
+    memory_turn: mx.array | None  # the turn memory queries get (None without RoPE)
+    mask: mx.array | None  # make_mask's
 
 
 def _take(x: mx.array, index: mx.array) -> mx.array:
@@ -81,6 +95,7 @@ class HebbianCache(_BaseCache):
         self._head_from0 = None  # (head keys, the same turned to positions 0, 1, ...), for _head_turn
         self._step = None  # between update_and_fetch and commit: (L, first slot, slots read, seen before)
         self._deferred = None  # a steady step's rows and head turn, until `decode` writes them
+        self._given: StepInputs | None = None  # while a compiled whole step is traced
         self.seen = 0
         self.base = 0  # positions="cache": sequence position minus rotation position
         self.evicted = 0
@@ -90,7 +105,7 @@ class HebbianCache(_BaseCache):
     @property
     def offset(self) -> int:
         """Where the model rotates the next token's query and key."""
-        return self.seen - self.base
+        return self._given.offset if self._given is not None else self.seen - self.base
 
     def size(self) -> int:
         """Tokens attention sees between steps."""
@@ -122,7 +137,7 @@ class HebbianCache(_BaseCache):
         if L == 1 and self.steady:
             # Written by the fused step (`decode`), which the engine's attention runs; what is
             # returned is only what mlx-lm's attention code passes on (its shape fits the mask).
-            self._deferred = rows, self._head_turn()
+            self._deferred = rows, self._given.head if self._given is not None else self._head_turn()
             self.seen += L
             return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
         # rows made on the host: arrays, not operations for every layer's step graph
@@ -143,6 +158,8 @@ class HebbianCache(_BaseCache):
     def make_mask(self, N: int, window_size: int | None = None, return_array: bool = False):
         """The mask for the next step's N tokens (the model makes one per forward pass, from its
         first full-attention layer's cache, and hands it to every layer: all hold the same slots)."""
+        if self._given is not None:
+            return self._given.mask
         if window_size is not None and self.seen + N > window_size:
             raise ValueError(
                 f"HebbianCache cannot serve a sliding-window layer (window {window_size}) past its "
@@ -242,17 +259,58 @@ class HebbianCache(_BaseCache):
         and the arrays the step changed, as commit does."""
         (rows, head), self._deferred = self._deferred, None
         L, first, T, seen = self._step
+        given = self._given
+        at, position = (given.first, given.seen) if given is not None else (slot_index(first), constant((), seen))
         state = getattr(self.consolidator, "memory_state", None)
         state = state(self.layer) if state is not None else None
         memory = None
-        if state is not None:  # with the turn memory_queries would give a single query
-            back = -self._recall_offset(seen)
-            memory = state, None if self._rotary is None else self._rotary.turn_matrix(back, queries.shape[-1])
+        if state is not None:
+            memory = state, given.memory_turn if given is not None else self._memory_turn(seen)
+        links = None
+        if self.tracks_links:
+            fresh = mx.arange(T, dtype=mx.int32) == at if given is not None else None
+            links = (fresh[None], fresh) if given is not None else own_slots(1, T, first)
         step = steady_step(T, scale, self.config.track_importance, self._head_slots(),
                            getattr(self.consolidator, "read_state", None))
-        out, self._buffers = step(self._buffers, rows, slot_index(first), constant((), seen), queries, mask, sinks,
-                                  head, memory, own_slots(1, T, first) if self.tracks_links else None)
+        out, self._buffers = step(self._buffers, rows, at, position, queries, mask, sinks, head, memory, links)
         return out, self._settle()
+
+    # --- what a compiled whole decoding step (compiled.py) uses -------------------------------
+
+    def replayable(self) -> bool:
+        """Whether the next decoding step is steady and changes nothing but its arrays and the
+        counters: it hands no tokens over, or hands them over to be counted only (no
+        consolidator, no heavy hitters), and no rebase is due."""
+        c, lay = self.config, self._layout
+        if not self.steady:
+            return False
+        if lay.pending + 1 < lay.batch:
+            return True
+        rebase = c.positions == "cache" and self.seen + 1 - self.base >= max(self.REBASE_AT, 2 * c.capacity)
+        return self.consolidator is None and not c.keep_important and not rebase
+
+    def steady_inputs(self, mask: mx.array | None) -> StepInputs:
+        """The next (replayable) decoding step's host values, as arrays, given its mask (the same
+        for every layer); the sinks' turn is recorded as taken, so the step must then run."""
+        first, _, _ = self._layout.placement(1)
+        memory_turn = self._memory_turn(self.seen) if hasattr(self.consolidator, "memory_state") else None
+        return StepInputs(slot_index(first), constant((), self.seen), constant((), self.offset),
+                          self._head_turn(), memory_turn, mask)
+
+    @property
+    def buffers(self) -> dict[str, mx.array]:
+        return self._buffers
+
+    def trace_with(self, buffers: dict[str, mx.array], inputs: StepInputs) -> None:
+        """Run the next step on these buffers and host values (arrays a trace follows)."""
+        self._buffers, self._given = dict(buffers), inputs
+
+    def advance(self, buffers: dict[str, mx.array]) -> None:
+        """End a replayed step: its new buffers, and what it does to the counters."""
+        first, _, T = self._layout.placement(1)
+        self.evicted += len(self._layout.settle(1, first, T).hand_over)
+        self._buffers = dict(buffers)
+        self.seen += 1
 
     def commit(self, attention: mx.array | None) -> list[mx.array]:
         """End the step with the attention each query gave each token, (B, n_kv_heads, L, T)
@@ -279,7 +337,8 @@ class HebbianCache(_BaseCache):
             self._head_keys = head if self._head_keys is None else mx.concatenate([self._head_keys, head], axis=2)
         if plan.hand_over:
             self._hand_over(plan.hand_over, plan.moves, T)
-            if self.config.positions == "cache" and self.offset >= max(self.REBASE_AT, 2 * self.config.capacity):
+            c = self.config
+            if c.positions == "cache" and self.seen - self.base >= max(self.REBASE_AT, 2 * c.capacity):
                 self._rebase()
         changed = list(self._buffers.values())
         state = getattr(self.consolidator, "layer_state", None)
@@ -337,6 +396,12 @@ class HebbianCache(_BaseCache):
     def _head_slots(self) -> tuple[int, int]:
         """(sinks, slot of the first heavy hitter): where place_head writes the head."""
         return self._layout.sinks, self._layout.n_sink + self._layout.ring
+
+    def _memory_turn(self, seen: int) -> mx.array | None:
+        """The turn memory_queries gives a single query at `seen` (None without RoPE)."""
+        if self._rotary is None:
+            return None
+        return self._rotary.turn_matrix(-self._recall_offset(seen), self._buffers["keys"].shape[-1])
 
     def _recall_offset(self, seen: int) -> int:
         """The rotation position that memory queries are turned back from, for a query at `seen`."""

@@ -3,9 +3,10 @@
 One cache (and one strategy state) is kept across calls: each call feeds only what is new,
 whether raw text, token ids or a chat conversation (rendered with the model's chat template and
 compared with what was fed so far). Generation runs through mlx-lm's `stream_generate` with the
-engine's caches as its prompt cache; scoring feeds text teacher-forced through the same cache,
-so the log-probabilities it returns reflect eviction and consolidation. A call that fails half
-way (an exception inside the forward pass) is undone: the state returns to where it was.
+engine's caches as its prompt cache, its steady decoding steps compiled whole (compiled.py);
+scoring feeds text teacher-forced through the same cache, so the log-probabilities it returns
+reflect eviction and consolidation. A call that fails half way (an exception inside the forward
+pass) is undone: the state returns to where it was.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mlx_lm.sample_utils import make_sampler
 from mlx_lm.tokenizer_utils import TokenizerWrapper
 
 from .cache import HebbianCache, full_attention_layers, make_cache
+from .compiled import SteadyDecoder
 from .config import EngineConfig
 from .consolidation import make_strategy
 from .patch import patched
@@ -41,6 +43,7 @@ class HebbianEngine:
         self.tokenizer = tokenizer if isinstance(tokenizer, TokenizerWrapper) else TokenizerWrapper(tokenizer)
         self.config = config or EngineConfig()
         self.strategy = make_strategy(model, self.config, full_attention_layers(model))
+        self.decoder = SteadyDecoder(model, self.strategy)  # what generation runs: see compiled.py
         self._fingerprint = None
         self.reset()
 
@@ -66,7 +69,7 @@ class HebbianEngine:
         snapshot, generated, kept = self._snapshot(), [], False
         try:
             with patched(self.model, self.strategy), closing(stream_generate(
-                self.model, self.tokenizer, mx.array(tokens), max_tokens=max_tokens, sampler=make_sampler(temp),
+                self.decoder, self.tokenizer, mx.array(tokens), max_tokens=max_tokens, sampler=make_sampler(temp),
                 prompt_cache=self.cache, prefill_step_size=self.config.prefill_chunk,
             )) as responses:
                 for response in responses:

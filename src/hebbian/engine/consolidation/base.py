@@ -132,6 +132,15 @@ class Strategy(ABC):
     def layer_state(self, layer: int) -> list[mx.array]:
         return list(self.layers[layer].values())
 
+    def step_arrays(self, layer: int) -> dict[str, mx.array]:
+        """The arrays a decoding step of this layer reads (a compiled whole step takes them as
+        inputs: its trace must not hold them as constants)."""
+        return dict(self.layers[layer])
+
+    def use_step_arrays(self, layer: int, arrays: dict[str, mx.array]) -> None:
+        """Read `arrays`, as step_arrays gives them, in this layer's steps (until `restore`)."""
+        self.layers[layer] = dict(arrays)
+
     def arrays(self) -> list[mx.array]:
         return [x for state in self.layers.values() for x in state.values()]
 

@@ -92,13 +92,38 @@ class FastWeights(Strategy):
         the addition shortened where it would exceed max_norm * |y| (y = W x, the base output)."""
         if layer not in self.active or target not in self.side_targets:
             return y
+        side = self.compiled(f"side {target}", layer, self._side, steady=x.shape[1] == 1)
+        return side(*self._weights(layer, target), x, y)
+
+    def _weights(self, layer: int, target: str) -> tuple[mx.array, mx.array]:
+        """(dW^T, dW c) of the layer's state: they change only when the layer consolidates, so
+        they are made once per batch, not per token."""
         weights = self._effective.get((layer, target))
         if weights is None or weights[0] is not self.layers[layer]:
-            # dW and dW c change only when the layer consolidates: made once per batch, not per token
             state = self.layers[layer]
             weights = self._effective[layer, target] = (state, *self._effective_weights(state, target))
-        side = self.compiled(f"side {target}", layer, self._side, steady=x.shape[1] == 1)
-        return side(*weights[1:], x, y)
+        return weights[1:]
+
+    def step_arrays(self, layer: int) -> dict[str, mx.array]:
+        arrays = super().step_arrays(layer)
+        if layer in self.active:
+            for t in self.side_targets:
+                arrays[f"dW^T {t}"], arrays[f"dW c {t}"] = self._weights(layer, t)
+        return arrays
+
+    def use_step_arrays(self, layer: int, arrays: dict[str, mx.array]) -> None:
+        state = {name: x for name, x in arrays.items() if not name.startswith(("dW^T ", "dW c "))}
+        super().use_step_arrays(layer, state)
+        for t in self.side_targets:
+            if f"dW^T {t}" in arrays:
+                self._effective[layer, t] = (self.layers[layer], arrays[f"dW^T {t}"], arrays[f"dW c {t}"])
+
+    def snapshot(self) -> tuple:
+        return *super().snapshot(), dict(self._effective)
+
+    def restore(self, snapshot: tuple) -> None:
+        super().restore(snapshot[:-1])
+        self._effective = dict(snapshot[-1])
 
     @staticmethod
     def _effective_weights(state: dict[str, mx.array], target: str) -> tuple[mx.array, mx.array]:

@@ -1,0 +1,85 @@
+"""Steady decoding steps compiled whole: the model's forward pass with every layer's cache step.
+
+Once the window has filled, a decoding step that hands nothing over to the consolidator runs
+the same graph at every token; only a few host values change (the token's slot and position,
+the sinks' turn, the turn of memory queries, the mask of pending slots). Building that graph in
+Python, operation by operation and layer by layer, costs a CPU milliseconds per token, while
+MLX is evaluating the step before it on the same cores. `SteadyDecoder` stands in for the model
+in mlx-lm's generate_step: such a step runs as one mx.compile'd call, traced once per structure
+(the layers the strategy holds something for, and which host values there are), with the
+caches' buffers, the strategy's state that a step reads and those host values as inputs and the
+new buffers as outputs; the caches' counters then advance as the step would have advanced them.
+Every other call (prompt chunks, the steps before the window fills, hand-over steps, models
+with caches of their own) runs the model as it is.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from .cache import HebbianCache, StepInputs
+
+_HOST = ("first", "seen", "offset", "memory_turn", "mask")  # StepInputs fields that are arrays or None
+
+
+class SteadyDecoder:
+    """`model` for generate_step, with replayable steady decoding steps compiled whole (module docstring).
+
+    Use it inside `patched(model, strategy)`, as the model itself."""
+
+    def __init__(self, model: nn.Module, strategy=None):
+        self.model, self.strategy = model, strategy
+        self.compiled_steps = 0  # steps run by a compiled call, for diagnostics and tests
+        self._compiled: dict[tuple, object] = {}
+        self._caches: list[HebbianCache] = []  # during a call: the caches a trace reads
+
+    def __call__(self, inputs: mx.array, cache=None, **kwargs) -> mx.array:
+        if kwargs or inputs.shape != (1, 1) or not cache or not all(
+                isinstance(c, HebbianCache) and c.replayable() for c in cache):
+            return self.model(inputs, cache=cache, **kwargs)
+        mask = cache[0].make_mask(1)
+        arrays = {"token": inputs, "layers": [self._layer_arrays(c, c.steady_inputs(mask)) for c in cache]}
+        active = frozenset(getattr(self.strategy, "active", ()))
+        key = active, tuple(tuple(layer["step"]) for layer in arrays["layers"])
+        step = self._compiled.get(key)
+        if step is None:
+            step = self._compiled[key] = mx.compile(self._traced)
+        self._caches = cache
+        try:
+            logits, buffers = step(arrays)
+        finally:
+            self._caches = []  # not kept alive past the call (a reset engine drops its caches)
+        for c, new in zip(cache, buffers):
+            c.advance(new)
+        self.compiled_steps += 1
+        return logits
+
+    def _layer_arrays(self, cache: HebbianCache, given: StepInputs) -> dict:
+        step = {name: getattr(given, name) for name in _HOST if getattr(given, name) is not None}
+        if given.head is not None:
+            step["head"], step["head_turn"] = given.head
+        strategy = self.strategy
+        read = strategy.step_arrays(cache.layer) if strategy is not None and cache.layer in strategy.shapes else {}
+        return {"buffers": cache.buffers, "step": step, "strategy": read}
+
+    def _traced(self, arrays: dict) -> tuple[mx.array, list[dict[str, mx.array]]]:
+        """The step as the model runs it, on the arrays given (run by mx.compile when it traces);
+        the caches and the strategy are left as they were."""
+        caches, strategy = self._caches, self.strategy
+        saved = [c.snapshot() for c in caches], strategy.snapshot() if strategy is not None else None
+        try:
+            for c, layer in zip(caches, arrays["layers"]):
+                step = layer["step"]
+                head = (step["head"], step["head_turn"]) if "head" in step else None
+                c.trace_with(layer["buffers"], StepInputs(
+                    step["first"], step["seen"], step["offset"], head, step.get("memory_turn"), step.get("mask")))
+                if layer["strategy"]:
+                    strategy.use_step_arrays(c.layer, layer["strategy"])
+            logits = self.model(arrays["token"], cache=caches)
+            return logits, [c.buffers for c in caches]
+        finally:
+            for c, snapshot in zip(caches, saved[0]):
+                c.restore(snapshot)
+            if strategy is not None:
+                strategy.restore(saved[1])
