@@ -13,7 +13,6 @@ from hebbian.models.gguf_tokenizer import build_tokenizer
 CONSOLIDATING = [m for m in MODES if m != "off"]
 
 
-
 def ids(n: int, seed: int = 0) -> list[int]:
     return np.random.default_rng(seed).integers(0, 250, n).tolist()
 

@@ -3,6 +3,7 @@ attached to unmodified mlx-lm models, with strategies that consolidate what it e
 
 from .attention import MemoryReader, attention, explicit_attention
 from .cache import HebbianCache, full_attention_layers, make_cache
+from .compiled import SteadyDecoder
 from .config import MODES, EngineConfig
 from .consolidation import STRATEGIES, Strategy, make_strategy
 from .engine import HebbianEngine
@@ -14,5 +15,5 @@ from .state import StateFileError
 __all__ = [
     "MODES", "STRATEGIES", "Consolidator", "EngineConfig", "Evicted", "HebbianCache", "HebbianEngine",
     "MemoryReader", "StateFileError", "Strategy", "attention", "explicit_attention", "full_attention_layers",
-    "install", "is_installed", "make_cache", "make_strategy", "patched", "prefill", "remove",
+    "SteadyDecoder", "install", "is_installed", "make_cache", "make_strategy", "patched", "prefill", "remove",
 ]

