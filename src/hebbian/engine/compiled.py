@@ -67,6 +67,7 @@ class SteadyDecoder:
         return logits
 
     def _layer_arrays(self, cache: HebbianCache, given: StepInputs) -> dict:
+        """One layer's inputs to the compiled step: its buffers, host values and strategy arrays."""
         step = {name: getattr(given, name) for name in _HOST if getattr(given, name) is not None}
         if given.head is not None:
             step["head"], step["head_turn"] = given.head
