@@ -40,7 +40,7 @@ from .config import EngineConfig
 from .evicted import Consolidator, Evicted
 from .layout import Layout
 from .rope import Rotary, turned
-from .step import accumulate, constant, link, own_slots, place_head, put, slot_index, steady_step
+from .step import accumulate, constant, link, own_slots, place_head, put, steady_step
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,9 @@ class StepInputs:
     first: mx.array  # (1,) int32: the new token's slot
     seen: mx.array  # () int32: its sequence position
     offset: mx.array  # () int32: its rotation position (what the model's RoPE is given)
-    head: tuple[mx.array, mx.array] | None  # _head_turn's
-    memory_turn: mx.array | None  # the turn memory queries get (None without RoPE)
-    mask: mx.array | None  # make_mask's
+    head: tuple[mx.array, mx.array] | None = None  # _head_turn's
+    memory_turn: mx.array | None = None  # the turn memory queries get (None without RoPE or read)
+    mask: mx.array | None = None  # make_mask's
 
 
 def _take(x: mx.array, index: mx.array) -> mx.array:
@@ -255,22 +255,20 @@ class HebbianCache(_BaseCache):
         and the arrays the step changed, as commit does."""
         (rows, head), self._deferred = self._deferred, None
         L, first, T, seen = self._step
-        if self._given is None:
-            # new arrays, not the lru-cached ones: the compiled step reads those as constants
-            # (put's slot 0), and an input that is also a constant is refused
-            at, position = mx.array([first], dtype=mx.int32), mx.array(seen, dtype=mx.int32)
-            turn = self._memory_turn(seen)
-            links = own_slots(1, T, first) if self.tracks_links else None
-        else:  # a trace: the same values, as the arrays it is given
-            at, position, turn = self._given.first, self._given.seen, self._given.memory_turn
-            fresh = mx.arange(T, dtype=mx.int32) == at
-            links = (fresh[None], fresh) if self.tracks_links else None
+        given = self._given or self._inputs_at(first, seen)
+        links = None
+        if self.tracks_links and self._given is None:
+            links = own_slots(1, T, first)
+        elif self.tracks_links:  # a trace: from the slot it is given
+            fresh = mx.arange(T, dtype=mx.int32) == given.first
+            links = fresh[None], fresh
         state = getattr(self.consolidator, "memory_state", None)
         state = state(self.layer) if state is not None else None
-        memory = (state, turn) if state is not None else None
+        memory = (state, given.memory_turn) if state is not None else None
         step = steady_step(T, scale, self.config.track_importance, self._head_slots(),
                            getattr(self.consolidator, "read_state", None))
-        out, self._buffers = step(self._buffers, rows, at, position, queries, mask, sinks, head, memory, links)
+        out, self._buffers = step(self._buffers, rows, given.first, given.seen, queries, mask, sinks, head, memory,
+                                  links)
         return out, self._settle()
 
     # --- what a compiled whole decoding step (compiled.py) uses -------------------------------
@@ -288,12 +286,17 @@ class HebbianCache(_BaseCache):
 
     def steady_inputs(self, mask: mx.array | None) -> StepInputs:
         """The next (replayable) decoding step's host values, given its mask (the same for every
-        layer), as new arrays: a trace must not meet its inputs among the constants it reads
-        (the lru-cached slot and value arrays). Nothing is recorded: `advance` does that."""
+        layer). Nothing is recorded: `advance` does that."""
         first, _, _ = self._layout.placement(1)
-        memory_turn = self._memory_turn(self.seen) if hasattr(self.consolidator, "memory_state") else None
-        return StepInputs(mx.array([first], dtype=mx.int32), mx.array(self.seen, dtype=mx.int32),
-                          mx.array(self.offset, dtype=mx.int32), self._head_turn(record=False), memory_turn, mask)
+        return self._inputs_at(first, self.seen, self._head_turn(record=False), mask)
+
+    def _inputs_at(self, first: int, seen: int, head=None, mask=None) -> StepInputs:
+        """A decoding step's host values for a token at slot `first` and position `seen`, as new
+        arrays, not the lru-cached ones: the compiled step reads those as constants (put's slot
+        0), and a compiled call refuses an input that is also one of its constants."""
+        turn = self._memory_turn(seen) if hasattr(self.consolidator, "memory_state") else None
+        return StepInputs(mx.array([first], dtype=mx.int32), mx.array(seen, dtype=mx.int32),
+                          mx.array(seen - self.base, dtype=mx.int32), head, turn, mask)
 
     @property
     def buffers(self) -> dict[str, mx.array]:

@@ -16,12 +16,12 @@ trace failed (a model whose code cannot take its RoPE offset as an array, for on
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import mlx.core as mx
 import mlx.nn as nn
 
 from .cache import HebbianCache, StepInputs
-
-_HOST = ("first", "seen", "offset", "memory_turn", "mask")  # StepInputs fields that are arrays or None
 
 
 class SteadyDecoder:
@@ -68,9 +68,7 @@ class SteadyDecoder:
 
     def _layer_arrays(self, cache: HebbianCache, given: StepInputs) -> dict:
         """One layer's inputs to the compiled step: its buffers, host values and strategy arrays."""
-        step = {name: getattr(given, name) for name in _HOST if getattr(given, name) is not None}
-        if given.head is not None:
-            step["head"], step["head_turn"] = given.head
+        step = {f.name: getattr(given, f.name) for f in fields(given) if getattr(given, f.name) is not None}
         strategy = self.strategy
         read = strategy.step_arrays(cache.layer) if strategy is not None and cache.layer in strategy.shapes else {}
         return {"buffers": cache.buffers, "step": step, "strategy": read}
@@ -82,10 +80,7 @@ class SteadyDecoder:
         saved = [c.snapshot() for c in caches], strategy.snapshot() if strategy is not None else None
         try:
             for c, layer in zip(caches, arrays["layers"]):
-                step = layer["step"]
-                head = (step["head"], step["head_turn"]) if "head" in step else None
-                c.trace_with(layer["buffers"], StepInputs(
-                    step["first"], step["seen"], step["offset"], head, step.get("memory_turn"), step.get("mask")))
+                c.trace_with(layer["buffers"], StepInputs(**layer["step"]))
                 if layer["strategy"]:
                     strategy.use_step_arrays(c.layer, layer["strategy"])
             logits = self.model(arrays["token"], cache=caches)
