@@ -6,6 +6,7 @@ import pytest
 
 from hebbian.engine import EngineConfig, HebbianCache, attention, explicit_attention
 from hebbian.engine.attention import blocked_attention
+from hebbian.engine.fastexp import exp as fast_exp
 
 
 def _arrays(seed, *shapes):
@@ -79,3 +80,13 @@ def test_a_read_out_of_none_keeps_the_fused_path_when_not_tracking():
     got = attention(q, keys, values, cache, 0.3, None)
     assert mx.array_equal(got, mx.fast.scaled_dot_product_attention(q, k, v, scale=0.3, mask=None))
     assert not np.array(cache.held("importance")).any()
+
+
+def test_fast_exp_is_exp_to_float32_precision():
+    x = np.concatenate([np.linspace(-87, 80, 2001), [0.0, -np.inf]]).astype(np.float32)
+    got = np.array(fast_exp(mx.array(x)), dtype=np.float64)
+    exact = np.exp(x.astype(np.float64))
+    np.testing.assert_allclose(got[:-2], exact[:-2], rtol=1e-5, atol=0)
+    assert got[-2] == 1.0 and got[-1] == 0.0  # a row's maximum, a masked score
+    masked = np.array(fast_exp(mx.array([float(np.finfo(np.float32).min)])))  # the explicit path's mask value
+    assert masked[0] == 0.0 and np.isfinite(masked).all()

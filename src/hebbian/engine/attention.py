@@ -20,6 +20,8 @@ from typing import Protocol
 
 import mlx.core as mx
 
+from .fastexp import exp
+
 
 QUERY_BLOCK = 128  # a chunk's queries are attended this many at a time (see blocked_attention)
 
@@ -97,24 +99,26 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     if mask is not None:
         scores = mx.where(mask, scores, mx.finfo(mx.float32).min) if mask.dtype == mx.bool_ else scores + mask
     values = mx.expand_dims(values, 2)
-    if sinks is None and memory is None:  # nothing to merge: one softmax
-        weights = mx.softmax(scores, axis=-1, precise=True)
+    # One exponential per score, and on a CPU not mx.exp's (fastexp says why); where something
+    # merges into the softmax, the weights are normalized after the value product.
+    top = scores.max(axis=-1, keepdims=True)
+    unnormalized = exp(scores - top)
+    total = unnormalized.sum(axis=-1, keepdims=True)
+    if sinks is None and memory is None:  # nothing to merge
+        weights = unnormalized / total
         out = weights.astype(values.dtype) @ values
         return out.reshape(B, n_heads, L, -1).astype(queries.dtype), weights.sum(axis=2)
-    # One exp per score (on a CPU it dominates the cost): normalize after the value product.
-    top = scores.max(axis=-1, keepdims=True)
-    unnormalized = mx.exp(scores - top)
-    log_mass = top + mx.log(unnormalized.sum(axis=-1, keepdims=True))
+    log_mass = top + mx.log(total)
     if sinks is not None:
         log_mass = mx.logaddexp(log_mass, sinks.astype(mx.float32).reshape(1, n_kv, -1, 1, 1))
     if memory is not None:
         memory_out, memory_log_mass = memory
         memory_log_mass = memory_log_mass.astype(mx.float32).reshape(*grouped, 1)
         log_mass = mx.logaddexp(log_mass, memory_log_mass)
-    norm = mx.exp(top - log_mass)
+    norm = exp(top - log_mass)
     out = (unnormalized.astype(values.dtype) @ values) * norm.astype(values.dtype)
     if memory is not None:
-        share = mx.exp(memory_log_mass - log_mass)
+        share = exp(memory_log_mass - log_mass)
         out = out + (share * memory_out.reshape(*grouped, -1)).astype(out.dtype)
     return out.reshape(B, n_heads, L, -1).astype(queries.dtype), (unnormalized * norm).sum(axis=2)
 

@@ -20,6 +20,7 @@ import math
 import mlx.core as mx
 import numpy as np
 
+from ..fastexp import exp
 from .base import ReadStrategy, heads_first
 
 
@@ -53,7 +54,7 @@ class Memory(ReadStrategy):
         a = mx.log(weights)[..., None] + log_features(state["omega"], keys, self.shapes[layer].scale)  # (H, N, m)
         faded = state["c"] + E * math.log(self.config.decay)
         c = mx.maximum(faded, a.max(axis=(1, 2)))
-        fade, e = mx.exp(faded - c), mx.exp(a - c[:, None, None])
+        fade, e = exp(faded - c), exp(a - c[:, None, None])
         return {
             **state, "c": c,
             "z": fade[:, None] * state["z"] + e.sum(axis=1),
@@ -66,7 +67,7 @@ class Memory(ReadStrategy):
         q = queries.reshape(B, state["z"].shape[0], -1, D)
         lq = log_features(state["omega"], q, scale)
         top = lq.max(axis=-1, keepdims=True)
-        pq = mx.exp(lq - top)
+        pq = exp(lq - top)
         mass = mx.maximum(pq @ state["z"][None, :, :, None], 1e-30)
         out = (pq @ state["M"][None]) / mass
         log_mass = mx.log(mass) + top + state["c"][None, :, None, None]

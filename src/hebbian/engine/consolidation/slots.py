@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 
+from ..fastexp import exp
 from .base import ReadStrategy, heads_first
 
 FREE_BELOW = 0.01  # of a token's weight at strength eta
@@ -56,7 +57,7 @@ class Slots(ReadStrategy):
         bias = mx.where(state["weight"] > 0, mx.log(mx.maximum(state["weight"], 1e-30)), -1e30)
         scores = (q @ state["keys"].swapaxes(1, 2)[None]).astype(mx.float32) + bias[None, :, None, :]
         log_mass = mx.logsumexp(scores, axis=-1, keepdims=True)
-        out = mx.exp(scores - log_mass) @ state["values"][None]
+        out = exp(scores - log_mass) @ state["values"][None]
         return out.reshape(B, n_heads, L, -1), log_mass.reshape(B, n_heads, L)
 
     def layer_diagnostics(self, layer, state):
