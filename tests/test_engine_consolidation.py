@@ -86,6 +86,21 @@ def test_fast_weights_are_centred_on_the_inputs_mean(model):
                                rtol=1e-3, atol=1e-5)
 
 
+def test_metaplasticity_accumulates_each_rows_change_to_dw(model):
+    config = EngineConfig(mode="rank1", target="both", strength=0.5, decay=0.99, max_norm=1e6)
+    strategy = Rank1(config, model, [0])
+    b = batch(4, 8)
+    strategy.consolidate(0, b)  # from h = 0, every row learns at full rate
+    state = {k: np.array(v) for k, v in strategy.layers[0].items()}
+    c = state["input_sum"] / state["input_count"]
+    s2 = state["input_square"] / state["input_count"] - c @ c
+    u = np.array(b.hidden)[0, 0] - c
+    w = 0.5 * np.array(b.importance)[0] / 2 * 0.99 ** np.arange(7, -1, -1)
+    for t, targets in (("k", np.array(b.keys)), ("v", np.array(b.values))):
+        change = np.concatenate([(targets[0, h] * w[h, :, None]).T @ u for h in range(H)]) / s2
+        np.testing.assert_allclose(state[f"h{t}"], np.linalg.norm(change, axis=-1), rtol=1e-3, atol=1e-6)
+
+
 def test_fast_weights_stay_within_their_bounds_and_stiffen(model):
     config = EngineConfig(mode="rank1", strength=50.0, max_norm=0.05, stiffen_at=0.5)
     strategy = Rank1(config, model, [0, 1])

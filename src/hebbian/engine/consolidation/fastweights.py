@@ -101,7 +101,8 @@ class FastWeights(Strategy):
         weights = self._effective.get((layer, target))
         if weights is None or weights[0] is not self.layers[layer]:
             state = self.layers[layer]
-            weights = self._effective[layer, target] = (state, *self._effective_weights(state, target))
+            effective = self.compiled(f"dW {target}", layer, lambda _, s: self._effective_weights(s, target), steady=True)
+            weights = self._effective[layer, target] = (state, *effective(state))
         return weights[1:]
 
     def step_arrays(self, layer: int) -> dict[str, mx.array]:
@@ -151,12 +152,19 @@ class FastWeights(Strategy):
         if counts is not None:
             weights = weights * heads_first(counts)
         c, s2 = centre(new)
+        # Each row of the batch's change to dW, sum_n target_n (x_n - c) / s2, has the squared
+        # norm target^T G target / s2^2 with G the Gram matrix of the centred inputs (N x N, per
+        # KV head): the row norms cost no pass over the (rows x D) change.
+        centred = x - c
+        gram = centred @ centred.swapaxes(1, 2)
         for t in self.side_targets:
             target = heads_first(batch.keys if t == "k" else batch.values).astype(mx.float32) * weights[..., None]
             change_a = (target.swapaxes(1, 2) @ x).reshape(-1, x.shape[-1])  # one product for the batch
             change_b = target.sum(axis=1).reshape(-1)
+            change = mx.sqrt(mx.maximum(((gram @ target) * target).sum(axis=1), 0.0)).reshape(-1) / s2
             new[f"A{t}"], new[f"b{t}"], new[f"h{t}"] = self._learn(
-                self.bound[layer, t], state[f"A{t}"], state[f"b{t}"], state[f"h{t}"], change_a, change_b, fade, c, s2)
+                self.bound[layer, t], state[f"A{t}"], state[f"b{t}"], state[f"h{t}"], change_a, change_b, change,
+                fade, c, s2)
         return new
 
     def _plasticity(self, bound: float, h: mx.array) -> mx.array:
@@ -164,13 +172,13 @@ class FastWeights(Strategy):
             return mx.ones_like(h)
         return 1 / (1 + h / (self.config.stiffen_at * bound / math.sqrt(h.shape[0])))
 
-    def _learn(self, bound, a, b, h, change_a, change_b, fade, c, s2):
+    def _learn(self, bound, a, b, h, change_a, change_b, change, fade, c, s2):
+        """(A, b, h) after a batch: change_a, change_b its sums, change the row norms of its dW."""
         p = self._plasticity(bound, h)
         keep = 1 - (1 - fade) * p
         a, b = keep[:, None] * a + p[:, None] * change_a, keep * b + p * change_b
         norm = mx.linalg.norm((a - b[:, None] * c) / s2)
         shrink = mx.minimum(1.0, bound / (norm + 1e-12))
-        change = mx.linalg.norm((change_a - change_b[:, None] * c) / s2, axis=-1)
         return a * shrink, b * shrink, fade * h + p * change
 
     def layer_diagnostics(self, layer, state):
