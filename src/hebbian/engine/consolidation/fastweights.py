@@ -101,7 +101,8 @@ class FastWeights(Strategy):
         weights = self._effective.get((layer, target))
         if weights is None or weights[0] is not self.layers[layer]:
             state = self.layers[layer]
-            effective = self.compiled(f"dW {target}", layer, lambda _, s: self._effective_weights(s, target), steady=True)
+            effective = self.compiled(f"dW {target}", layer, lambda _, s: self._effective_weights(s, target),
+                                      steady=True)
             weights = self._effective[layer, target] = (state, *effective(state))
         return weights[1:]
 
