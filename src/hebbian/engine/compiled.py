@@ -23,6 +23,8 @@ import mlx.nn as nn
 
 from .cache import HebbianCache, StepInputs
 
+_STEP_FIELDS = tuple(f.name for f in fields(StepInputs))  # read once, not per layer and step
+
 
 class SteadyDecoder:
     """`model` for generate_step, with replayable steady decoding steps compiled whole (module docstring).
@@ -68,7 +70,7 @@ class SteadyDecoder:
 
     def _layer_arrays(self, cache: HebbianCache, given: StepInputs) -> dict:
         """One layer's inputs to the compiled step: its buffers, host values and strategy arrays."""
-        step = {f.name: getattr(given, f.name) for f in fields(given) if getattr(given, f.name) is not None}
+        step = {name: getattr(given, name) for name in _STEP_FIELDS if getattr(given, name) is not None}
         strategy = self.strategy
         read = strategy.step_arrays(cache.layer) if strategy is not None and cache.layer in strategy.shapes else {}
         return {"buffers": cache.buffers, "step": step, "strategy": read}
