@@ -5,6 +5,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
+from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.tasks.perplexity import PerplexityTask
 from hebbian.studies.tasks.recall import RecallTask
 
@@ -48,3 +49,20 @@ def test_recall_refuses_a_chunk_that_lets_the_question_see_the_fact(default_mode
     task.__dict__["model"] = default_model
     with pytest.raises(ValueError, match="could still see it"):
         task.run_trial(task.items(1)[0], {"window": 16, "n_sink": 4, "mode": "off", "prefill_chunk": 512}, 0)
+
+
+def test_recall_records_the_fluency_of_the_reply_it_generated(default_model):
+    task = RecallTask({"model": "default", "corpus": "austen", "filler_chars": 300, "max_tokens": 12}, seed=5)
+    task.__dict__["model"] = default_model
+    config = {"window": 4096, "n_sink": 4, "mode": "off", "prefill_chunk": 32}
+    engine, replies = task.engine(config), []  # the engine run_trial will take for this config
+    generate = engine.generate
+
+    def recorded(*args, **kwargs):
+        replies.append(generate(*args, **kwargs))
+        return replies[-1]
+
+    engine.generate = recorded
+    out = task.run_trial(task.items(1)[0], config, 0)
+    assert len(replies) == 1
+    assert {k: out[k] for k in ("degenerate", "rep4", "distinct2")} == fluency_outcomes(replies[0])

@@ -5,8 +5,9 @@ question. A condition is an engine configuration (`hebbian.engine.EngineConfig` 
 `show_fact` (false for the negative control, which measures the guessing rate). One trial feeds
 the prompt once, then, from that state, (1) scores the answer teacher-forced — the log-probability
 of the value's tokens after the question and the start of the fact's own sentence — and (2)
-generates a greedy reply, scored by exact match. It also records the distance in tokens from the
-end of the fact to the end of the prompt, which must exceed the window for the fact to be evicted.
+generates a greedy reply, scored by exact match and for fluency (`hebbian.studies.fluency`: whether
+it is degenerate, its rep-4 and distinct-2). It also records the distance in tokens from the end of
+the fact to the end of the prompt, which must exceed the window for the fact to be evicted.
 
 The prompt is fed `prefill_chunk` tokens at a time, and inside a chunk each token sees every
 earlier token of the chunk besides the cache. In a windowed condition the fact must have left
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.schema import Field, at_least
 from hebbian.studies.tasks import Item, Task, register_task
 from hebbian.studies.tasks.recall_items import LEAD_IN, filler, is_recalled, make_fact
@@ -66,7 +68,8 @@ class EngineTask(Task):
 
 @register_task("recall")
 class RecallTask(EngineTask):
-    metrics = {"correct": "binary", "logprob": "continuous", "distance": "continuous"}
+    metrics = {"correct": "binary", "logprob": "continuous", "distance": "continuous",
+               "degenerate": "binary", "rep4": "continuous", "distinct2": "continuous"}
     params = {
         "model": Field("text", required=False, default="default"),
         "corpus": Field("text", required=False, default="austen"),
@@ -120,4 +123,5 @@ class RecallTask(EngineTask):
             context = prompt[-1:] + tokenizer.encode(prefix, add_special_tokens=False)
             logprob = sum(engine.score(context, tokenizer.encode(" " + answer, add_special_tokens=False)))
         reply = engine.generate(prompt[-1:], max_tokens=self.settings["max_tokens"])
-        return {"correct": is_recalled(answer, reply), "logprob": logprob, "distance": float(len(prompt) - fact_end)}
+        return {"correct": is_recalled(answer, reply), "logprob": logprob, "distance": float(len(prompt) - fact_end),
+                **fluency_outcomes(reply)}
