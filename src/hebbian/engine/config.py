@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 POSITION_SCHEMES = ("cache", "original")
-MODES = ("off", "rank1", "association", "memory", "slots")
+MODES = ("off", "rank1", "association", "memory", "slots", "episodic")
+RECALL_POSITIONS = ("fixed", "true")
 TARGETS = ("k", "v", "both")
 # A conservative default strength per mode (see EngineConfig.strength).
-DEFAULT_STRENGTH = {"off": 0.0, "rank1": 0.05, "association": 0.05, "memory": 0.1, "slots": 0.1}
+DEFAULT_STRENGTH = {"off": 0.0, "rank1": 0.05, "association": 0.05, "memory": 0.1, "slots": 0.1, "episodic": 1.0}
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class EngineConfig:
 
     Consolidation of evicted tokens:
     mode: "off" drops them; "rank1", "association" (fast weights on the K/V projections),
-        "memory" (a random-feature associative memory) or "slots" (merged key/value slots).
+        "memory" (a random-feature associative memory), "slots" (merged key/value slots) or
+        "episodic" (exact blocks read back when a prompt asks for them).
     strength: how much one evicted token counts (an average token has importance ~1): the fast
         weights' learning rate eta, or the memory's and slots' weight per token. None takes the
         mode's conservative default (DEFAULT_STRENGTH).
@@ -49,6 +51,17 @@ class EngineConfig:
         most: measured on Pride and Prejudice, that overweights them (see the engine's notes).
     slots: consolidated key/value slots per layer and KV head.
     seed: draws the memory's random features.
+
+    episodic (consolidation/episodic.py):
+    block: evicted tokens per block.
+    blocks_read: blocks a prompt chunk chooses to read (the best by the retrieval heads' vote),
+        each with `neighbours` blocks on either side.
+    query_tokens: a prompt's last this many queries score the blocks.
+    budget: the most bytes the store holds, as a fraction of a full float32 cache of the model's
+        trained context (inf: no bound).
+    retrieval_heads: "auto" or "layer:kv_head,..." (the heads that score blocks).
+    recall_positions: "fixed" reads every block at recall_distance; "true" keeps read keys at
+        their distances from the newest evicted token.
     """
 
     window: int = 1020
@@ -68,6 +81,13 @@ class EngineConfig:
     recall_distance: int | None = None
     slots: int = 64
     seed: int = 0
+    block: int = 32
+    blocks_read: int = 2
+    neighbours: int = 1
+    query_tokens: int = 32
+    budget: float = 0.1
+    retrieval_heads: str = "auto"
+    recall_positions: str = "fixed"
 
     def __post_init__(self) -> None:
         checks = [
@@ -93,6 +113,15 @@ class EngineConfig:
             (self.recall_distance is None or self.recall_distance >= 0,
              f"recall_distance must be 0 or more, got {self.recall_distance}"),
             (self.slots >= 1, f"slots must be at least 1, got {self.slots}"),
+            (self.block >= 1, f"block must be at least 1, got {self.block}"),
+            (self.blocks_read >= 1, f"blocks_read must be at least 1, got {self.blocks_read}"),
+            (self.neighbours >= 0, f"neighbours must be 0 or more, got {self.neighbours}"),
+            (self.query_tokens >= 1, f"query_tokens must be at least 1, got {self.query_tokens}"),
+            (self.budget > 0, f"budget must be positive (inf: no bound), got {self.budget}"),
+            (self.recall_positions in RECALL_POSITIONS,
+             f"recall_positions must be one of {', '.join(RECALL_POSITIONS)}, got {self.recall_positions!r}"),
+            (self.mode != "episodic" or not self.keep_important,
+             "mode 'episodic' keeps no heavy hitters: set keep_important=0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,0 +1,50 @@
+"""Quick look at episodic recall on recall items of a tuning split (not a study: a probe).
+
+Runs the recall task's trial on `n` items (item seed 7, the recall tuning split) for each named
+condition and prints, per trial, whether the answer was recalled, the answer log-probability, the
+blocks read when the question was asked and whether one holds the fact, and the reply.
+
+    python experiments/episodic_probe.py [n] [condition=key:value,... ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from hebbian.studies.tasks.recall import RecallTask
+
+BASE = {"window": 128, "n_sink": 4, "prefill_chunk": 32}
+DEFAULT = {
+    "window_only": {"mode": "off"},
+    "episodic": {"mode": "episodic"},
+}
+
+
+def parse(spec: str) -> tuple[str, dict]:
+    name, _, knobs = spec.partition("=")
+    config = {}
+    for part in filter(None, knobs.split(",")):
+        key, _, value = part.partition(":")
+        config[key] = json.loads(value) if value[:1] in "0123456789-[{tfn." else value
+    return name, config
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    conditions = dict(parse(s) for s in sys.argv[2:]) or DEFAULT
+    task = RecallTask({"model": "default", "corpus": "austen", "filler_chars": 1000, "max_tokens": 16}, seed=7)
+    for item in task.items(n):
+        for name, knobs in conditions.items():
+            config = {**BASE, **knobs}
+            outcome = task.run_trial(item, config, seed=0)
+            engine = task.__dict__["_engines"][json.dumps(config, sort_keys=True)]  # as the trial left it
+            read = getattr(engine.strategy, "selected_positions", lambda: [])()
+            fact = len(engine.tokenizer.encode(engine.transcript)) - outcome["distance"]  # ~ the fact's last token
+            print(json.dumps({"item": item.id, "condition": name, "answer": item.data["answer"], **outcome,
+                              "read": read,
+                              "fact_read": any(lo <= fact <= hi + 2 for lo, hi in read)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,433 @@
+"""episodic: evicted tokens kept exactly, in blocks, and read back when the prompt asks for them.
+
+As InfLLM (Xiao et al. 2024) and EM-LLM (Fountas et al. 2025) do, evicted keys and values are
+kept as they were, in order, in blocks of `block` tokens (one block spans every layer). Each new
+prompt chunk (a step of more than one token: what the user says, never the model's own reply)
+chooses which blocks the following steps read: its last `query_tokens` queries, kept across
+chunks, score every block in a few retrieval heads (a block's score in a head is the largest
+scaled q.k over the block's keys and those queries); each head's scores become a softmax over
+blocks, the heads' softmaxes are summed, and the `blocks_read` best blocks with `neighbours`
+blocks on each side are read by every layer, merged into the window's softmax as exact keys
+(like `memory` and `slots`: attention.MemoryReader), until the next chunk chooses again. Reading
+one set of blocks for a whole reply keeps what the question found while the reply is written.
+
+Positions: keys are stored without their rotation; the queries that read them are turned to sit
+`recall_at` positions after position 0 (attention's memory read). recall_positions="fixed" reads
+every block at that one distance (InfLLM); "true" turns each read key to its position relative
+to the newest evicted token, so read keys keep their order and distances, as of when they were
+chosen.
+
+Retention is bounded by bytes and Hebbian: a block's strength starts as its tokens' mean
+attention received while in the window (the engine's importance), fades by `decay` per token
+evicted after it, and grows by the share of the retrieval heads' vote it wins each time it is
+chosen (use strengthens, disuse fades, as InfLLM's LRU-S). Whenever the strategy's bytes exceed
+`budget` (a fraction of what a full float32 cache of the model's trained context holds), the
+weakest block loses bits (exact -> 8 -> 4, mx.quantize) or, at 4 bits, leaves.
+
+Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
+..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS, or else every KV head of the
+layers from half to four fifths of the depth. The engine runs one sequence (batch 1) and no heavy
+hitters in this mode, so a block's tokens are the same in every layer and head.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from ..evicted import Evicted
+from ..fastexp import exp
+from ..rope import Rotary
+from .base import ReadStrategy
+
+GROUP = 32  # quantization group along the head dimension
+NEG = -1e30  # the bias of an empty read slot
+
+# Retrieval heads (layer, KV head) found by measurement, keyed by (model_type, layers, hidden size).
+RETRIEVAL_HEADS: dict[tuple[str, int, int], tuple[tuple[int, int], ...]] = {
+    # SmolLM2-135M-Instruct: ../shared/notes/retrieval.md, picked on 20 items against a
+    # mismatched-question control, hit@1 0.82-0.96 on 20 others (0.13-0.25 mismatched).
+    ("llama", 30, 576): ((15, 2), (18, 2), (20, 1), (21, 0), (22, 2), (23, 2)),
+}
+
+
+def parse_heads(spec: str) -> tuple[tuple[int, int], ...]:
+    """"15:2,18:2" -> ((15, 2), (18, 2)); ValueError names what is wrong."""
+    heads = []
+    for part in spec.split(","):
+        layer, _, head = part.strip().partition(":")
+        if not (layer.isdigit() and head.isdigit()):
+            raise ValueError(f"retrieval_heads must be 'auto' or 'layer:kv_head,...', got {spec!r}")
+        heads.append((int(layer), int(head)))
+    return tuple(heads)
+
+
+def retrieval_heads(model: nn.Module, spec: str, layers: list[int]) -> dict[int, list[int]]:
+    """layer -> the KV heads that score blocks there (see the module docstring)."""
+    args = model.args
+    if spec == "auto":
+        key = (getattr(args, "model_type", ""), len(model.layers), args.hidden_size)
+        n = len(model.layers)
+        kv = model.layers[layers[0]].self_attn.n_kv_heads
+        pairs = RETRIEVAL_HEADS.get(key) or tuple(
+            (i, h) for i in layers if n // 2 <= i < max(n // 2 + 1, 4 * n // 5) for h in range(kv))
+    else:
+        pairs = parse_heads(spec)
+    chosen: dict[int, list[int]] = {}
+    for layer, head in pairs:
+        if layer not in layers or head >= model.layers[layer].self_attn.n_kv_heads:
+            raise ValueError(f"retrieval head {layer}:{head} is not a KV head of a full-attention layer")
+        chosen.setdefault(layer, []).append(head)
+    if not chosen:
+        raise ValueError("no retrieval heads: name some with retrieval_heads='layer:kv_head,...'")
+    return chosen
+
+
+def pack(x: mx.array, bits: int):
+    """x stored at `bits` (16: as it is; 8 or 4: mx.quantize's (w, scales, biases))."""
+    return (x,) if bits == 16 else tuple(mx.quantize(x, group_size=GROUP, bits=bits))
+
+
+def unpack(stored: tuple, bits: int, dtype) -> mx.array:
+    return stored[0] if bits == 16 else mx.dequantize(*stored, group_size=GROUP, bits=bits).astype(dtype)
+
+
+@dataclass
+class Block:
+    """`block` consecutive evicted tokens in every layer: data[layer] = (keys, values), each as
+    `pack` stores it ((n_kv_heads, block, D) before packing)."""
+
+    positions: np.ndarray  # (block,) sequence positions
+    strength: float  # as of `clock` (tokens evicted so far when it was last set)
+    clock: int
+    bits: int = 16
+    data: dict[int, tuple[tuple, tuple]] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(x.nbytes for k, v in self.data.values() for x in (*k, *v))
+
+
+class Episodic(ReadStrategy):
+    name = "episodic"
+
+    def __init__(self, config, model, layers):
+        if config.keep_important:
+            raise ValueError("mode 'episodic' keeps no heavy hitters: set keep_important=0")
+        self.heads = retrieval_heads(model, config.retrieval_heads, layers)
+        self.read_slots = config.blocks_read * (1 + 2 * config.neighbours) * config.block
+        self.rotary = {}
+        for i in layers:
+            rope = getattr(model.layers[i].self_attn, "rope", None)
+            self.rotary[i] = Rotary(rope) if rope is not None and config.recall_positions == "true" else None
+        self.dtype = key_dtype(model, layers[0])
+        super().__init__(config, model, layers)
+        self.budget = config.budget * full_cache_bytes(model, self.shapes)
+        if super().nbytes > self.budget:
+            raise ValueError(f"budget {config.budget} ({self.budget:.0f} bytes) cannot hold even the read set "
+                             f"({super().nbytes} bytes): raise budget or read fewer blocks")
+        # quantized in groups of GROUP along the head dimension, where it divides
+        dims = {d for s in self.shapes.values() for d in (s.head_dim, s.value_dim)}
+        self.levels = (16, 8, 4) if all(d % GROUP == 0 for d in dims) else (16,)
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def initial(self, layer):
+        s, R = self.shapes[layer], self.read_slots
+        return {"keys": mx.zeros((s.n_kv_heads, R, s.head_dim), self.dtype),
+                "values": mx.zeros((s.n_kv_heads, R, s.value_dim), self.dtype),
+                "bias": mx.full((R,), NEG), "mass": mx.zeros((s.n_kv_heads,))}
+
+    def update(self, layer, state, batch, weights):  # consolidate is this strategy's own
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        super().reset()
+        self.blocks: list[Block] = []
+        self.pending: dict[int, list[Evicted]] = {i: [] for i in self.shapes}
+        self.queries: dict[int, mx.array] = {}  # retrieval layer -> its heads' last query_tokens queries
+        self.votes: mx.array | None = None  # summed over the retrieval layers met in this pass
+        self.selected: list[int] = []  # block indices read, in order
+        self.anchor = 0  # the newest evicted position when they were chosen ("true" positions)
+        self.built: dict[int, tuple] = {}  # layer -> the selection its read set holds
+        self.pinned: tuple[int, int] | None = None  # positions always read (an oracle for studies)
+        self.clock = 0  # tokens evicted (counted on the first layer)
+        self.chosen = 0  # selections made
+
+    def snapshot(self) -> tuple:
+        blocks = [copy.copy(b) for b in self.blocks]
+        for b in blocks:
+            b.data = dict(b.data)
+        mine = (blocks, {i: list(p) for i, p in self.pending.items()}, dict(self.queries), self.votes,
+                list(self.selected), self.anchor, dict(self.built), self.pinned, self.clock, self.chosen)
+        return super().snapshot(), mine
+
+    def restore(self, snapshot: tuple) -> None:
+        base, mine = snapshot
+        super().restore(base)
+        blocks, pending, queries, self.votes, selected, self.anchor, built, self.pinned, self.clock, self.chosen = mine
+        self.blocks = [copy.copy(b) for b in blocks]
+        for b in self.blocks:
+            b.data = dict(b.data)
+        self.pending = {i: list(p) for i, p in pending.items()}
+        self.queries, self.selected, self.built = dict(queries), list(selected), dict(built)
+
+    # --- storing ---------------------------------------------------------------------------------
+
+    def consolidate(self, layer: int, batch: Evicted) -> None:
+        if batch.keys.shape[0] != 1:
+            raise ValueError("mode 'episodic' runs one sequence at a time (batch 1)")
+        first = layer == min(self.shapes)
+        if first:
+            self.consolidated += batch.positions.shape[-1]
+            self.clock += batch.positions.shape[-1]
+        pending = self.pending[layer]
+        pending.append(batch)
+        held = sum(b.positions.shape[-1] for b in pending)
+        n = self.config.block
+        if held < n:
+            return
+        keys = mx.concatenate([b.keys[0] for b in pending], axis=1)
+        values = mx.concatenate([b.values[0] for b in pending], axis=1)
+        importance = mx.concatenate([b.importance[0] for b in pending], axis=1)
+        positions = mx.concatenate([b.positions[0, 0] for b in pending])
+        whole = held // n * n
+        rest = Evicted(keys[None, :, whole:], values[None, :, whole:], importance[None, :, whole:],
+                       positions[None, None, whole:])
+        self.pending[layer] = [rest] if held > whole else []
+        shape, open_blocks = self.shapes[layer], self._open()
+        count = sum(1 for b in open_blocks if layer in b.data)
+        for a in range(0, whole, n):
+            if count == len(open_blocks):  # the first layer to get here makes the block
+                mean_importance = (importance[:, a:a + n].mean() / shape.n_rep).item()
+                open_blocks.append(Block(np.array(positions[a:a + n]), mean_importance, self.clock))
+                self.blocks.append(open_blocks[-1])
+            block = open_blocks[count]
+            block.data[layer] = (pack(keys[:, a:a + n].astype(self.dtype), 16),
+                                 pack(values[:, a:a + n].astype(self.dtype), 16))
+            count += 1
+        self.active.add(layer)
+        if layer == max(self.shapes):
+            self._fit()
+
+    def complete(self) -> list[Block]:
+        """The blocks every layer has filled (all but the newest few, while a hand-over runs)."""
+        return [b for b in self.blocks if len(b.data) == len(self.shapes)]
+
+    def _open(self) -> list[Block]:
+        """The blocks still being filled layer by layer, oldest first (at their creation, blocks
+        are filled by every layer before the next hand-over, so these are the newest)."""
+        return [b for b in self.blocks if len(b.data) < len(self.shapes)]
+
+    def held(self, block: Block) -> float:
+        """A block's strength now (faded since it was last set)."""
+        return block.strength * self.config.decay ** (self.clock - block.clock)
+
+    def _fit(self) -> None:
+        """Lower the weakest complete blocks' bits, then drop them, until the bytes fit the budget."""
+        while self.nbytes > self.budget:
+            done = self.complete()
+            if not done:
+                return
+            weakest = min(done, key=self.held)
+            if weakest.bits == self.levels[-1]:
+                index = self.blocks.index(weakest)
+                self.blocks.pop(index)
+                self.selected = [j - (j > index) for j in self.selected if j != index]
+                self.built.clear()
+            else:
+                self._requantize(weakest, self.levels[self.levels.index(weakest.bits) + 1])
+
+    def _requantize(self, block: Block, bits: int) -> None:
+        block.data = {i: (pack(unpack(k, block.bits, self.dtype), bits), pack(unpack(v, block.bits, self.dtype), bits))
+                      for i, (k, v) in block.data.items()}
+        block.bits = bits
+        mx.eval([x for k, v in block.data.values() for x in (*k, *v)])
+        self.built.clear()
+
+    @property
+    def nbytes(self) -> int:
+        pending = sum(x.nbytes for p in self.pending.values() for b in p for x in (b.keys, b.values))
+        queries = sum(q.nbytes for q in self.queries.values())
+        return super().nbytes + sum(b.nbytes for b in self.blocks) + pending + queries
+
+    # --- choosing what to read ---------------------------------------------------------------------
+
+    def read(self, layer: int, queries: mx.array, scale: float):
+        if queries.shape[2] > 1 and layer in self.heads:
+            self._vote(layer, queries, scale)
+        return super().read(layer, queries, scale)
+
+    def _vote(self, layer: int, queries: mx.array, scale: float) -> None:
+        """Add this layer's retrieval heads' votes; the last retrieval layer then chooses."""
+        n_kv, heads = self.shapes[layer].n_kv_heads, self.heads[layer]
+        B, n_heads, L, D = queries.shape
+        grouped = queries[0].reshape(n_kv, n_heads // n_kv, L, D)[mx.array(heads)]  # (h, rep, L, D)
+        recent = grouped.reshape(len(heads), -1, D) if L == 1 else grouped[:, :, -self.config.query_tokens:].reshape(
+            len(heads), -1, D)
+        kept = self.queries.get(layer)
+        recent = recent if kept is None else mx.concatenate([kept, recent], axis=1)
+        self.queries[layer] = recent[:, -self.config.query_tokens * (n_heads // n_kv):]
+        complete = self.complete()
+        if complete:
+            keys = mx.stack([unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(heads)] for b in complete], axis=1)
+            q = self.queries[layer].astype(mx.float32) * scale  # (h, Q, D); keys (h, N, block, D)
+            scores = (mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)).max(axis=(-1, -2))  # (h, N)
+            votes = mx.softmax(scores, axis=-1).sum(axis=0)
+            self.votes = votes if self.votes is None or self.votes.shape != votes.shape else self.votes + votes
+        if layer == max(self.heads):
+            self._choose()
+
+    def _choose(self) -> None:
+        votes, self.votes = self.votes, None
+        c, n = self.config, len(self.blocks)
+        chosen: list[int] = []
+        if self.pinned is not None:
+            lo, hi = self.pinned
+            chosen = [j for j, b in enumerate(self.blocks) if b.positions[0] <= hi and b.positions[-1] >= lo]
+        if votes is not None and votes.shape[0] == len(self.complete()):
+            share = np.array(votes) / len(self.heads_flat)
+            for j in np.argsort(-share, kind="stable")[:c.blocks_read]:
+                block = self.blocks[int(j)]
+                block.strength, block.clock = self.held(block) + float(share[j]), self.clock
+                chosen.append(int(j))
+        wanted = sorted({j + d for j in chosen for d in range(-c.neighbours, c.neighbours + 1) if 0 <= j + d < n})
+        wanted = [j for j in wanted if len(self.blocks[j].data) == len(self.shapes)]
+        self.selected = wanted[: self.read_slots // c.block]
+        self.anchor = int(self.blocks[-1].positions[-1]) if self.blocks else 0
+        self.chosen += 1
+
+    @property
+    def heads_flat(self) -> list[tuple[int, int]]:
+        return [(i, h) for i, hs in self.heads.items() for h in hs]
+
+    def selected_positions(self) -> list[tuple[int, int]]:
+        """(first, last) sequence position of each block the next steps read."""
+        return [(int(self.blocks[j].positions[0]), int(self.blocks[j].positions[-1])) for j in self.selected]
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def memory_state(self, layer: int) -> dict[str, mx.array] | None:
+        if not self.selected:
+            return None
+        self._build(layer)
+        return self.layers[layer]
+
+    def step_arrays(self, layer: int) -> dict[str, mx.array]:
+        if self.selected:
+            self._build(layer)
+        return super().step_arrays(layer)
+
+    def _build(self, layer: int) -> None:
+        """The layer's read set: the selected blocks' keys and values, padded to read_slots."""
+        key = tuple(self.selected), self.anchor
+        if self.built.get(layer) == key:
+            return
+        blocks = [self.blocks[j] for j in self.selected]
+        keys = mx.concatenate([unpack(b.data[layer][0], b.bits, self.dtype) for b in blocks], axis=1)
+        values = mx.concatenate([unpack(b.data[layer][1], b.bits, self.dtype) for b in blocks], axis=1)
+        if self.rotary[layer] is not None:
+            positions = np.concatenate([b.positions for b in blocks])
+            turn = mx.array(np.broadcast_to(self.anchor - positions, keys.shape[:2]).copy(), dtype=mx.int32)
+            keys = self.rotary[layer].unrotate_at(keys, turn)
+        n, R = keys.shape[1], self.read_slots
+        state = dict(self.layers[layer])
+        state["keys"] = mx.slice_update(state["keys"], keys, mx.array([0]), axes=(1,))
+        state["values"] = mx.slice_update(state["values"], values, mx.array([0]), axes=(1,))
+        state["bias"] = mx.array(np.where(np.arange(R) < n, 0.0, NEG).astype(np.float32))
+        self.layers[layer] = state
+        self.built[layer] = key
+
+    @staticmethod
+    def read_state(state: dict[str, mx.array], queries: mx.array, scale: float):
+        B, n_heads, L, D = queries.shape
+        q = queries.reshape(B, state["keys"].shape[0], -1, D) * scale
+        scores = (q @ state["keys"].swapaxes(1, 2)[None]).astype(mx.float32) + state["bias"]
+        log_mass = mx.logsumexp(scores, axis=-1, keepdims=True)
+        out = exp(scores - log_mass).astype(state["values"].dtype) @ state["values"][None]
+        return out.reshape(B, n_heads, L, -1), log_mass.reshape(B, n_heads, L)
+
+    # --- reporting and persistence -----------------------------------------------------------------
+
+    def diagnostics(self) -> dict[str, float]:
+        done = self.complete()
+        return {
+            "mass": 0.0, "blocks": len(done), "budget_bytes": self.budget,
+            "bits": float(np.mean([b.bits for b in done])) if done else 0.0,
+            "blocks_read": len(self.selected), "selections": self.chosen,
+            "strength": float(np.mean([self.held(b) for b in done])) if done else 0.0,
+        }
+
+    def state_dict(self) -> dict[str, mx.array]:
+        done = self.complete()
+        arrays = {"blocks.positions": mx.array(np.array([b.positions for b in done], dtype=np.int32).reshape(
+                      len(done), self.config.block)),
+                  "blocks.strength": mx.array([self.held(b) for b in done], dtype=mx.float32),
+                  "blocks.bits": mx.array([b.bits for b in done], dtype=mx.int32)}
+        for j, b in enumerate(done):
+            for i, (k, v) in b.data.items():
+                for name, stored in (("k", k), ("v", v)):
+                    for part, x in enumerate(stored):
+                        arrays[f"block{j}.layer{i}.{name}{part}"] = x
+        return arrays
+
+    def load_state_dict(self, arrays: dict[str, mx.array], consolidated: int) -> None:
+        """Replace the store with `arrays` (as from state_dict), checked first (ValueError)."""
+        try:
+            positions = np.array(arrays["blocks.positions"])
+            strength, bits = np.array(arrays["blocks.strength"]), np.array(arrays["blocks.bits"])
+        except KeyError as e:
+            raise ValueError(f"missing array {e.args[0]}") from e
+        n, block = positions.shape if positions.ndim == 2 else (-1, -1)
+        if block != self.config.block or strength.shape != (n,) or bits.shape != (n,):
+            raise ValueError(f"blocks.positions is {positions.shape}, expected (blocks, {self.config.block})")
+        if not np.isfinite(strength).all() or not set(bits.tolist()) <= {4, 8, 16}:
+            raise ValueError("blocks.strength or blocks.bits holds values a store cannot have")
+        blocks = []
+        for j in range(n):
+            block = Block(positions[j], float(strength[j]), 0, int(bits[j]))
+            for i, shape in self.shapes.items():
+                parts = 1 if bits[j] == 16 else 3
+                stored = []
+                for name, dim in (("k", shape.head_dim), ("v", shape.value_dim)):
+                    names = [f"block{j}.layer{i}.{name}{p}" for p in range(parts)]
+                    missing = [m for m in names if m not in arrays]
+                    if missing:
+                        raise ValueError(f"missing array {missing[0]}")
+                    x = unpack(tuple(arrays[m] for m in names), int(bits[j]), self.dtype)
+                    if x.shape != (shape.n_kv_heads, self.config.block, dim) or not mx.isfinite(x).all().item():
+                        raise ValueError(f"{names[0]} does not hold a block of layer {i}")
+                    stored.append(tuple(arrays[m] for m in names))
+                block.data[i] = tuple(stored)
+            blocks.append(block)
+        expected = {"blocks.positions", "blocks.strength", "blocks.bits"} | {
+            f"block{j}.layer{i}.{name}{p}" for j in range(n) for i in self.shapes for name in "kv"
+            for p in range(1 if bits[j] == 16 else 3)}
+        extra = sorted(set(arrays) - expected)
+        if extra:
+            raise ValueError(f"unexpected array {extra[0]}")
+        self.reset()
+        self.blocks, self.consolidated = blocks, consolidated
+        self.active = set(self.shapes) if blocks else set()
+
+
+def full_cache_bytes(model: nn.Module, shapes: dict) -> float:
+    """Bytes a float32 KV cache of the model's trained context takes in the layers of `shapes`
+    (inf if the model does not say its context)."""
+    context = getattr(model.args, "max_position_embeddings", None)
+    if not context:
+        return math.inf
+    return float(sum(s.n_kv_heads * (s.head_dim + s.value_dim) * 4 * context for s in shapes.values()))
+
+
+def key_dtype(model: nn.Module, layer: int):
+    """The dtype of the keys a layer's projection makes (the model's activations)."""
+    attn = model.layers[layer].self_attn
+    if not hasattr(attn, "k_proj"):
+        return mx.float32
+    return attn.k_proj(mx.zeros((1, 1, model.args.hidden_size))).dtype
