@@ -1,19 +1,23 @@
 """The analysis behind the report (power and alpha by simulation) and the report's text and figures."""
 
 import gc
+import json
 import math
 import re
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 from hebbian import stats
 from hebbian.studies import power, report
 from hebbian.studies.analysis import align, decide
+from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.prereg import parse_prereg
 from hebbian.studies.report import write_report
 from hebbian.studies.runner import pending, run_study, run_trial
+from hebbian.studies.tasks.synthetic import SyntheticTask
 from hebbian.studies.trials import read_trials
 from test_prereg import example, write_prereg
 from test_runner import crash_after
@@ -178,3 +182,61 @@ def test_a_zero_over_zero_statistic_reads_undefined_not_nan():
     odds = stats.fisher_exact([[0, 20], [0, 20]])
     row = " ".join(report._test_row("alongside", odds, "n/a"))
     assert "nan" not in row and row.count(report.UNDEFINED) == 2
+
+
+# ------------------------------------------------------------------ fluency
+
+
+def rewrite_with_replies(run, reply_of):
+    """Rewrite the run's log as a generating task writes it: each record's reply and its fluency (None: an older
+    record without them)."""
+    records, _ = read_trials(run / "trials.jsonl")
+    for r in records:
+        reply = reply_of(r)
+        if reply is not None:
+            r["outcome"] = {**r["outcome"], **fluency_outcomes(reply), "reply": reply}
+    (run / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def small_run(tmp_path):
+    data = example()
+    data["sample_size"]["n"] = 10
+    return run_study(write_prereg(tmp_path, data), out=tmp_path / "run")
+
+
+def test_report_gives_each_conditions_degenerate_rate_with_a_wilson_ci_and_quotes_replies(tmp_path):
+    run = small_run(tmp_path)
+
+    def reply_of(r):
+        if r["condition"] == "full_cache" and r["index"] == 0:
+            return None
+        if r["condition"] == "sliding_window":
+            return "\n\n\n" if r["index"] < 4 else "The code was 4821."
+        return "I am glad to help. " * 5 if r["condition"] == "hebbian_v" else "42"
+
+    rewrite_with_replies(run, reply_of)
+    text = write_report(run).read_text()
+    sections = re.findall(r"^## (.*)$", text, flags=re.M)
+    assert sections.index("Fluency of the replies") == sections.index("Hypotheses") + 1
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ") for line in text.splitlines()
+            if line.startswith("| `") and "degenerate" not in line and line.count("|") == 11}
+    low, high = proportion_confint(4, 10, method="wilson")
+    assert rows["sliding_window"][2:6] == ["10", "4", "0.400", f"[{low:.3f}, {high:.3f}]"]
+    assert rows["full_cache"][2:5] == ["9", "0", "0.000"]  # the older record without a reply is left out
+    assert rows["hebbian_v"][3:5] == ["10", "1.000"]
+    assert '- `sliding_window`, syn-00000: `` "\\n\\n\\n" ``' in text
+    assert '- `sliding_window`, syn-00004: `` "The code was 4821." ``' not in text  # three examples a condition
+    assert '- `full_cache`, syn-00001: `` "42" ``' in text
+
+
+def test_a_generating_task_whose_trials_predate_fluency_says_it_was_not_recorded(tmp_path, monkeypatch):
+    run = small_run(tmp_path)
+    assert "## Fluency of the replies" not in write_report(run).read_text()  # a task that does not generate
+    monkeypatch.setattr(SyntheticTask, "metrics", {**SyntheticTask.metrics, "degenerate": "binary"})
+    text = write_report(run).read_text()
+    assert "Not recorded: these trials predate the fluency outcomes" in text
+
+
+def test_a_long_reply_is_quoted_on_one_line_and_cut():
+    quoted = report.quote_reply("loop\n" * 100, limit=10)
+    assert quoted == '`` "loop\\nloop\\n" `` ... (500 characters)'

@@ -8,7 +8,9 @@ rests on, and what the power simulations call. ``check_validity`` applies the
 pre-registered control criterion. ``summarize`` and ``describe`` add what the
 report shows beside the decision: per-condition rates or means with CIs,
 bootstrap CIs of the paired differences, Cohen's h, and Fisher's exact test
-alongside McNemar where the pre-registration asks for it.
+alongside McNemar where the pre-registration asks for it. ``fluency`` gives
+each condition's degenerate-reply rate and reply examples where the trials
+record them, whether or not the pre-registration names them as outcomes.
 """
 
 from __future__ import annotations
@@ -181,22 +183,56 @@ class Summary:
     successes: int | None = None
 
 
+def summary(condition: str, role: str, x: np.ndarray, binary: bool) -> Summary:
+    """A rate with its Wilson CI (binary ``x``) or a mean with its t CI."""
+    if x.size == 0:
+        return Summary(condition, role, 0, None, None)
+    if binary:
+        k = int(x.sum())
+        ci = sps.binomtest(k, x.size).proportion_ci(CONFIDENCE, method="wilson")
+        return Summary(condition, role, x.size, k / x.size, (ci.low, ci.high), k)
+    ci = sps.ttest_1samp(x, 0.0).confidence_interval(CONFIDENCE) if x.size > 1 and np.ptp(x) > 0 else None
+    return Summary(condition, role, x.size, float(x.mean()), (ci.low, ci.high) if ci else None)
+
+
 def summarize(prereg: Prereg, outcomes: Outcomes, metric: str) -> tuple[Summary, ...]:
     """Every condition's rate (Wilson CI) or mean (t CI) on ``metric``."""
     binary = prereg.outcome(metric).type == "binary"
-    out = []
+    return tuple(summary(c.name, c.role, outcomes.values[c.name][metric], binary) for c in prereg.conditions)
+
+
+@dataclass(frozen=True)
+class Fluency:
+    """One condition's replies: degenerate rate, mean rep-4 and distinct-2, and (item, reply) examples."""
+
+    degenerate: Summary
+    rep4: Summary
+    distinct2: Summary
+    examples: tuple[tuple[str, str], ...]
+
+
+def fluency(prereg: Prereg, records: Iterable[Mapping[str, Any]], outcomes: Outcomes,
+            examples: int = 3) -> dict[str, Fluency]:
+    """Each condition's reply fluency over the analysed items whose trials record it (``studies.fluency``).
+
+    Empty when no trial records it (a task that does not generate, or a log written before it was
+    recorded); a trial without it (an older one in a resumed log) is left out of its condition.
+    The examples are the replies of the first ``examples`` analysed items that record one.
+    """
+    analysed = set(outcomes.items)
+    kept = [r for r in records if r["item"] in analysed and "degenerate" in r.get("outcome", {})]
+    if not kept:
+        return {}
+    order = {item: i for i, item in enumerate(outcomes.items)}
+    out = {}
     for c in prereg.conditions:
-        x = outcomes.values[c.name][metric]
-        if x.size == 0:
-            out.append(Summary(c.name, c.role, 0, None, None))
-        elif binary:
-            k = int(x.sum())
-            ci = sps.binomtest(k, x.size).proportion_ci(CONFIDENCE, method="wilson")
-            out.append(Summary(c.name, c.role, x.size, k / x.size, (ci.low, ci.high), k))
-        else:
-            ci = sps.ttest_1samp(x, 0.0).confidence_interval(CONFIDENCE) if x.size > 1 and np.ptp(x) > 0 else None
-            out.append(Summary(c.name, c.role, x.size, float(x.mean()), (ci.low, ci.high) if ci else None))
-    return tuple(out)
+        mine = sorted((r for r in kept if r["condition"] == c.name), key=lambda r: order[r["item"]])
+        values = {name: np.array([r["outcome"][name] for r in mine], dtype=bool if name == "degenerate" else float)
+                  for name in ("degenerate", "rep4", "distinct2")}
+        replies = tuple((r["item"], r["outcome"]["reply"]) for r in mine if "reply" in r["outcome"])
+        out[c.name] = Fluency(*(summary(c.name, c.role, x, name == "degenerate") for name, x in values.items()),
+                              replies[:examples])
+    return out
 
 
 @dataclass(frozen=True)

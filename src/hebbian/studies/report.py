@@ -4,7 +4,8 @@ It reads the frozen pre-registration, the run record and the trial log, and
 writes the pre-registration summary and hash; planned vs achieved n and
 power; the control (validity) check; one section per hypothesis with the
 per-condition table, the pre-registered test, its family-corrected p, effect
-sizes with CIs and the decision; figures; deviations; and the software
+sizes with CIs and the decision; for a task that generates, each condition's
+degenerate-reply rate, rep-4 and distinct-2 with CIs and quoted replies; figures; deviations; and the software
 versions, git revision and seeds. The same trials always give the same text.
 
 Decisions are withheld, and the report says so in bold at the top, for a
@@ -26,6 +27,7 @@ from hebbian.stats import EffectSize, TestResult
 from hebbian.studies import analysis, plots, power, rundir
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Hypothesis, Prereg, parse_prereg_bytes
+from hebbian.studies.tasks import get_task
 from hebbian.studies.trials import read_trials
 
 TEST_NAMES = {"mcnemar_exact": "McNemar (exact)", "fisher_exact": "Fisher's exact", "paired_t": "paired t",
@@ -79,6 +81,7 @@ class _Run:
         self.inferences = analysis.decide(self.prereg, self.outcomes)
         self.descriptions = {h.id: analysis.describe(self.prereg, self.outcomes, h) for h in self.prereg.hypotheses}
         self.validity = analysis.check_validity(self.prereg, self.outcomes)
+        self.fluency = analysis.fluency(self.prereg, self.records, self.outcomes)
         self.analysed = self.outcomes.n + len(self.outcomes.excluded)
 
     @property
@@ -230,6 +233,43 @@ def _hypothesis(run: _Run, inf: analysis.Inference) -> list[str]:
     return lines + [f"- **decision: {_decision(inf, run.withheld)}**", ""]
 
 
+def _ci(s: analysis.Summary) -> str:
+    return f"[{s.ci[0]:.3f}, {s.ci[1]:.3f}]" if s.ci else "n/a"
+
+
+def quote_reply(text: str, limit: int = 160) -> str:
+    """A reply as a quoted one-line code span, newlines and tabs escaped (so "\\n\\n\\n" shows), cut at ``limit``."""
+    cut = json.dumps(text[:limit], ensure_ascii=False)
+    return f"`` {cut} ``" + (f" ... ({len(text)} characters)" if len(text) > limit else "")
+
+
+def _fluency(run: _Run) -> list[str]:
+    lines = ["## Fluency of the replies", ""]
+    if not run.fluency:
+        if "degenerate" in get_task(run.prereg.task).metrics:
+            lines += ["Not recorded: these trials predate the fluency outcomes, so this report cannot say whether "
+                      "the replies were fluent.", ""]
+            return lines
+        return []
+    lines += ["Each greedy reply of an analysed item (`hebbian.studies.fluency`): degenerate when empty, whitespace "
+              "only, or more than half of its 4-grams repeat earlier ones; rep-4 is that share, distinct-2 the "
+              "share of distinct word bigrams. Descriptive unless a hypothesis above names them.", ""]
+    rows = []
+    for name, f in run.fluency.items():
+        d, r, t = f.degenerate, f.rep4, f.distinct2
+        rows.append((f"`{name}`", d.role, d.n, "n/a" if d.successes is None else d.successes, _num(d.mean), _ci(d),
+                     _num(r.mean), _ci(r), _num(t.mean), _ci(t)))
+    lines += _table(["condition", "role", "n", "degenerate", "rate", "95% CI (Wilson)", "mean rep-4", "95% CI (t)",
+                     "mean distinct-2", "95% CI (t)"], rows)
+    examples = [(name, f.examples) for name, f in run.fluency.items() if f.examples]
+    if not examples:
+        return lines + ["The trials do not record the replies' text.", ""]
+    lines += ["Example replies (the first analysed items of each condition, JSON-quoted):", ""]
+    for name, replies in examples:
+        lines += [f"- `{name}`, {item}: {quote_reply(reply)}" for item, reply in replies]
+    return lines + [""]
+
+
 def _figures(run: _Run, folder: Path, relative_to: Path) -> list[str]:
     p = run.prereg
     if run.outcomes.n == 0:
@@ -288,7 +328,7 @@ def _render(run: _Run, figures_dir: Path, report_dir: Path) -> str:
     lines += ["## Hypotheses", ""]
     for inf in run.inferences:
         lines += _hypothesis(run, inf)
-    lines += _figures(run, figures_dir, report_dir)
+    lines += _fluency(run) + _figures(run, figures_dir, report_dir)
     lines += ["## Exploratory analyses", "", "Listed in the pre-registration as exploratory; not tested here.", ""]
     lines += [f"- {e}" for e in p.exploratory or ["none"]] + [""]
     lines += _deviations(run.meta) + _reproducibility(run)
