@@ -1,6 +1,7 @@
 """The study commands, as plain typer command functions for the main app to register.
 
-``hebbian study`` runs (or resumes) a pre-registered study, ``hebbian report``
+``hebbian study`` runs (or resumes) a pre-registered study, or one share of it
+(under ``mlx.launch``, or with ``--shard K/N``: ``shards``), ``hebbian report``
 rewrites a run's report, ``hebbian power`` plans a sample size. A user error
 ends as one line per problem on stderr and exit code 2, never a traceback.
 Heavy imports stay inside the commands.
@@ -40,19 +41,30 @@ def study(
     deviation: Optional[str] = typer.Option(None, "--deviation",
                                             help="Record why the run departs from its pre-registration (needed to "
                                                  "run an edited prereg once trials exist)."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N",
+                                        help="Run only share K (0 to N-1) of the trials split N ways, for processes "
+                                             "a scheduler starts (a job array); under mlx.launch the rank and "
+                                             "size give the share. The last share to finish writes the report."),
 ) -> None:
     """Run a pre-registered study: every condition on every item, resumable; then write its report."""
+    from hebbian.studies import shards
     from hebbian.studies.errors import StudyError
     from hebbian.studies.report import write_report
     from hebbian.studies.runner import run_study
 
     try:
-        path = write_report(run_study(prereg, limit=limit, resume=resume, out=out, deviation=deviation,
-                                      console=_err()))
+        share = shards.resolve(shard)
+        run = run_study(prereg, limit=limit, resume=resume, out=out, deviation=deviation, shard=share,
+                        console=_err())
+        path = write_report(run) if share is None else shards.report(run, when_complete=True)
     except StudyError as e:
         _fail(e.lines)
     except KeyboardInterrupt:
         _fail(["interrupted; every finished trial is saved: rerun the same command to resume"], 130)
+    if path is None:
+        _err().print(f"share {share} is finished; the last share to finish writes the report "
+                     f"(or `hebbian report {run}` once every share has)")
+        return
     Console(soft_wrap=True, highlight=False).print(f"report: {path}")
 
 
@@ -61,12 +73,14 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="Markdown file (default: RUN_DIR/report.md); "
                                                            "figures go beside it."),
 ) -> None:
-    """Write the markdown report (and figures) of a study run."""
+    """Write the markdown report (and figures) of a study run; a run split among processes is gathered first."""
+    from hebbian.studies import rundir, shards
     from hebbian.studies.errors import StudyError
     from hebbian.studies.report import write_report
 
     try:
-        path = write_report(run_dir, out)
+        split = (rundir.read_meta(run_dir) or {}).get("shards")
+        path = shards.report(run_dir, out) if split else write_report(run_dir, out)
     except StudyError as e:
         _fail(e.lines)
     Console(soft_wrap=True, highlight=False).print(f"report: {path}")

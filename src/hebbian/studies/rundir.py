@@ -11,11 +11,18 @@ smoke run):
 - ``trials.jsonl``: the trial log (``trials``);
 - ``.lock``: held while a study writes, so two cannot write at once.
 
+A run split among processes (``shards``) records ``"shards": N`` in ``run.json``; there each
+share has its own log and sessions, ``.lock`` is held only while a process prepares the run or
+gathers the shares (so the first process to arrive freezes the pre-registration and writes
+``run.json``, and the others find them as they need them and write nothing), and
+``trials.jsonl`` and the sessions in ``run.json`` are the gathered copy the report reads.
+
 Once trials exist, a pre-registration whose bytes differ from the frozen
 copy is refused unless the run records a deviation (the reason, both hashes
 and the diff); the old copy is kept as ``prereg.<hash prefix>.yaml``. A
 smoke run claims nothing, so there an edit just sets the old trials aside
-(``trials.<hash prefix>.jsonl``) and the smoke run starts again.
+(``trials.<hash prefix>.jsonl``) and the smoke run starts again; not in a
+split smoke run, whose other shares may be writing: there it is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import difflib
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +45,7 @@ from hebbian.studies.prereg import Prereg, sha256
 from hebbian.studies.trials import read_trials
 
 META, FROZEN, HASH, TRIALS, LOCK = "run.json", "prereg.yaml", "prereg.sha256", "trials.jsonl", ".lock"
+SHARE_LOGS = "trials.shard-*-of-*.jsonl"  # the shares' logs: shards.Shard.log
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class Request:
     limit: int | None = None
     resume: bool = False
     deviation: str | None = None
+    shards: int | None = None  # how many ways the run is split among processes; None: not split
 
 
 def default_dir(prereg_id: str, smoke: bool) -> Path:
@@ -73,7 +83,8 @@ def exploratory_page(path: Path, script: str, title: str, body: list[str]) -> st
     return "\n".join([f"# {title}", "", source, "", *body, "", provenance.markdown()]) + "\n"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` in one step, durably: a reader sees the old bytes or the new."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -82,21 +93,31 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _logs(path: Path) -> list[Path]:
+    """The run's own trial logs: its shares' when it is split, else ``trials.jsonl``."""
+    return sorted(path.glob(SHARE_LOGS)) or [path / TRIALS]
+
+
 def _has_trials(path: Path) -> bool:
-    log = path / TRIALS
-    return log.exists() and log.stat().st_size > 0
+    return any(log.exists() and log.stat().st_size > 0 for log in _logs(path))
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold ``path/.lock`` (creating the directory) or raise StudyError if another study holds it."""
+def locked(path: Path, name: str = LOCK, *, wait: float = 0.0,
+           holder: str = "another `hebbian study` is writing to this run") -> Iterator[None]:
+    """Hold the lock file ``path/name`` (creating the directory), waiting up to ``wait`` seconds for
+    another process to let it go; StudyError, saying that ``holder``, if it does not."""
     path.mkdir(parents=True, exist_ok=True)
-    with open(path / LOCK, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StudyError(f"{path}: another `hebbian study` is writing to this run; wait for it or stop it") \
-                from None
+    deadline = time.monotonic() + wait
+    with open(path / name, "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StudyError(f"{path}: {holder}; wait for it or stop it") from None
+                time.sleep(0.05)
         try:
             yield
         finally:
@@ -111,7 +132,9 @@ def check_new(path: Path, request: Request) -> None:
 
 def _check_identity(path: Path, meta: dict | None, prereg: Prereg, request: Request) -> None:
     if meta is None:
-        strangers = {p.name for p in path.iterdir() if not p.name.endswith(".tmp")} - {LOCK, FROZEN, HASH}
+        strangers = {p.name for p in path.iterdir()
+                     if not p.name.endswith(".tmp") and not (p.name.startswith(".") and p.name.endswith(".lock"))}
+        strangers -= {FROZEN, HASH}
         if strangers:
             raise StudyError(f"{path}: exists and is not a study run directory; choose another --out")
         return
@@ -120,6 +143,12 @@ def _check_identity(path: Path, meta: dict | None, prereg: Prereg, request: Requ
     if meta["smoke"] != request.smoke:
         kind = "a smoke run (--limit)" if meta["smoke"] else "a full run"
         raise StudyError(f"{path}: holds {kind}; smoke and full runs need separate directories (--out)")
+    if meta.get("shards") != request.shards:
+        def split(n: int | None) -> str:
+            return f"split {n} ways" if n else "not split"
+
+        raise StudyError(f"{path}: holds a run {split(meta.get('shards'))}, and this one is {split(request.shards)}; "
+                         "run every share of a run with the same N (mlx.launch -n N or --shard K/N), or use another --out")
 
 
 def _deviations(path: Path, meta: dict | None, prereg: Prereg, request: Request) -> list[dict]:
@@ -128,7 +157,7 @@ def _deviations(path: Path, meta: dict | None, prereg: Prereg, request: Request)
     frozen = path / FROZEN
     old = frozen.read_bytes() if frozen.exists() else None
     changed = old is not None and sha256(old) != prereg.sha256 and _has_trials(path)
-    if changed and request.smoke:  # a smoke run claims nothing: set its trials aside and start again
+    if changed and request.smoke and not request.shards:  # a smoke run claims nothing: set its trials aside
         os.replace(path / TRIALS, path / f"trials.{sha256(old)[:12]}.jsonl")
         changed = False
     if changed and not request.deviation:
@@ -138,7 +167,7 @@ def _deviations(path: Path, meta: dict | None, prereg: Prereg, request: Request)
             'give --deviation "why" to record the change as a deviation, or use a new id or --out',
         ])
     if changed:
-        _write_atomic(path / f"prereg.{sha256(old)[:12]}.yaml", old)
+        write_atomic(path / f"prereg.{sha256(old)[:12]}.yaml", old)
     if request.deviation and not any(d["reason"] == request.deviation and d["to_sha256"] == prereg.sha256
                                      for d in deviations):
         diff = "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(keepends=True),
@@ -151,19 +180,30 @@ def _deviations(path: Path, meta: dict | None, prereg: Prereg, request: Request)
 
 
 def _count_trials(path: Path) -> int:
-    return len(read_trials(path / TRIALS)[0])
+    return sum(len(read_trials(log)[0]) for log in _logs(path))
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def session(trials_before: int) -> dict[str, Any]:
+    """A session's record: when it started, the trials already logged, git revision and package versions."""
+    return {"started": _now(), "trials_before": trials_before, **provenance.snapshot()}
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    if not path.exists() or path.read_bytes() != data:
+        write_atomic(path, data)
+
+
 def prepare(path: Path, prereg: Prereg, request: Request) -> dict[str, Any]:
-    """Check ``path`` may take this run (call under ``locked``), freeze the prereg, record the session."""
+    """Check ``path`` may take this run (call under ``locked``) and freeze the prereg; record the session in
+    ``run.json`` unless the run is split (a share records its own: ``shards``)."""
     meta = read_meta(path)
     _check_identity(path, meta, prereg, request)
     deviations = _deviations(path, meta, prereg, request)
-    session = {"started": _now(), "trials_before": _count_trials(path), **provenance.snapshot()}
+    sessions = [*(meta["sessions"] if meta else []), *([] if request.shards else [session(_count_trials(path))])]
     meta = {
         "prereg_id": prereg.id,
         "prereg_source": prereg.source,
@@ -174,9 +214,10 @@ def prepare(path: Path, prereg: Prereg, request: Request) -> dict[str, Any]:
         "target_n": request.target_n,
         "seeds": {"items": prereg.item_seed, "trials": prereg.trial_seed},
         "deviations": deviations,
-        "sessions": [*(meta["sessions"] if meta else []), session],
+        **({"shards": request.shards} if request.shards else {}),
+        "sessions": sessions,
     }
-    _write_atomic(path / META, json.dumps(meta, indent=2).encode())
-    _write_atomic(path / FROZEN, prereg.raw)
-    _write_atomic(path / HASH, f"{prereg.sha256}  {FROZEN}\n".encode())
+    _write_if_changed(path / META, json.dumps(meta, indent=2).encode())
+    _write_if_changed(path / FROZEN, prereg.raw)
+    _write_if_changed(path / HASH, f"{prereg.sha256}  {FROZEN}\n".encode())
     return meta

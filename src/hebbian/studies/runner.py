@@ -9,6 +9,10 @@ logged are skipped, a torn last line is dropped and its trial run again.
 Each (item, condition) has its own seed, derived from the pre-registered
 trial seed, so a trial run twice gives the same record. ``hebbian study``
 then writes the report (``report``).
+
+Given a ``shards.Shard``, the process runs only that share of the items,
+into the share's own log, and resumes it alone; the run is prepared under
+the run directory's lock, held only for that (``rundir``).
 """
 
 from __future__ import annotations
@@ -23,11 +27,11 @@ from rich.console import Console
 from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from hebbian.studies import rundir
+from hebbian.studies import rundir, shards
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Prereg, load_prereg
 from hebbian.studies.tasks import Item, Task, TrialExcluded
-from hebbian.studies.trials import TrialLog
+from hebbian.studies.trials import TrialLog, read_trials
 
 
 def trial_seed(base: int, item_id: str, condition: str) -> int:
@@ -76,8 +80,10 @@ def progress_bar(console: Console) -> Progress:
 
 
 def run_study(prereg_path: str | Path, *, limit: int | None = None, resume: bool = False, out: Path | None = None,
-              deviation: str | None = None, console: Console | None = None) -> Path:
-    """Run (or continue) the study ``prereg_path`` pre-registers; return its run directory.
+              deviation: str | None = None, shard: shards.Shard | None = None,
+              console: Console | None = None) -> Path:
+    """Run (or continue) the study ``prereg_path`` pre-registers, or only ``shard`` of it; return its run
+    directory.
 
     Raises StudyError (PreregError for an invalid file) before writing
     anything when the study cannot run as asked.
@@ -90,24 +96,38 @@ def run_study(prereg_path: str | Path, *, limit: int | None = None, resume: bool
         raise StudyError(f"--limit must be at least 1, got {limit}")
     smoke = limit is not None
     request = rundir.Request(smoke, min(limit, prereg.planned_n) if smoke else prereg.planned_n, limit, resume,
-                             deviation)
+                             deviation, shard.n if shard else None)
     path = Path(out) if out is not None else rundir.default_dir(prereg.id, smoke)
     rundir.check_new(path, request)
     task = prereg.make_task()
-    with rundir.locked(path):
-        rundir.prepare(path, prereg, request)
-        log, records = TrialLog.open_for_append(path / rundir.TRIALS)
-        with log:
-            items = task.items(request.target_n)
-            todo = list(pending(prereg, items, {(r["item"], r["condition"]) for r in records}))
-            total = len(items) * len(prereg.conditions)
-            label = f"{prereg.id}{' (smoke)' if smoke else ''}"
-            console.print(f"{label}: {request.target_n} items x {len(prereg.conditions)} conditions; "
-                          f"{total - len(todo)} of {total} trials already recorded in {path}",
-                          highlight=False, markup=False)
-            with progress_bar(console) as bar:
-                progress = bar.add_task(label, total=total, completed=total - len(todo))
-                for item, condition in todo:
-                    log.append(run_trial(prereg, task, item, condition))
-                    bar.advance(progress)
+    label = f"{prereg.id}{' (smoke)' if smoke else ''}"
+    if shard is None:
+        with rundir.locked(path):
+            rundir.prepare(path, prereg, request)
+            _run(prereg, task, task.items(request.target_n), path / rundir.TRIALS, label, console)
+        return path
+    with rundir.locked(path, shard.lock, holder=f"another process is running share {shard} of this run"):
+        with rundir.locked(path, wait=shards.LOCK_WAIT_S):
+            rundir.prepare(path, prereg, request)
+        log = path / shard.log
+        shards.record_session(path, shard, {**rundir.session(len(read_trials(log)[0])),
+                                            "prereg_sha256": prereg.sha256, "target_n": request.target_n})
+        items = [item for item in task.items(request.target_n) if shard.owns(item.index)]
+        _run(prereg, task, items, log, f"{label} share {shard}", console)
     return path
+
+
+def _run(prereg: Prereg, task: Task, items: list[Item], log_path: Path, label: str, console: Console) -> None:
+    """Run every condition on ``items`` that ``log_path`` does not record yet, appending each trial to it."""
+    log, records = TrialLog.open_for_append(log_path)
+    with log:
+        todo = list(pending(prereg, items, {(r["item"], r["condition"]) for r in records}))
+        total = len(items) * len(prereg.conditions)
+        console.print(f"{label}: {len(items)} items x {len(prereg.conditions)} conditions; "
+                      f"{total - len(todo)} of {total} trials already recorded in {log_path.parent}",
+                      highlight=False, markup=False)
+        with progress_bar(console) as bar:
+            progress = bar.add_task(label, total=total, completed=total - len(todo))
+            for item, condition in todo:
+                log.append(run_trial(prereg, task, item, condition))
+                bar.advance(progress)

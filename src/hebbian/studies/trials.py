@@ -26,7 +26,7 @@ from hebbian.studies.errors import StudyError
 KEYS = {"item", "index", "condition", "seed"}
 
 
-def _encode(record: dict[str, Any]) -> bytes:
+def encode(record: dict[str, Any]) -> bytes:
     """One record as one line of JSON with sorted keys, newline included."""
     return (json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
@@ -87,7 +87,7 @@ class TrialLog:
         return cls(fd), records
 
     def append(self, record: dict[str, Any]) -> None:
-        data = memoryview(_encode(record))
+        data = memoryview(encode(record))
         while data:
             data = data[os.write(self._fd, data):]
         os.fsync(self._fd)
