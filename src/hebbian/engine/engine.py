@@ -54,8 +54,8 @@ class HebbianEngine:
         self.cache = make_cache(self.model, self.config, self.strategy)
         self.transcript = ""  # the text fed so far
         self._next_logprobs = None  # after the last token fed, when it was fed by score/feed
-        if self.strategy is not None and not keep_memory:
-            self.strategy.reset()
+        if self.strategy is not None:
+            self.strategy.end_conversation() if keep_memory else self.strategy.reset()
 
     def stream(self, prompt: Prompt, max_tokens: int = 256, temp: float = 0.0,
                stop: Callable[[], bool] | None = None) -> Iterator[GenerationResponse]:

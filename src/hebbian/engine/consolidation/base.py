@@ -98,6 +98,10 @@ class Strategy(ABC):
         self.active: set[int] = set()  # layers holding something (read and side paths skip the others)
         self.consolidated = 0  # tokens consolidated per layer (counted on the first layer)
 
+    def end_conversation(self) -> None:
+        """What the strategy forgets when a conversation ends and its memory is kept (by default
+        nothing: the consolidated state is all it has)."""
+
     def compiled(self, name: str, layer: int, function: Callable, steady: bool) -> Callable:
         """`function(layer, ...)`, compiled when `steady` (the shapes recur step after step, as
         in decoding): many small operations fused into a few. A compiled function is traced

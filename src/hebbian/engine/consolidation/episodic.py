@@ -20,9 +20,11 @@ chosen.
 Retention is bounded by bytes and Hebbian: a block's strength starts as its tokens' mean
 attention received while in the window (the engine's importance), fades by `decay` per token
 evicted after it, and grows by the share of the retrieval heads' vote it wins each time it is
-chosen (use strengthens, disuse fades, as InfLLM's LRU-S). Whenever the strategy's bytes exceed
-`budget` (a fraction of what a full float32 cache of the model's trained context holds), the
-weakest block loses bits (exact -> 8 -> 4, mx.quantize) or, at 4 bits, leaves.
+chosen (use strengthens, disuse fades, as InfLLM's LRU-S). Whenever the store's bytes exceed `budget`
+(a fraction of what a full float32 cache of the model's trained context holds), the weakest
+block that can lose bits loses them (exact -> 8 -> 4, mx.quantize); once all are at 4 bits,
+the weakest leaves. The budget bounds the
+store; the read set, a fixed few blocks per layer, is a working buffer like the window.
 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
 ..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS, or else every KV head of the
@@ -97,7 +99,7 @@ def unpack(stored: tuple, bits: int, dtype) -> mx.array:
     return stored[0] if bits == 16 else mx.dequantize(*stored, group_size=GROUP, bits=bits).astype(dtype)
 
 
-@dataclass
+@dataclass(eq=False)  # blocks are compared by identity
 class Block:
     """`block` consecutive evicted tokens in every layer: data[layer] = (keys, values), each as
     `pack` stores it ((n_kv_heads, block, D) before packing)."""
@@ -128,9 +130,6 @@ class Episodic(ReadStrategy):
         self.dtype = key_dtype(model, layers[0])
         super().__init__(config, model, layers)
         self.budget = config.budget * full_cache_bytes(model, self.shapes)
-        if super().nbytes > self.budget:
-            raise ValueError(f"budget {config.budget} ({self.budget:.0f} bytes) cannot hold even the read set "
-                             f"({super().nbytes} bytes): raise budget or read fewer blocks")
         # quantized in groups of GROUP along the head dimension, where it divides
         dims = {d for s in self.shapes.values() for d in (s.head_dim, s.value_dim)}
         self.levels = (16, 8, 4) if all(d % GROUP == 0 for d in dims) else (16,)
@@ -149,15 +148,19 @@ class Episodic(ReadStrategy):
     def reset(self) -> None:
         super().reset()
         self.blocks: list[Block] = []
-        self.pending: dict[int, list[Evicted]] = {i: [] for i in self.shapes}
+        self.clock = 0  # tokens evicted (counted on the first layer)
+        self.chosen = 0  # selections made
+        self.end_conversation()
+
+    def end_conversation(self) -> None:
+        """The blocks stay; what the conversation chose, asked and left half a block of goes."""
+        self.pending: dict[int, list[Evicted]] = {i: [] for i in self.shapes}  # a block being filled
         self.queries: dict[int, mx.array] = {}  # retrieval layer -> its heads' last query_tokens queries
         self.votes: mx.array | None = None  # summed over the retrieval layers met in this pass
         self.selected: list[int] = []  # block indices read, in order
         self.anchor = 0  # the newest evicted position when they were chosen ("true" positions)
         self.built: dict[int, tuple] = {}  # layer -> the selection its read set holds
         self.pinned: tuple[int, int] | None = None  # positions always read (an oracle for studies)
-        self.clock = 0  # tokens evicted (counted on the first layer)
-        self.chosen = 0  # selections made
 
     def snapshot(self) -> tuple:
         blocks = [copy.copy(b) for b in self.blocks]
@@ -229,19 +232,21 @@ class Episodic(ReadStrategy):
         return block.strength * self.config.decay ** (self.clock - block.clock)
 
     def _fit(self) -> None:
-        """Lower the weakest complete blocks' bits, then drop them, until the bytes fit the budget."""
-        while self.nbytes > self.budget:
+        """Until the store fits the budget: the weakest block that can lose bits loses them; once
+        every block has the fewest, the weakest leaves."""
+        while self.store_bytes > self.budget:
             done = self.complete()
             if not done:
                 return
-            weakest = min(done, key=self.held)
-            if weakest.bits == self.levels[-1]:
-                index = self.blocks.index(weakest)
-                self.blocks.pop(index)
-                self.selected = [j - (j > index) for j in self.selected if j != index]
-                self.built.clear()
-            else:
+            lossy = [b for b in done if b.bits != self.levels[-1]]
+            weakest = min(lossy or done, key=self.held)
+            if lossy:
                 self._requantize(weakest, self.levels[self.levels.index(weakest.bits) + 1])
+                continue
+            index = next(j for j, b in enumerate(self.blocks) if b is weakest)
+            self.blocks.pop(index)
+            self.selected = [j - (j > index) for j in self.selected if j != index]
+            self.built.clear()
 
     def _requantize(self, block: Block, bits: int) -> None:
         block.data = {i: (pack(unpack(k, block.bits, self.dtype), bits), pack(unpack(v, block.bits, self.dtype), bits))
@@ -251,10 +256,16 @@ class Episodic(ReadStrategy):
         self.built.clear()
 
     @property
-    def nbytes(self) -> int:
+    def store_bytes(self) -> int:
+        """What the budget bounds: the blocks, the block being filled and the kept queries (the
+        read set, a fixed few blocks, is a working buffer like the window)."""
         pending = sum(x.nbytes for p in self.pending.values() for b in p for x in (b.keys, b.values))
         queries = sum(q.nbytes for q in self.queries.values())
-        return super().nbytes + sum(b.nbytes for b in self.blocks) + pending + queries
+        return sum(b.nbytes for b in self.blocks) + pending + queries
+
+    @property
+    def nbytes(self) -> int:
+        return super().nbytes + self.store_bytes
 
     # --- choosing what to read ---------------------------------------------------------------------
 
@@ -357,7 +368,7 @@ class Episodic(ReadStrategy):
     def diagnostics(self) -> dict[str, float]:
         done = self.complete()
         return {
-            "mass": 0.0, "blocks": len(done), "budget_bytes": self.budget,
+            "mass": 0.0, "blocks": len(done), "store_bytes": self.store_bytes, "budget_bytes": self.budget,
             "bits": float(np.mean([b.bits for b in done])) if done else 0.0,
             "blocks_read": len(self.selected), "selections": self.chosen,
             "strength": float(np.mean([self.held(b) for b in done])) if done else 0.0,

@@ -1,0 +1,173 @@
+"""episodic: exact evicted blocks, chosen by a prompt's queries, bounded by bytes."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from gguf_fixtures import tiny_model
+from test_engine_compiled import assert_same, generate
+
+from hebbian.engine import EngineConfig, HebbianEngine, patched
+from hebbian.engine.cache import full_attention_layers, make_cache
+from hebbian.engine.consolidation import make_strategy
+from hebbian.engine.consolidation.episodic import Episodic, pack, unpack
+from hebbian.engine.evicted import Evicted
+
+
+def ids(n: int, seed: int = 0) -> list[int]:
+    return np.random.default_rng(seed).integers(0, 250, n).tolist()
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """A tiny llama whose heads are 32 wide, so that blocks can be quantized."""
+    return tiny_model("llama", hidden_size=128, num_attention_heads=4, num_key_value_heads=2)
+
+
+def strategy(model, **knobs) -> Episodic:
+    config = EngineConfig(**{"window": 16, "n_sink": 2, "mode": "episodic", "block": 4, "budget": float("inf"), **knobs})
+    return make_strategy(model, config, full_attention_layers(model))
+
+
+def evicted(keys: mx.array, start: int) -> Evicted:
+    """keys (H, E, D) handed over as one layer's batch, values equal to the keys."""
+    H, E, _ = keys.shape
+    positions = mx.broadcast_to(mx.arange(start, start + E, dtype=mx.int32), (1, H, E))
+    return Evicted(keys[None], keys[None], mx.ones((1, H, E)), positions)
+
+
+def feed_blocks(s: Episodic, keys: mx.array) -> None:
+    """keys (H, N, D): N evicted tokens handed to every layer, 4 at a time."""
+    for a in range(0, keys.shape[1], 4):
+        for layer in s.shapes:
+            s.consolidate(layer, evicted(keys[:, a:a + 4], a))
+
+
+def test_a_prompt_chooses_the_block_its_queries_match_and_its_neighbours(wide):
+    s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=1, query_tokens=2)
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 40, D), key=mx.random.key(1)) * 0.1
+    target = mx.random.normal((D,), key=mx.random.key(2))
+    keys[0, 22] = target * 3  # token 22 sits in block 5 (tokens 20-23)
+    feed_blocks(s, keys)
+    assert len(s.complete()) == 10
+    queries = mx.broadcast_to(target, (1, 4, 2, D))  # two query tokens, every query head
+    s.read(0, queries, 1.0)  # not a retrieval layer: nothing chosen
+    assert s.selected == []
+    s.read(1, queries, 1.0)
+    assert s.selected == [4, 5, 6] and s.selected_positions() == [(16, 19), (20, 23), (24, 27)]
+    # a single-token step (a reply's) reads what the prompt chose and chooses nothing
+    out, _ = s.read(1, queries[:, :, :1], 1.0)
+    assert s.selected == [4, 5, 6] and out.shape == (1, 4, 1, D)
+
+
+def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
+    s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0)
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 16, D), key=mx.random.key(3))
+    feed_blocks(s, keys)
+    s.pinned = (8, 11)  # block 2, whatever the vote
+    q = mx.random.normal((1, 4, 3, D), key=mx.random.key(4))
+    s.read(1, q, 0.125)
+    assert 2 in s.selected
+    chosen = mx.concatenate([keys[:, 4 * j:4 * j + 4] for j in s.selected], axis=1)  # (H, n, D)
+    out, log_mass = s.read(1, q, 0.125)
+    grouped = q[0].reshape(2, 2, 3, D)
+    scores = (grouped * 0.125) @ chosen[:, None].swapaxes(-1, -2)
+    expected = mx.softmax(scores, axis=-1) @ chosen[:, None]
+    np.testing.assert_allclose(np.array(out[0].reshape(2, 2, 3, D)), np.array(expected), atol=1e-5)
+    np.testing.assert_allclose(np.array(log_mass[0].reshape(2, 2, 3)), np.array(mx.logsumexp(scores, axis=-1)),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("bits, tolerance", [(8, 0.03), (4, 0.4)])
+def test_quantized_blocks_read_back_close_to_exact_ones(bits, tolerance):
+    x = mx.random.normal((2, 32, 64), key=mx.random.key(5))
+    back = unpack(pack(x, bits), bits, mx.float32)
+    error = float(mx.abs(back - x).max())
+    assert error < tolerance
+    assert sum(p.nbytes for p in pack(x, bits)) == x.nbytes * (bits + 2) / 32  # a scale and bias per 32
+
+
+def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide):
+    config = EngineConfig(window=32, n_sink=2, mode="episodic", block=16, prefill_chunk=250, budget=2.0)
+    s = make_strategy(wide, config, full_attention_layers(wide))
+    seen_bits, worst = set(), 0.0
+    with patched(wide, s):
+        cache = make_cache(wide, config, s)
+        tokens = ids(20_000, 7)
+        for a in range(0, len(tokens), 250):
+            mx.eval(wide(mx.array(tokens[a:a + 250])[None], cache=cache))
+            worst = max(worst, s.store_bytes / s.budget)
+            seen_bits |= {b.bits for b in s.complete()}
+    assert worst <= 1.0
+    assert s.consolidated == 20_000 - 34 and {16, 8, 4} <= seen_bits  # exact, then fewer bits, then gone
+    held = [b for b in s.complete()]
+    assert len(held) * 16 < 20_000 - 34 and sum(b.bits == 4 for b in held) >= len(held) - 2
+    # strength fades with every evicted token: new blocks take the place of old ones
+    assert max(b.positions[-1] for b in held) > 19_000
+
+
+def test_use_strengthens_a_block_and_disuse_fades_it(wide):
+    s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, decay=0.99)
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 16, D), key=mx.random.key(6)) * 0.1
+    keys[0, 1] = 5 * mx.ones((D,))
+    feed_blocks(s, keys)
+    before = [s.held(b) for b in s.blocks]
+    s.read(1, mx.ones((1, 4, 2, D)), 1.0)
+    assert s.selected == [0]
+    feed_blocks(s, keys)  # 16 more tokens evicted
+    after = [s.held(b) for b in s.blocks[:4]]
+    assert after[0] > before[0] * 0.99 ** 16  # grew by its share of the vote, then faded
+    assert after[1:] == pytest.approx([x * 0.99 ** 16 for x in before[1:]])
+
+
+def test_compiled_decoding_reads_the_chosen_blocks_as_op_by_op_decoding_does(tiny):
+    for positions in ("fixed", "true"):
+        config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode="episodic", block=4,
+                              recall_positions=positions)
+        fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
+        assert_same(fast, slow)
+        assert fast[2].strategy.selected and fast[2].decoder.compiled_steps >= 28
+
+
+def test_what_is_read_changes_the_reply_and_true_positions_differ_from_fixed(tiny):
+    def reply(**knobs):
+        config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, block=4, **knobs)
+        return generate(*tiny, config, compiled=True)[1]
+
+    window, fixed, true = reply(mode="off"), reply(mode="episodic"), reply(mode="episodic", recall_positions="true")
+    assert not np.allclose(window, fixed, atol=1e-3) and not np.allclose(fixed, true, atol=1e-3)
+
+
+def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(wide, tiny, tmp_path):
+    config = EngineConfig(window=16, n_sink=2, mode="episodic", block=4, prefill_chunk=32, budget=0.3)
+    first = HebbianEngine(wide, tiny[1], config)
+    first.score(ids(400), ids(10, 1))
+    assert 4 in {b.bits for b in first.strategy.complete()}  # quantized blocks saved too
+    first.save(tmp_path / "m")
+    second = HebbianEngine(wide, tiny[1], config)
+    second.load(tmp_path / "m")
+    a, b = first.strategy, second.strategy
+    assert [x.positions.tolist() for x in a.complete()] == [x.positions.tolist() for x in b.complete()]
+    assert [x.bits for x in a.complete()] == [x.bits for x in b.complete()]
+    for x, y in zip(a.complete(), b.complete()):
+        for layer in x.data:
+            for part in range(2):
+                np.testing.assert_array_equal(np.array(unpack(x.data[layer][part], x.bits, mx.float32)),
+                                              np.array(unpack(y.data[layer][part], y.bits, mx.float32)))
+    first.reset(keep_memory=True)
+    assert first.score(ids(30, 2), ids(10, 3)) == second.score(ids(30, 2), ids(10, 3))
+    arrays = a.state_dict()
+    arrays.pop(next(k for k in arrays if k.startswith("block0.")))
+    with pytest.raises(ValueError, match="missing array block0"):
+        second.strategy.load_state_dict(arrays, 1)
+
+
+def test_settings_that_cannot_work_are_refused(wide):
+    with pytest.raises(ValueError, match="heavy hitters"):
+        EngineConfig(mode="episodic", keep_important=4)
+    with pytest.raises(ValueError, match="not a KV head"):
+        strategy(wide, retrieval_heads="1:7")
+    with pytest.raises(ValueError, match="layer:kv_head"):
+        strategy(wide, retrieval_heads="one")
