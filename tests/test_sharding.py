@@ -183,7 +183,7 @@ def test_shares_at_different_revisions_are_refused_in_one_line(split_run):
     file.write_text(json.dumps(record))
     [line] = report_errors(split_run)
     assert line.startswith(f"error: {split_run}: the shares disagree: share 0/2 ran prereg sha256 ")
-    assert line.endswith(f"share 1/2 ran prereg sha256 {record['sessions'][-1]['prereg_sha256'][:12]} with n "
+    assert line.endswith(f"share 1/2 ran prereg sha256 {record['sessions'][-1]['sha256'][:12]} with n "
                          f"{N_ITEMS} at git {'0' * 40}; rerun every share at one revision")
 
 
@@ -200,8 +200,9 @@ def test_a_share_run_with_another_prereg_is_refused_until_it_reruns(prereg_file,
         run_share(edited, out, 1, 2, deviation="retitled")
     [line] = report_errors(out)
     assert refused.value.lines == [line.removeprefix("error: ")]
-    assert f"share 0/2 last ran prereg sha256 {sha256(prereg_file.read_bytes())[:12]} with n {N_ITEMS}" in line
-    assert line.endswith("rerun that share with the run's pre-registration")
+    assert f"share 0/2 last ran prereg sha256 {sha256(prereg_file.read_bytes())[:12]} with n {N_ITEMS}, " \
+           f"but the run's prereg is {sha256(edited.read_bytes())[:12]} with n {N_ITEMS}; rerun that share " \
+           "with the run's prereg" in line
     assert run_share(edited, out, 0, 2) == out / "report.md"  # its trials are all there: it only records a session
     assert len(read_trials(out / rundir.TRIALS)[0]) == N_ITEMS * 5
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hebbian.cli import app
 from hebbian.studies.errors import StudyError
-from hebbian.studies.prereg import PreregError, load_prereg
+from hebbian.studies.prereg import PreregError, load_prereg, sha256
 from hebbian.studies.tuning import analyse, load_spec, run_tuning, write_tuning_report
 from hebbian.studies.trials import read_trials
 
@@ -131,3 +131,31 @@ def test_tune_command_writes_the_report(tmp_path):
     assert (tmp_path / "r.md").exists()
     bad = CliRunner().invoke(app, ["tune", str(write_spec(tmp_path, reference="nope"))])
     assert bad.exit_code == 2 and "reference: 'nope'" in bad.output
+
+
+def test_a_tuning_run_split_three_ways_gives_the_trials_and_picks_of_one(tmp_path):
+    path = write_spec(tmp_path, items=8)
+    one = write_tuning_report(load_spec(path), run_tuning(path, out=tmp_path / "one"))
+    split = tmp_path / "split"
+    outputs = [CliRunner().invoke(app, ["tune", str(path), "--out", str(split), "--shard", f"{k}/3"]) for k in (1, 2, 0)]
+    assert [r.exit_code for r in outputs] == [0, 0, 0], [r.output for r in outputs]
+    assert [r.stdout.strip() for r in outputs] == ["", "", f"report: {split}/report.md"]
+    assert "share 1/3 is finished; the last share to finish writes the report" in outputs[0].stderr
+    assert (split / "trials.jsonl").read_bytes() == (tmp_path / "one" / "trials.jsonl").read_bytes()
+    assert (split / "report.md").read_text().split("## Runs")[0] == one.read_text().split("## Runs")[0]
+    assert sorted(s["shard"] for s in json.loads((split / "run.json").read_text())["sessions"]) == ["0/3", "1/3", "2/3"]
+    unsplit = CliRunner().invoke(app, ["tune", str(path), "--out", str(split)])
+    assert unsplit.exit_code == 2 and "holds a run split 3 ways, and this one is not split" in unsplit.stderr
+
+
+def test_shares_of_a_tuning_run_with_different_tuning_files_are_refused(tmp_path):
+    path = write_spec(tmp_path, items=6)
+    first = CliRunner().invoke(app, ["tune", str(path), "--out", str(tmp_path / "run"), "--shard", "0/2"])
+    assert first.exit_code == 0, first.output
+    old = sha256(path.read_bytes())
+    path = write_spec(tmp_path, items=6, seed=100)
+    second = CliRunner().invoke(app, ["tune", str(path), "--out", str(tmp_path / "run"), "--shard", "1/2"])
+    assert second.exit_code == 2
+    assert [line for line in second.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: {tmp_path / 'run'}: share 0/2 last ran tuning file sha256 {old[:12]} with n 6, but the run's "
+        f"tuning file is {sha256(path.read_bytes())[:12]} with n 6; rerun that share with the run's tuning file"]

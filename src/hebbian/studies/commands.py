@@ -125,17 +125,27 @@ def tune(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<id>)."),
     report_to: Optional[Path] = typer.Option(None, "--report", help="Markdown report (default: RUN_DIR/report.md); "
                                                                      "its figure goes beside it."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N",
+                                        help="Run only share K (0 to N-1) of the tuning items split N ways, as "
+                                             "`hebbian study --shard` does."),
 ) -> None:
     """Tune a study's treatments on a tuning split: every grid point on every tuning item, resumable; then
     report each point against the reference and pick, per condition, the best. The pre-registration
     itself is never changed: write the picks into it as a new version, before any confirmatory trial."""
+    from hebbian.studies import shards
     from hebbian.studies.errors import StudyError
-    from hebbian.studies.tuning import load_spec, run_tuning, write_tuning_report
+    from hebbian.studies.tuning import load_spec, report_shares, run_tuning, write_tuning_report
 
     try:
-        path = write_tuning_report(load_spec(spec), run_tuning(spec, out=out, console=_err()), report_to)
+        share = shards.resolve(shard)
+        run = run_tuning(spec, out=out, console=_err(), shard=share)
+        path = write_tuning_report(load_spec(spec), run, report_to) if share is None else \
+            report_shares(load_spec(spec), run, report_to)
     except StudyError as e:
         _fail(e.lines)
     except KeyboardInterrupt:
         _fail(["interrupted; every finished trial is saved: rerun the same command to resume"], 130)
+    if path is None:
+        _err().print(f"share {share} is finished; the last share to finish writes the report")
+        return
     Console(soft_wrap=True, highlight=False).print(f"report: {path}")

@@ -143,11 +143,16 @@ def _check_identity(path: Path, meta: dict | None, prereg: Prereg, request: Requ
     if meta["smoke"] != request.smoke:
         kind = "a smoke run (--limit)" if meta["smoke"] else "a full run"
         raise StudyError(f"{path}: holds {kind}; smoke and full runs need separate directories (--out)")
-    if meta.get("shards") != request.shards:
-        def split(n: int | None) -> str:
-            return f"split {n} ways" if n else "not split"
+    check_split(path, meta, request.shards)
 
-        raise StudyError(f"{path}: holds a run {split(meta.get('shards'))}, and this one is {split(request.shards)}; "
+
+def check_split(path: Path, meta: dict[str, Any], shards: int | None) -> None:
+    """Refuse to run a run directory's trials split another way than they were (``shards``: N or None)."""
+    def split(n: int | None) -> str:
+        return f"split {n} ways" if n else "not split"
+
+    if meta.get("shards") != shards:
+        raise StudyError(f"{path}: holds a run {split(meta.get('shards'))}, and this one is {split(shards)}; "
                          "run every share of a run with the same N (mlx.launch -n N or --shard K/N), or use another --out")
 
 
@@ -192,7 +197,8 @@ def session(trials_before: int) -> dict[str, Any]:
     return {"started": _now(), "trials_before": trials_before, **provenance.snapshot()}
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
+def write_if_changed(path: Path, data: bytes) -> None:
+    """``write_atomic`` unless ``path`` holds ``data`` already."""
     if not path.exists() or path.read_bytes() != data:
         write_atomic(path, data)
 
@@ -217,7 +223,7 @@ def prepare(path: Path, prereg: Prereg, request: Request) -> dict[str, Any]:
         **({"shards": request.shards} if request.shards else {}),
         "sessions": sessions,
     }
-    _write_if_changed(path / META, json.dumps(meta, indent=2).encode())
-    _write_if_changed(path / FROZEN, prereg.raw)
-    _write_if_changed(path / HASH, f"{prereg.sha256}  {FROZEN}\n".encode())
+    write_if_changed(path / META, json.dumps(meta, indent=2).encode())
+    write_if_changed(path / FROZEN, prereg.raw)
+    write_if_changed(path / HASH, f"{prereg.sha256}  {FROZEN}\n".encode())
     return meta

@@ -111,7 +111,7 @@ def run_study(prereg_path: str | Path, *, limit: int | None = None, resume: bool
             rundir.prepare(path, prereg, request)
         log = path / shard.log
         shards.record_session(path, shard, {**rundir.session(len(read_trials(log)[0])),
-                                            "prereg_sha256": prereg.sha256, "target_n": request.target_n})
+                                            "sha256": prereg.sha256, "n": request.target_n})
         items = [item for item in task.items(request.target_n) if shard.owns(item.index)]
         _run(prereg, task, items, log, f"{label} share {shard}", console)
     return path

@@ -11,15 +11,16 @@ Share K's files in the run directory, written only by the process running it:
 
 - ``trials.shard-K-of-N.jsonl``: its trial log (``trials``), appended while that process holds
   ``.shard-K-of-N.lock``;
-- ``shard-K-of-N.json``: its sessions (started, trials already in its log, the prereg hash and n
-  it ran with, git revision and package versions), rewritten atomically.
+- ``shard-K-of-N.json``: its sessions (started, trials already in its log, the sha256 and n of
+  the plan it ran, i.e. the pre-registration or tuning file, git revision and package
+  versions), rewritten atomically.
 
 ``gather`` checks the shares and merges them: the records into ``trials.jsonl`` in run order
-(item, then the pre-registration's condition order: the bytes an unsharded run writes) and
-the sessions into ``run.json``, so that the report reads a sharded run like any other. It
-refuses, in one line, files of another split, shares that disagree (their latest sessions ran
-different pre-registrations, code revisions or n, or a pre-registration other than the frozen
-one) and a share log holding a trial of another share (an overlap).
+(item, then condition order: the bytes an unsharded run writes) and the sessions into
+``run.json``, so that a report reads a split run like any other. It refuses, in one line,
+files of another split, shares that disagree (their latest sessions ran different code
+revisions, or another plan or n than the run's) and a share log holding a trial of another
+share (an overlap). The same holds for ``hebbian tune``, whose grid points are its conditions.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,34 +112,31 @@ def _shares(path: Path, n: int) -> list[Shard]:
     return [Shard(k, n) for k in sorted(shares)]
 
 
-def _check_agreement(path: Path, meta: dict[str, Any], latest: dict[Shard, dict[str, Any]]) -> None:
-    """Refuse shares whose latest sessions ran another prereg, code revision or n than the others."""
+def _check_agreement(path: Path, plan: str, run: dict[str, Any], latest: dict[Shard, dict[str, Any]]) -> None:
+    """Refuse shares whose latest sessions ran another plan or n than ``run``'s, or other code than each other."""
     def ran(s: dict[str, Any]) -> str:
-        return f"prereg sha256 {s['prereg_sha256'][:12]} with n {s['target_n']} at git {s['git']}"
+        return f"{plan} sha256 {s['sha256'][:12]} with n {s['n']}"
 
-    frozen = {"prereg_sha256": meta["prereg_sha256"], "target_n": meta["target_n"]}
     for shard, session in latest.items():
-        if {k: session[k] for k in frozen} != frozen:
-            raise StudyError(f"{path}: share {shard} last ran {ran(session)}, but the run's frozen "
-                             f"pre-registration is {frozen['prereg_sha256'][:12]} with n {frozen['target_n']}; "
-                             "rerun that share with the run's pre-registration")
-    revisions = {s["git"] for s in latest.values()}
-    if len(revisions) > 1:
+        if (session["sha256"], session["n"]) != (run["sha256"], run["n"]):
+            raise StudyError(f"{path}: share {shard} last ran {ran(session)}, but the run's {plan} is "
+                             f"{run['sha256'][:12]} with n {run['n']}; rerun that share with the run's {plan}")
+    if len({s["git"] for s in latest.values()}) > 1:
         raise StudyError(f"{path}: the shares disagree: " + "; ".join(
-            f"share {shard} ran {ran(s)}" for shard, s in sorted(latest.items(), key=lambda x: x[0].k))
+            f"share {shard} ran {ran(s)} at git {s['git']}" for shard, s in latest.items())
             + "; rerun every share at one revision")
 
 
-def gather(path: Path) -> tuple[int, int]:
-    """Check the shares of the sharded run in ``path`` and merge them into ``trials.jsonl`` and
-    ``run.json`` (call while holding the run's lock); return (trials recorded, trials planned)."""
+def gather(path: Path, conditions: Sequence[str], plan: str, run: dict[str, Any]) -> tuple[int, int]:
+    """Check the shares of the split run in ``path`` against each other and against ``run`` (the sha256
+    and n of its ``plan``), and merge them into ``trials.jsonl`` and ``run.json`` (call while holding
+    the run's lock); return (trials recorded, trials planned)."""
     meta = rundir.read_meta(path)
-    prereg = parse_prereg_bytes((path / rundir.FROZEN).read_bytes(), meta["prereg_source"])
     n = meta["shards"]
-    order = {c.name: i for i, c in enumerate(prereg.conditions)}
+    order = {name: i for i, name in enumerate(conditions)}
     latest, sessions, records = {}, [], []
     for shard in _shares(path, n):
-        if not (path / shard.sessions).exists():
+        if (path / shard.log).exists() and not (path / shard.sessions).exists():
             raise StudyError(f"{path / shard.log}: has no {shard.sessions} beside it to say what ran it; "
                              "copy both files of every share")
         own = json.loads((path / shard.sessions).read_text())["sessions"]
@@ -148,20 +147,27 @@ def gather(path: Path) -> tuple[int, int]:
                 raise StudyError(f"{path / shard.log}: holds item {record['item']} (position {record['index']}), "
                                  f"which is share {Shard(record['index'] % n, n)}'s: the shares overlap")
             records.append(record)
-    _check_agreement(path, meta, latest)
+    _check_agreement(path, plan, run, latest)
     records.sort(key=lambda r: (r["index"], order[r["condition"]]))
     rundir.write_atomic(path / rundir.TRIALS, b"".join(encode(r) for r in records))
     rundir.write_atomic(path / rundir.META, json.dumps(
         {**meta, "sessions": sorted(sessions, key=lambda s: s["started"])}, indent=2).encode())
-    recorded = sum(r["index"] < meta["target_n"] for r in records)
-    return recorded, meta["target_n"] * len(prereg.conditions)
+    return sum(r["index"] < run["n"] for r in records), run["n"] * len(conditions)
+
+
+def gather_study(path: Path) -> tuple[int, int]:
+    """``gather`` for a study run: its conditions, frozen pre-registration and target n."""
+    meta = rundir.read_meta(path)
+    prereg = parse_prereg_bytes((path / rundir.FROZEN).read_bytes(), meta["prereg_source"])
+    return gather(path, [c.name for c in prereg.conditions], "prereg",
+                  {"sha256": meta["prereg_sha256"], "n": meta["target_n"]})
 
 
 def report(path: Path, out: Path | None = None, *, when_complete: bool = False) -> Path | None:
-    """Gather the shares of the run in ``path`` and write its report (``report.write_report``), under the
+    """Gather the shares of the study run in ``path`` and write its report (``report.write_report``), under the
     run's lock; with ``when_complete``, only once every planned trial is recorded (None before)."""
     from hebbian.studies.report import write_report
 
     with rundir.locked(path, wait=LOCK_WAIT_S):
-        recorded, planned = gather(path)
+        recorded, planned = gather_study(path)
         return None if when_complete and recorded < planned else write_report(path, out)

@@ -10,14 +10,16 @@ order). The pick is a suggestion: the pre-registration changes only when a perso
 chosen values into it as a new version, before any confirmatory trial.
 
 The run is resumable exactly as a study's is: one fsynced JSON line per trial in
-``runs/<id>/trials.jsonl``; a rerun skips what is logged.
+``runs/<id>/trials.jsonl``; a rerun skips what is logged. It splits among processes as a study
+does (``shards``: under ``mlx.launch``, or ``--shard K/N``), the grid points taking the place of
+the conditions and the tuning file that of the pre-registration; the last share to finish
+gathers the shares and writes the report (rerunning any finished share does it again).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, timezone
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +30,15 @@ import yaml
 from rich.console import Console
 
 from hebbian import provenance, stats
-from hebbian.studies import rundir
+from hebbian.studies import rundir, shards
 from hebbian.studies.errors import StudyError
-from hebbian.studies.prereg import Prereg, PreregError, load_prereg
+from hebbian.studies.prereg import Prereg, PreregError, load_prereg, sha256
 from hebbian.studies.runner import checked_outcome, progress_bar, trial_seed
 from hebbian.studies.schema import Field, at_least, read
-from hebbian.studies.trials import TrialLog
+from hebbian.studies.tasks import Item, Task
+from hebbian.studies.trials import TrialLog, read_trials
+
+SPEC = "tuning.yaml"  # the tuning file as last run, in the run directory
 
 FIELDS = {
     "id": Field("text"),
@@ -128,8 +133,10 @@ def load_spec(path: str | Path) -> TuningSpec:
                       spec["reference"], spec["grid"], raw)
 
 
-def run_tuning(spec_path: str | Path, out: Path | None = None, console: Console | None = None) -> Path:
-    """Run (or continue) every grid point on every tuning item; return the run directory."""
+def run_tuning(spec_path: str | Path, out: Path | None = None, console: Console | None = None,
+               shard: shards.Shard | None = None) -> Path:
+    """Run (or continue) every grid point on every tuning item, or on ``shard``'s items; return the run
+    directory."""
     console = console or Console(stderr=True, soft_wrap=True)
     spec = load_spec(spec_path)
     path = Path(out) if out is not None else rundir.default_dir(spec.id, smoke=False)
@@ -143,26 +150,60 @@ def run_tuning(spec_path: str | Path, out: Path | None = None, console: Console 
         problems += [f"grid point {p.name!r}: {problem}"] if problem else []
     if problems:
         raise StudyError(problems)
-    with rundir.locked(path):
-        (path / "tuning.yaml").write_bytes(spec.raw)
-        meta = path / "run.json"
-        sessions = json.loads(meta.read_text())["sessions"] if meta.exists() else []
-        log, records = TrialLog.open_for_append(path / rundir.TRIALS)
-        session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "trials_before": len(records), **provenance.snapshot()}
-        meta.write_text(json.dumps({"id": spec.id, "sessions": sessions + [session]}, indent=2))
-        done = {(r["item"], r["condition"]) for r in records}  # a point's name is its "condition" in the log
-        items = task.items(spec.items)
-        todo = [(item, p) for item in items for p in points if (item.id, p.name) not in done]
-        with log, progress_bar(console) as bar:
-            progress = bar.add_task(spec.id, total=len(items) * len(points), completed=len(items) * len(points) - len(todo))
-            for item, point in todo:
-                seed = trial_seed(spec.seed, item.id, point.name)
-                outcome = checked_outcome(task, task.run_trial(item, point.config, seed))
-                log.append({"item": item.id, "index": item.index, "condition": point.name, "seed": seed,
-                            "outcome": outcome})
-                bar.advance(progress)
+    items = task.items(spec.items)
+    if shard is None:
+        with rundir.locked(path):
+            meta = _prepare(path, spec, None)
+            session = rundir.session(len(read_trials(path / rundir.TRIALS)[0]))
+            rundir.write_atomic(path / rundir.META, json.dumps({**meta, "sessions": [*meta["sessions"], session]},
+                                                               indent=2).encode())
+            _run(spec, task, points, items, path / rundir.TRIALS, spec.id, console)
+        return path
+    with rundir.locked(path, shard.lock, holder=f"another process is running share {shard} of this run"):
+        with rundir.locked(path, wait=shards.LOCK_WAIT_S):
+            _prepare(path, spec, shard.n)
+        log = path / shard.log
+        shards.record_session(path, shard, {**rundir.session(len(read_trials(log)[0])), "sha256": sha256(spec.raw),
+                                            "n": spec.items})
+        _run(spec, task, points, [i for i in items if shard.owns(i.index)], log, f"{spec.id} share {shard}", console)
     return path
+
+
+def _prepare(path: Path, spec: TuningSpec, split: int | None) -> dict[str, Any]:
+    """Check the run's split, keep the tuning file as run and, for a new split run, write its record; return
+    the record (call under the run's lock)."""
+    meta = rundir.read_meta(path) or {"id": spec.id, **({"shards": split} if split else {}), "sessions": []}
+    rundir.check_split(path, meta, split)
+    rundir.write_if_changed(path / SPEC, spec.raw)
+    if split:
+        rundir.write_if_changed(path / rundir.META, json.dumps(meta, indent=2).encode())
+    return meta
+
+
+def _run(spec: TuningSpec, task: Task, points: list[Point], items: list[Item], log_path: Path, label: str,
+         console: Console) -> None:
+    """Run every point on ``items`` that ``log_path`` does not record yet, appending each trial to it."""
+    log, records = TrialLog.open_for_append(log_path)
+    done = {(r["item"], r["condition"]) for r in records}  # a point's name is its "condition" in the log
+    todo = [(item, p) for item in items for p in points if (item.id, p.name) not in done]
+    total = len(items) * len(points)
+    with log, progress_bar(console) as bar:
+        progress = bar.add_task(label, total=total, completed=total - len(todo))
+        for item, point in todo:
+            seed = trial_seed(spec.seed, item.id, point.name)
+            outcome = checked_outcome(task, task.run_trial(item, point.config, seed))
+            log.append({"item": item.id, "index": item.index, "condition": point.name, "seed": seed,
+                        "outcome": outcome})
+            bar.advance(progress)
+
+
+def report_shares(spec: TuningSpec, run_dir: Path, out: str | Path | None = None) -> Path | None:
+    """Under the run's lock, gather the shares of the split tuning run in ``run_dir`` and, once every trial
+    is recorded, write its report (``write_tuning_report``); None before."""
+    with rundir.locked(run_dir, wait=shards.LOCK_WAIT_S):
+        recorded, planned = shards.gather(run_dir, [p.name for p in spec.points()], "tuning file",
+                                          {"sha256": sha256((run_dir / SPEC).read_bytes()), "n": spec.items})
+        return write_tuning_report(spec, run_dir, out) if recorded == planned else None
 
 
 @dataclass(frozen=True)
@@ -197,7 +238,6 @@ def analyse(spec: TuningSpec, records: list[dict]) -> tuple[list[PointResult], d
 def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path | None = None) -> Path:
     """The tuning report of `spec`'s run in `run_dir` (markdown, with a figure beside it)."""
     from hebbian import plots
-    from hebbian.studies.trials import read_trials
 
     run_dir = Path(run_dir)
     records, _ = read_trials(run_dir / rundir.TRIALS)
@@ -226,7 +266,7 @@ def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path |
     lines += ["", f"![points]({figure.name})", "", "Picks, as condition configs:", "", "```yaml"]
     lines += [f"{c}: {json.dumps(dict(p.config))}" for c, p in picks.items()]
     lines += ["```", "", "## Runs", ""]
-    sessions = json.loads((run_dir / "run.json").read_text())["sessions"]
+    sessions = json.loads((run_dir / rundir.META).read_text())["sessions"]
     lines += [f"- {s['started']}: {s['trials_before']} trials already logged; git `{s['git']}`" for s in sessions]
     lines += ["", provenance.markdown(), ""]
     out.write_text("\n".join(lines))
