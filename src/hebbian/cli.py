@@ -3,14 +3,44 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from typing import Optional
 
 import typer
 from rich.console import Console
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer's own copy of click
+from typer.core import TyperGroup
 
 from . import runtime
 
+
+class Commands(TyperGroup):
+    """The `hebbian` group: a usage error (a value out of range, an unknown option or command) ends
+    through fail(), as every user error does, instead of typer's boxed text."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        with one_line_usage_errors():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: typer.Context):
+        with one_line_usage_errors():  # the subcommands parse their options in here
+            return super().invoke(ctx)
+
+
+@contextmanager
+def one_line_usage_errors():
+    try:
+        yield
+    except NoArgsIsHelpError:  # a bare group: its help, as asked
+        raise
+    except UsageError as e:
+        message = e.format_message().rstrip(".")
+        where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        fail(message[:1].lower() + message[1:] + where)
+
+
 app = typer.Typer(
+    cls=Commands,
     help="A local LLM that keeps learning while it talks, and the studies that test it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -66,6 +96,11 @@ def fail(message: str, code: int = 2) -> None:
     """One line on stderr and a non-zero exit: how every user error ends."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    """One line on stderr about a choice that works but is likely not what was meant."""
+    err.print(f"[yellow]warning:[/] {message}", highlight=False)
 
 
 def load_model(spec: str):
