@@ -240,6 +240,17 @@ def test_a_run_keeps_its_split(prereg_file, split_run):
         run_study(prereg_file, out=unsplit, shard=shards.Shard(0, 2))
 
 
+def test_an_edited_split_smoke_run_is_refused_not_set_aside(prereg_file, tmp_path):
+    out = tmp_path / "smoke"
+    run_study(prereg_file, out=out, limit=3, shard=shards.Shard(0, 2))
+    data = example()
+    data["title"] = "Edited after share 0/2 ran"
+    edited = write_prereg(tmp_path, data, "edited.yaml")
+    with pytest.raises(StudyError, match="changed since trials were recorded"):
+        run_study(edited, out=out, limit=3, shard=shards.Shard(1, 2))
+    assert len(read_trials(out / shards.Shard(0, 2).log)[0]) == 2 * 5  # items 0 and 2, left where they were
+
+
 def test_a_share_already_running_is_refused(prereg_file, split_run):
     shard = shards.Shard(1, 2)
     with rundir.locked(split_run, shard.lock), \

@@ -37,8 +37,9 @@ from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import parse_prereg_bytes
 from hebbian.studies.trials import encode, read_trials
 
-# How long a share waits for another process that is preparing the run or gathering the shares.
-LOCK_WAIT_S = 120.0
+# How long a share waits for another process that holds the run's lock to prepare the run, or to gather
+# the shares and write the report (which can take a while for a large study).
+LOCK_WAIT_S = 600.0
 FILE = re.compile(r"(?:trials\.)?shard-(\d+)-of-(\d+)\.jsonl?")
 
 
