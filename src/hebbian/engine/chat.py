@@ -3,6 +3,10 @@
 The session owns the conversation (the messages the chat template renders; the engine feeds only
 what is new each turn) and answers one input line at a time, writing the reply as it streams.
 Input and output are the caller's: `hebbian chat` reads a terminal or piped lines.
+
+Nothing a user does here loses the conversation or the memory: a failed /save or /load says why
+in one line and the chat goes on, and /quit does not leave while the memory file could not be
+written (a second /quit does).
 """
 
 from __future__ import annotations
@@ -21,37 +25,64 @@ from .config import MODES
 from .engine import HebbianEngine
 from .state import StateFileError
 
-HELP = """commands:
+HELP = f"""commands:
   /stats          where the engine stands (window, evictions, memory)
   /save [FILE]    save the consolidated memory (default: the --memory file)
   /load FILE      load a consolidated memory
   /reset [all]    start a new conversation; "all" also forgets the consolidated memory
-  /mode NAME      switch consolidation mode (off, rank1, association, memory, slots): starts afresh
+  /mode NAME      switch consolidation mode ({', '.join(MODES)}): starts afresh
   /help           this text
-  /quit           leave (saving the memory to the --memory file, if given)
-Ctrl-C stops the current reply."""
+  /quit           leave (saving the memory to the --memory file, if given); so does Ctrl-D
+Ctrl-C stops the current reply; during a long prompt it cancels the turn. A paste is one turn."""
+
+
+class Interrupt:
+    """Ctrl-C during one turn (installed as the SIGINT handler by `interruptible`).
+
+    Until the reply's first token, while the prompt is fed chunk by chunk, it raises
+    KeyboardInterrupt at once: the engine undoes the half-fed turn. Once tokens stream it only
+    sets a flag, which the engine asks after each token, so the reply so far is kept.
+    """
+
+    def __init__(self):
+        self.streaming = False
+        self.hit = False
+
+    def __call__(self, *_) -> None:
+        if not self.streaming:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def stop(self) -> bool:
+        return self.hit
 
 
 @contextmanager
 def interruptible():
-    """Within the block, Ctrl-C sets a flag (returned as a callable) instead of raising."""
-    hit = []
-    previous = signal.signal(signal.SIGINT, lambda *_: hit.append(True))
+    """Within the block, Ctrl-C goes to the Interrupt it yields."""
+    interrupt = Interrupt()
+    previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        yield lambda: bool(hit)
+        yield interrupt
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
 class ChatSession:
     def __init__(self, engine: HebbianEngine, console: Console, err: Console, write: Callable[[str], None],
-                 max_tokens: int, temp: float, memory: Path | None = None):
+                 max_tokens: int, temp: float, memory: Path | None = None, system: str | None = None):
         self.engine, self.console, self.err, self.write = engine, console, err, write
-        self.max_tokens, self.temp, self.memory = max_tokens, temp, memory
-        self.messages: list[dict] = []
+        self.max_tokens, self.temp, self.memory, self.system = max_tokens, temp, memory, system
+        self.save_at_exit = True  # off once /mode leaves the --memory file's state behind
+        self.quit_refused = False  # a /quit already refused because the memory could not be saved
+        self.messages = self.opening()
+
+    def opening(self) -> list[dict]:
+        """A new conversation's messages: the system prompt, if any."""
+        return [{"role": "system", "content": self.system}] if self.system else []
 
     def handle(self, line: str) -> bool:
-        """Answer one input line; False when the session should end."""
+        """Answer one input (a line, or a paste of several); False when the session should end."""
         line = line.strip()
         if not line:
             return True
@@ -63,27 +94,37 @@ class ChatSession:
     def reply(self, text: str) -> None:
         self.messages.append({"role": "user", "content": text})
         pieces, last, start = [], None, time.perf_counter()
-        with interruptible() as stopped:
-            for last in self.engine.stream(self.messages, self.max_tokens, self.temp, stop=stopped):
-                pieces.append(last.text)
-                self.write(last.text)
-            interrupted = stopped()
+        try:
+            with interruptible() as interrupt:
+                for last in self.engine.stream(self.messages, self.max_tokens, self.temp, stop=interrupt.stop):
+                    interrupt.streaming = True
+                    pieces.append(last.text)
+                    self.write(last.text)
+        except KeyboardInterrupt:  # while the prompt was fed: the engine is back where it was
+            self.messages.pop()
+            self.err.print(f"[yellow](prompt stopped after {time.perf_counter() - start:.1f} s: the turn is "
+                           "cancelled, the conversation is as it was)[/]", highlight=False)
+            return
         self.write("\n")
         self.messages.append({"role": "assistant", "content": "".join(pieces)})
-        if interrupted:
+        if interrupt.hit:
             self.err.print("[yellow](reply stopped)[/]")
-        self.status(last, time.perf_counter() - start)
+        self.status(last)
 
-    def status(self, last, seconds: float) -> None:
+    def status(self, last) -> None:
+        """One line after each reply: the engine's window and memory, then mlx_lm.chat's figures."""
         d = self.engine.diagnostics()
-        speed = f"{last.generation_tps:.1f} tok/s" if last is not None else f"{seconds:.1f} s"
+        reply = f"reply {last.generation_tokens} tok"
+        if last.generation_tokens > 1:  # one token's rate would be measured over no time at all
+            reply += f", {last.generation_tps:.1f} tok/s"
         self.err.print(f"[dim]window {d['held']}/{d['capacity']} | evicted {d['evicted']} | "
-                       f"{d['mode']} mass {d['mass']:.1f} | {speed}[/]", highlight=False)
+                       f"{d['mode']} mass {d['mass']:.1f} | prompt {last.prompt_tokens} tok, "
+                       f"{last.prompt_tps:.1f} tok/s | {reply} | peak {last.peak_memory:.2f} GB[/]", highlight=False)
 
     def command(self, name: str, argument: str = "") -> bool:
         argument = argument.strip()
         if name in ("quit", "exit"):
-            return False
+            return not self.leave()
         if name == "help":
             self.console.print(HELP, highlight=False, markup=False)
         elif name == "stats":
@@ -93,17 +134,25 @@ class ChatSession:
         elif name == "load" and argument:
             self.load(Path(argument))
         elif name == "reset":
-            self.messages = []
+            self.messages = self.opening()
             self.engine.reset(keep_memory=argument != "all")
             self.err.print("new conversation" + (", memory cleared" if argument == "all" else ", memory kept"))
         elif name == "mode" and argument in MODES:
-            engine = self.engine
-            self.engine = HebbianEngine(engine.model, engine.tokenizer, replace(engine.config, mode=argument))
-            self.messages = []
-            self.err.print(f"mode {argument}: new conversation, empty memory")
+            self.switch(argument)
         else:
             self.err.print(f"[red]unknown or incomplete command /{name} {argument}[/] (try /help)", highlight=False)
         return True
+
+    def switch(self, mode: str) -> None:
+        """A fresh engine in `mode`; the --memory file keeps its state unless /save replaces it."""
+        engine = self.engine
+        self.engine = HebbianEngine(engine.model, engine.tokenizer, replace(engine.config, mode=mode))
+        self.messages = self.opening()
+        kept = ""
+        if self.memory is not None and self.save_at_exit:
+            self.save_at_exit = False
+            kept = f"; {self.memory} keeps its {engine.config.mode} memory (/save replaces it with this one)"
+        self.err.print(f"mode {mode}: new conversation, empty memory{kept}", highlight=False)
 
     def stats(self) -> None:
         table = Table("", "value", title="engine")
@@ -112,16 +161,33 @@ class ChatSession:
             table.add_row(key, shown)
         self.console.print(table)
 
-    def save(self, path: Path | None) -> None:
+    def save(self, path: Path | None) -> bool:
+        """Save the memory to `path`; False (and one line saying why) if that failed."""
         if path is None:
             self.err.print("[red]no file: /save FILE (or start with --memory FILE)[/]")
-            return
+            return False
         try:
             self.engine.save(path)
         except StateFileError as e:
             self.err.print(f"[red]{e}[/]", highlight=False)
-            return
+            return False
+        if path == self.memory:
+            self.save_at_exit = True
         self.err.print(f"memory saved to {path}", highlight=False)
+        return True
+
+    def save_memory(self) -> bool:
+        """Save the memory to the --memory file, if there is one to save to; False if that failed."""
+        return self.memory is None or not self.save_at_exit or self.save(self.memory)
+
+    def leave(self) -> bool:
+        """Whether the session may end: the memory is saved, or the user was told it is not."""
+        if self.save_memory() or self.quit_refused:
+            return True
+        self.quit_refused = True
+        self.err.print("[yellow]still here, so that the memory is not lost: /save FILE keeps it elsewhere; "
+                       "/quit again leaves without it[/]", highlight=False)
+        return False
 
     def load(self, path: Path) -> None:
         try:

@@ -5,6 +5,7 @@ Heavy imports stay inside the functions. User errors end as the CLI's do: one li
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -12,6 +13,9 @@ from typing import Optional
 import typer
 
 from .config import MODES
+
+KEEP = "(not overwriting it; move it away or pick another --memory file)"
+
 
 def _cli():
     """The CLI's consoles and error helpers (imported late: the CLI imports this module)."""
@@ -43,72 +47,136 @@ def _engine(spec: str, config):
 MODE = typer.Option(None, "--mode", help=f"What evicted tokens become: {', '.join(MODES)} (default: memory).")
 MODEL = typer.Option("default", "--model", "-m", help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id.")
 WINDOW = typer.Option(None, "--window", min=1, help="Recent tokens kept per layer besides the sinks (default 1020).")
+SMALL_WINDOW = 64  # below this a chat's window holds less than a turn usually takes
 
 
 def chat(
-    model: str = MODEL,
-    window: Optional[int] = WINDOW,
+    model: str = typer.Option("default", "--model", "-m",
+                              help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id. "
+                                   "-m is --model, as in every hebbian command (mlx_lm.chat's -m is --max-tokens)."),
+    temp: float = typer.Option(0.0, "--temp", min=0.0, help="Sampling temperature; 0 is greedy."),
+    seed: int = typer.Option(0, "--seed", help="PRNG seed."),
+    prefill_step_size: Optional[int] = typer.Option(
+        None, "--prefill-step-size", min=1,
+        help="Number of prompt tokens to process at a time (default 512); Ctrl-C stops a prompt between steps."),
+    max_tokens: int = typer.Option(256, "--max-tokens", "-n", min=1,
+                                   help="Maximum number of tokens to generate per reply."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt",
+                                                help="System prompt to be used for the chat template."),
+    window: Optional[int] = typer.Option(
+        None, "--window", min=1,
+        help="Recent tokens kept per layer besides the sinks (default 1020); mlx_lm.chat's --max-kv-size is "
+             "--window plus --sinks."),
     sinks: Optional[int] = typer.Option(None, "--sinks", min=0, help="First tokens never evicted (default 4)."),
     mode: Optional[str] = MODE,
-    memory: Optional[Path] = typer.Option(None, "--memory", dir_okay=False,
-                                          help="Load the consolidated memory from FILE if it exists (and, without "
-                                               "--mode, its mode); save it there at exit."),
-    max_tokens: int = typer.Option(512, "--max-tokens", "-n", min=1, help="Most tokens per reply."),
-    temp: float = typer.Option(0.0, "--temp", min=0.0, help="Sampling temperature; 0 is greedy."),
+    memory: Optional[Path] = typer.Option(
+        None, "--memory", dir_okay=False,
+        help="Load the consolidated memory from FILE if it exists, with the settings it was saved with "
+             "(mode, window, sinks... unless given here); save it there at exit."),
 ) -> None:
     """Chat with a model that consolidates what leaves its window. Type /help for commands.
 
+    Options that mlx_lm.chat also has mean the same here, except -m (--model here).
+
+    Not here yet: mlx_lm.chat's --top-p, --xtc-probability, --xtc-threshold, --adapter-path.
+
     With stdin not a terminal, each input line is one turn (or command): echo "hi" | hebbian chat
     """
+    import mlx.core as mx
+
     from .chat import ChatSession
-    from .state import StateFileError, read_state
+    from .state import StateFileError
 
     cli = _cli()
-    keep = "(not overwriting it; move it away or pick another --memory file)"
-    if mode is None and memory is not None and memory.exists():
-        try:  # continue in the mode the memory was made in
-            mode = read_state(memory)[1].get("config", {}).get("mode")
-        except StateFileError as e:
-            cli.fail(f"{e} {keep}")
-    engine = _engine(model, _config(window=window, n_sink=sinks, mode=mode))
+    if model.isdigit():
+        cli.fail(f"-m {model}: -m is --model in hebbian (mlx_lm.chat's -m is --max-tokens); "
+                 f"for replies of {model} tokens use --max-tokens {model}")
+    given = {k: v for k, v in dict(window=window, n_sink=sinks, mode=mode, prefill_chunk=prefill_step_size).items()
+             if v is not None}
+    saved = _saved_settings(memory) if memory is not None else {}
+    config = _config(**{**saved, **given})
+    _warn_about(config)
+    engine = _engine(model, config)
     if memory is not None and memory.exists():
         try:
             engine.load(memory)
         except StateFileError as e:
-            cli.fail(f"{e} {keep}")
+            cli.fail(f"{e} {KEEP}")
         cli.err.print(f"memory loaded from {memory}", highlight=False)
+        for key, value in given.items():
+            if key in saved and saved[key] != value and key != "mode":
+                cli.warn(f"{memory} was saved with {key} {saved[key]}; this session runs {key} {value} "
+                         "and saves it so at exit")
 
     def write(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    session = ChatSession(engine, cli.console, cli.err, write, max_tokens, temp, memory)
+    mx.random.seed(seed)
+    session = ChatSession(engine, cli.console, cli.err, write, max_tokens, temp, memory, system_prompt)
     interactive = sys.stdin.isatty()
     if interactive:
         cli.err.print(f"[dim]{model}, mode {engine.config.mode}, window {engine.config.capacity} tokens; "
-                  "/help for commands, /quit to leave[/]", highlight=False)
+                      "/help for commands, /quit to leave[/]", highlight=False)
     try:
-        for line in _lines(interactive):
-            if not session.handle(line):
-                break
-    finally:
-        if memory is not None:
-            session.save(memory)
+        quit = any(not session.handle(line) for line in (_terminal_lines() if interactive else sys.stdin))
+    except BaseException:
+        session.save_memory()  # whatever went wrong, the memory is kept
+        raise
+    if not quit and not session.save_memory():  # the input ran out: save, as /quit does
+        raise typer.Exit(1)
 
 
-def _lines(interactive: bool):
-    """Input lines: prompted from a terminal (Ctrl-C there only clears the line), else stdin's."""
-    if not interactive:
-        yield from sys.stdin
-        return
+def _saved_settings(memory: Path) -> dict:
+    """The engine settings a --memory file was saved with ({} for a new file, whose folder must be
+    writable: found out now, not when the session ends)."""
+    from dataclasses import fields
+
+    from .config import EngineConfig
+    from .state import StateFileError, read_state
+
     cli = _cli()
+    folder = memory.parent
+    if not folder.is_dir():
+        cli.fail(f"--memory {memory}: no folder {folder}; create it or pick another file")
+    if not os.access(folder, os.W_OK):
+        cli.fail(f"--memory {memory}: cannot write in {folder}; pick another file")
+    if not memory.exists():
+        return {}
+    try:
+        saved = read_state(memory)[1].get("config", {})
+    except StateFileError as e:
+        cli.fail(f"{e} {KEEP}")
+    names = {f.name for f in fields(EngineConfig)}
+    return {k: v for k, v in saved.items() if k in names}
+
+
+def _warn_about(config) -> None:
+    """Settings that run but make a poor chat: one warning line each."""
+    cli = _cli()
+    if config.n_sink == 0:
+        cli.warn("0 sinks: with no attention sinks the model's output falls apart once the window starts to "
+                 "evict (StreamingLLM); the default --sinks is 4")
+    if config.window < SMALL_WINDOW:
+        cli.warn(f"window {config.window}: fewer tokens than a turn usually takes; the model sees only the last "
+                 f"{config.window} of the chat (try --window 256 or more)")
+
+
+def _terminal_lines():
+    """Inputs typed at a terminal, read by prompt_toolkit: no length limit (the terminal's own line
+    mode stops at 4095 characters), a paste with newlines is one input, arrows recall history.
+    Ctrl-C clears the line; Ctrl-D is /quit."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.formatted_text import HTML
+
+    prompt = PromptSession()
     while True:
         try:
-            yield cli.console.input("[bold]you>[/] ")
+            yield prompt.prompt(HTML("<b>you&gt;</b> "))
         except KeyboardInterrupt:
-            cli.err.print("\n(type /quit to leave)")
+            _cli().err.print("(type /quit to leave)")
         except EOFError:
-            return
+            yield "/quit"
 
 
 def bench_engine(

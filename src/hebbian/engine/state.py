@@ -53,6 +53,9 @@ def save_state(path: str | Path, arrays: dict[str, mx.array], config: EngineConf
         os.replace(temporary, path)
     except OSError as e:
         raise StateFileError(f"cannot write {path}: {e.strerror or e}") from e
+    except RuntimeError as e:  # how MLX reports a file it cannot open or write
+        reason = "no such folder" if not path.parent.is_dir() else str(e)
+        raise StateFileError(f"cannot write {path}: {reason}") from e
     finally:
         temporary.unlink(missing_ok=True)
 
