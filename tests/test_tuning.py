@@ -144,6 +144,7 @@ def test_a_tuning_run_split_three_ways_gives_the_trials_and_picks_of_one(tmp_pat
     assert (split / "trials.jsonl").read_bytes() == (tmp_path / "one" / "trials.jsonl").read_bytes()
     assert (split / "report.md").read_text().split("## Runs")[0] == one.read_text().split("## Runs")[0]
     assert sorted(s["shard"] for s in json.loads((split / "run.json").read_text())["sessions"]) == ["0/3", "1/3", "2/3"]
+    assert "0 trials already logged in share 2/3; git" in (split / "report.md").read_text()
     unsplit = CliRunner().invoke(app, ["tune", str(path), "--out", str(split)])
     assert unsplit.exit_code == 2 and "holds a run split 3 ways, and this one is not split" in unsplit.stderr
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,8 @@ def gather(path: Path, conditions: Sequence[str], plan: str, run: dict[str, Any]
                                  f"which is share {Shard(record['index'] % n, n)}'s: the shares overlap")
             records.append(record)
     _check_agreement(path, plan, run, latest)
-    records.sort(key=lambda r: (r["index"], order[r["condition"]]))
+    # a condition dropped by a deviation sorts after the pre-registration's own
+    records.sort(key=lambda r: (r["index"], order.get(r["condition"], len(order)), r["condition"]))
     rundir.write_atomic(path / rundir.TRIALS, b"".join(encode(r) for r in records))
     rundir.write_atomic(path / rundir.META, json.dumps(
         {**meta, "sessions": sorted(sessions, key=lambda s: s["started"])}, indent=2).encode())

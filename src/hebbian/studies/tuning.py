@@ -267,7 +267,8 @@ def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path |
     lines += [f"{c}: {json.dumps(dict(p.config))}" for c, p in picks.items()]
     lines += ["```", "", "## Runs", ""]
     sessions = json.loads((run_dir / rundir.META).read_text())["sessions"]
-    lines += [f"- {s['started']}: {s['trials_before']} trials already logged; git `{s['git']}`" for s in sessions]
+    lines += [f"- {s['started']}: {s['trials_before']} trials already logged"
+              + (f" in share {s['shard']}" if "shard" in s else "") + f"; git `{s['git']}`" for s in sessions]
     lines += ["", provenance.markdown(), ""]
     out.write_text("\n".join(lines))
     return out
