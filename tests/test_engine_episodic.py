@@ -60,6 +60,21 @@ def test_a_prompt_chooses_the_block_its_queries_match_and_its_neighbours(wide):
     assert s.selected == [4, 5, 6] and out.shape == (1, 4, 1, D)
 
 
+def test_a_question_split_across_chunks_still_chooses_by_its_own_queries(wide):
+    s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=4)
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 40, D), key=mx.random.key(7)) * 0.1
+    target = mx.random.normal((D,), key=mx.random.key(8))
+    keys[0, 9] = target * 3
+    feed_blocks(s, keys)
+    other = mx.broadcast_to(-target, (1, 4, 2, D))  # scores block 2 lowest
+    s.read(1, mx.broadcast_to(target, (1, 4, 2, D)), 1.0)  # the question's first two tokens
+    s.read(1, other, 1.0)  # its last two: still within the last 4 queries
+    assert s.selected == [2]
+    s.read(1, other, 1.0)  # four later tokens push it out
+    assert s.selected != [2]
+
+
 def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
     s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0)
     D = s.shapes[1].head_dim

@@ -142,8 +142,8 @@ class Episodic(ReadStrategy):
                 "values": mx.zeros((s.n_kv_heads, R, s.value_dim), self.dtype),
                 "bias": mx.full((R,), NEG), "mass": mx.zeros((s.n_kv_heads,))}
 
-    def update(self, layer, state, batch, weights):  # consolidate is this strategy's own
-        raise NotImplementedError
+    def update(self, layer, state, batch, weights):
+        raise NotImplementedError("episodic stores blocks in consolidate; it has no state update")
 
     def reset(self) -> None:
         super().reset()
@@ -278,16 +278,14 @@ class Episodic(ReadStrategy):
         """Add this layer's retrieval heads' votes; the last retrieval layer then chooses."""
         n_kv, heads = self.shapes[layer].n_kv_heads, self.heads[layer]
         B, n_heads, L, D = queries.shape
-        grouped = queries[0].reshape(n_kv, n_heads // n_kv, L, D)[mx.array(heads)]  # (h, rep, L, D)
-        recent = grouped.reshape(len(heads), -1, D) if L == 1 else grouped[:, :, -self.config.query_tokens:].reshape(
-            len(heads), -1, D)
+        recent = queries[0].reshape(n_kv, n_heads // n_kv, L, D)[mx.array(heads)]  # (h, rep, L, D)
         kept = self.queries.get(layer)
-        recent = recent if kept is None else mx.concatenate([kept, recent], axis=1)
-        self.queries[layer] = recent[:, -self.config.query_tokens * (n_heads // n_kv):]
+        recent = recent if kept is None else mx.concatenate([kept, recent], axis=2)
+        self.queries[layer] = recent[:, :, -self.config.query_tokens:]
         complete = self.complete()
         if complete:
             keys = mx.stack([unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(heads)] for b in complete], axis=1)
-            q = self.queries[layer].astype(mx.float32) * scale  # (h, Q, D); keys (h, N, block, D)
+            q = self.queries[layer].reshape(len(heads), -1, D).astype(mx.float32) * scale  # (h, rep Q, D)
             scores = (mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)).max(axis=(-1, -2))  # (h, N)
             votes = mx.softmax(scores, axis=-1).sum(axis=0)
             self.votes = votes if self.votes is None or self.votes.shape != votes.shape else self.votes + votes
@@ -302,7 +300,7 @@ class Episodic(ReadStrategy):
             lo, hi = self.pinned
             chosen = [j for j, b in enumerate(self.blocks) if b.positions[0] <= hi and b.positions[-1] >= lo]
         if votes is not None and votes.shape[0] == len(self.complete()):
-            share = np.array(votes) / len(self.heads_flat)
+            share = np.array(votes) / sum(len(h) for h in self.heads.values())
             for j in np.argsort(-share, kind="stable")[:c.blocks_read]:
                 block = self.blocks[int(j)]
                 block.strength, block.clock = self.held(block) + float(share[j]), self.clock
@@ -312,10 +310,6 @@ class Episodic(ReadStrategy):
         self.selected = wanted[: self.read_slots // c.block]
         self.anchor = int(self.blocks[-1].positions[-1]) if self.blocks else 0
         self.chosen += 1
-
-    @property
-    def heads_flat(self) -> list[tuple[int, int]]:
-        return [(i, h) for i, hs in self.heads.items() for h in hs]
 
     def selected_positions(self) -> list[tuple[int, int]]:
         """(first, last) sequence position of each block the next steps read."""
