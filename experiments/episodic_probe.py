@@ -26,7 +26,12 @@ def parse(spec: str) -> tuple[str, dict]:
     config = {}
     for part in filter(None, knobs.split(",")):
         key, _, value = part.partition(":")
-        config[key] = json.loads(value) if value[:1] in "0123456789-[{tfn." else value
+        try:
+            config[key] = json.loads(value)  # numbers
+        except json.JSONDecodeError:
+            config[key] = value
+        if isinstance(config[key], bool):  # "true" is a recall_positions value, not a boolean
+            config[key] = value
     return name, config
 
 
