@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hebbian.studies.fluency import fluency_outcomes
+from hebbian.studies.tasks.continuation import ContinuationTask
 from hebbian.studies.tasks.perplexity import PerplexityTask
 from hebbian.studies.tasks.recall import RecallTask
 
@@ -66,3 +67,37 @@ def test_recall_records_the_fluency_of_the_reply_it_generated(default_model):
     out = task.run_trial(task.items(1)[0], config, 0)
     assert len(replies) == 1
     assert {k: out[k] for k in ("degenerate", "rep4", "distinct2")} == fluency_outcomes(replies[0])
+
+
+def test_continuation_generates_after_the_whole_segment_and_scores_that_reply(default_model, perplexity_task):
+    task = ContinuationTask({"model": "default", "corpus": "austen/emma", "segment_tokens": 96, "max_tokens": 8},
+                            seed=3)
+    task.__dict__["model"] = default_model
+    item = task.items(1)[0]
+    assert item == perplexity_task.items(1)[0]  # the same segments as the perplexity task with the same seed
+    engine, seen = task.engine(WINDOW), []
+    generate = engine.generate
+
+    def recorded(prompt, **kwargs):
+        seen.append((engine.diagnostics(), list(prompt), generate(prompt, **kwargs)))
+        return seen[-1][2]
+
+    engine.generate = recorded
+    out = task.run_trial(item, WINDOW, 0)
+    (state, prompt, reply), = seen
+    segment = task.tokens[item.data["start"]:item.data["start"] + 96]
+    assert state["tokens_seen"] == 95 and state["evicted"] > 0 and prompt == segment[-1:]
+    assert out == fluency_outcomes(reply) and reply.strip()
+
+
+def test_the_generation_prereg_continues_the_perplexity_studys_segments_under_its_conditions():
+    from pathlib import Path
+
+    from hebbian.studies.prereg import load_prereg
+
+    prereg = Path(__file__).parent.parent / "prereg"
+    generation, perplexity = load_prereg(prereg / "perplexity-generation.yaml"), load_prereg(prereg / "perplexity.yaml")
+    assert generation.conditions == perplexity.conditions
+    assert generation.item_seed == perplexity.item_seed and generation.planned_n == perplexity.planned_n
+    shared = ("model", "corpus", "segment_tokens")
+    assert {k: generation.task_params[k] for k in shared} == {k: perplexity.task_params[k] for k in shared}

@@ -95,4 +95,4 @@ def get_task(name: str) -> type[Task]:
     return _REGISTRY[name]
 
 
-from hebbian.studies.tasks import perplexity, recall, synthetic  # noqa: E402,F401  (registers the built-in tasks)
+from hebbian.studies.tasks import continuation, perplexity, recall, synthetic  # noqa: E402,F401  (registers them)
