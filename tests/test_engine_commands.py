@@ -91,7 +91,7 @@ def test_switching_mode_leaves_the_memory_file_as_it_was(tmp_path):
     saved = memory.read_bytes()
     result = chat_lines("-m", model, "-n", "3", "--memory", memory, lines=["/mode slots", "hi", "/quit"])
     assert result.exit_code == 0, result.output
-    assert f"{memory} keeps its memory memory" in result.stderr
+    assert f"{memory} keeps the memory state it has" in result.stderr
     assert memory.read_bytes() == saved
 
 

@@ -151,7 +151,7 @@ class ChatSession:
         kept = ""
         if self.memory is not None and self.save_at_exit:
             self.save_at_exit = False
-            kept = f"; {self.memory} keeps its {engine.config.mode} memory (/save replaces it with this one)"
+            kept = f"; {self.memory} keeps the {engine.config.mode} state it has (/save replaces it with this one)"
         self.err.print(f"mode {mode}: new conversation, empty memory{kept}", highlight=False)
 
     def stats(self) -> None:

@@ -105,8 +105,8 @@ def chat(
         cli.err.print(f"memory loaded from {memory}", highlight=False)
         for key, value in given.items():
             if key in saved and saved[key] != value and key != "mode":
-                cli.warn(f"{memory} was saved with {key} {saved[key]}; this session runs {key} {value} "
-                         "and saves it so at exit")
+                cli.warn(f"{memory} was saved with {key} {saved[key]}; this session runs {key} {value}, "
+                         "and the file will say so once saved")
 
     def write(text: str) -> None:
         sys.stdout.write(text)
@@ -119,11 +119,11 @@ def chat(
         cli.err.print(f"[dim]{model}, mode {engine.config.mode}, window {engine.config.capacity} tokens; "
                       "/help for commands, /quit to leave[/]", highlight=False)
     try:
-        quit = any(not session.handle(line) for line in (_terminal_lines() if interactive else sys.stdin))
+        left = any(not session.handle(line) for line in (_terminal_lines() if interactive else sys.stdin))
     except BaseException:
         session.save_memory()  # whatever went wrong, the memory is kept
         raise
-    if not quit and not session.save_memory():  # the input ran out: save, as /quit does
+    if not left and not session.save_memory():  # the input ran out: save, as /quit does
         raise typer.Exit(1)
 
 
