@@ -59,7 +59,7 @@ class EngineConfig:
     query_tokens: a prompt's last this many queries score the blocks.
     budget: the most bytes the store holds, as a fraction of a full float32 cache of the model's
         trained context (inf: no bound).
-    retrieval_heads: "auto" or "layer:kv_head,..." (the heads that score blocks).
+    retrieval_heads: "auto", "all" or "layer:kv_head,..." (the heads that score blocks).
     recall_positions: "fixed" reads every block at recall_distance; "true" keeps read keys at
         their distances from the newest evicted token.
     """

@@ -27,8 +27,9 @@ the weakest leaves. The budget bounds the
 store; the read set, a fixed few blocks per layer, is a working buffer like the window.
 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
-..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS, or else every KV head of the
-layers from half to four fifths of the depth. The engine runs one sequence (batch 1) and no heavy
+..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS (experiments/retrieval_heads.py
+measures them), or else every KV head of the layers from half to four fifths of the depth; "all"
+takes every head (for calibration: `scores` then holds every head's block scores). The engine runs one sequence (batch 1) and no heavy
 hitters in this mode, so a block's tokens are the same in every layer and head.
 """
 
@@ -72,6 +73,8 @@ def parse_heads(spec: str) -> tuple[tuple[int, int], ...]:
 def retrieval_heads(model: nn.Module, spec: str, layers: list[int]) -> dict[int, list[int]]:
     """layer -> the KV heads that score blocks there (see the module docstring)."""
     args = model.args
+    if spec == "all":
+        return {i: list(range(model.layers[i].self_attn.n_kv_heads)) for i in layers}
     if spec == "auto":
         key = (getattr(args, "model_type", ""), len(model.layers), args.hidden_size)
         n = len(model.layers)
@@ -161,6 +164,7 @@ class Episodic(ReadStrategy):
         self.anchor = 0  # the newest evicted position when they were chosen ("true" positions)
         self.built: dict[int, tuple] = {}  # layer -> the selection its read set holds
         self.pinned: tuple[int, int] | None = None  # positions always read (an oracle for studies)
+        self.scores: dict[int, mx.array] = {}  # retrieval layer -> its heads' last block scores (h, blocks)
 
     def snapshot(self) -> tuple:
         blocks = [copy.copy(b) for b in self.blocks]
@@ -287,6 +291,7 @@ class Episodic(ReadStrategy):
             keys = mx.stack([unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(heads)] for b in complete], axis=1)
             q = self.queries[layer].reshape(len(heads), -1, D).astype(mx.float32) * scale  # (h, rep Q, D)
             scores = (mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)).max(axis=(-1, -2))  # (h, N)
+            self.scores[layer] = scores
             votes = mx.softmax(scores, axis=-1).sum(axis=0)
             self.votes = votes if self.votes is None or self.votes.shape != votes.shape else self.votes + votes
         if layer == max(self.heads):
