@@ -108,7 +108,7 @@ from hebbian.studies.tasks.synthetic import SyntheticTask
 
 original = SyntheticTask.run_trial
 def slow(self, *args):
-    time.sleep(0.02)
+    time.sleep(0.05)  # 60 trials take 3 s: room to kill the run between trial 20 and the end on a busy machine
     return original(self, *args)
 SyntheticTask.run_trial = slow
 run_study(sys.argv[1], out=sys.argv[2])

@@ -130,7 +130,7 @@ from hebbian.studies.tasks.synthetic import SyntheticTask
 
 original = SyntheticTask.run_trial
 def slow(self, *args):
-    time.sleep(0.05)
+    time.sleep(0.1)  # the share's 20 trials take 2 s: room to kill it after the third on a busy machine
     return original(self, *args)
 SyntheticTask.run_trial = slow
 run_study(sys.argv[1], out=sys.argv[2], shard=parse(sys.argv[3]))
@@ -144,14 +144,14 @@ def test_a_killed_share_resumes_alone(prereg_file, reference, tmp_path):
     child = subprocess.Popen([sys.executable, "-c", KILLED_SHARE, str(prereg_file), str(out), "0/2"], env=ENV,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not log.exists() or len(log.read_bytes().splitlines()) < 5:
+    while not log.exists() or len(log.read_bytes().splitlines()) < 3:
         assert child.poll() is None, "the share ended before it could be killed"
         assert time.monotonic() < deadline, "the share did not get going"
         time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     assert child.wait() == -signal.SIGKILL
     killed_at = len(read_trials(log)[0])
-    assert 5 <= killed_at < 20
+    assert 3 <= killed_at < 20
     assert run_share(prereg_file, out, 1, 2) is None  # share 0/2 is unfinished: no report yet
     share_1 = (out / shards.Shard(1, 2).log).read_bytes()
     assert run_share(prereg_file, out, 0, 2) == out / "report.md"
