@@ -48,7 +48,8 @@ def main() -> None:
             fact = len(engine.tokenizer.encode(engine.transcript)) - outcome["distance"]  # ~ the fact's last token
             print(json.dumps({"item": item.id, "condition": name, "answer": item.data["answer"], **outcome,
                               "read": read,
-                              "fact_read": any(lo <= fact <= hi + 2 for lo, hi in read)}), flush=True)
+                              "fact_read": any(lo <= fact <= hi + 2 for lo, hi in read),
+                              "reply": engine.transcript.rsplit("assistant\n", 1)[-1]}), flush=True)
 
 
 if __name__ == "__main__":
