@@ -79,11 +79,12 @@ def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
     s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0)
     D = s.shapes[1].head_dim
     keys = mx.random.normal((2, 16, D), key=mx.random.key(3))
-    feed_blocks(s, keys)
-    s.pinned = (8, 11)  # block 2, whatever the vote
     q = mx.random.normal((1, 4, 3, D), key=mx.random.key(4))
+    keys[0, 0] = 5 * q[0, 0, 0]  # the vote goes to block 0
+    feed_blocks(s, keys)
+    s.pinned = (12, 15)  # block 3, whatever the vote, even where the vote fills the read set
     s.read(1, q, 0.125)
-    assert 2 in s.selected
+    assert 3 in s.selected and len(s.selected) == 1
     chosen = mx.concatenate([keys[:, 4 * j:4 * j + 4] for j in s.selected], axis=1)  # (H, n, D)
     out, log_mass = s.read(1, q, 0.125)
     grouped = q[0].reshape(2, 2, 3, D)

@@ -310,9 +310,10 @@ class Episodic(ReadStrategy):
                 block = self.blocks[int(j)]
                 block.strength, block.clock = self.held(block) + float(share[j]), self.clock
                 chosen.append(int(j))
-        wanted = sorted({j + d for j in chosen for d in range(-c.neighbours, c.neighbours + 1) if 0 <= j + d < n})
-        wanted = [j for j in wanted if len(self.blocks[j].data) == len(self.shapes)]
-        self.selected = wanted[: self.read_slots // c.block]
+        # in order of priority (pinned, then by vote, each with its neighbours), then as many as fit
+        wanted = dict.fromkeys(j + d for j in chosen for d in range(-c.neighbours, c.neighbours + 1)
+                               if 0 <= j + d < n and len(self.blocks[j + d].data) == len(self.shapes))
+        self.selected = sorted(list(wanted)[: self.read_slots // c.block])
         self.anchor = int(self.blocks[-1].positions[-1]) if self.blocks else 0
         self.chosen += 1
 
