@@ -95,4 +95,4 @@ def get_task(name: str) -> type[Task]:
     return _REGISTRY[name]
 
 
-from hebbian.studies.tasks import continuation, perplexity, recall, synthetic  # noqa: E402,F401  (registers them)
+from hebbian.studies.tasks import continuation, needle, perplexity, recall, synthetic  # noqa: E402,F401  (registers them)
