@@ -187,3 +187,16 @@ def test_settings_that_cannot_work_are_refused(wide):
         strategy(wide, retrieval_heads="1:7")
     with pytest.raises(ValueError, match="layer:kv_head"):
         strategy(wide, retrieval_heads="one")
+
+
+def test_the_default_model_recalls_an_evicted_fact_that_the_window_has_lost(default_gguf):
+    """Real model, real filler: two recall items of the tuning split (seed 7), window 128."""
+    from hebbian.studies.tasks.recall import RecallTask
+
+    task = RecallTask({"model": "default", "corpus": "austen", "filler_chars": 1000, "max_tokens": 16}, seed=7)
+    base = {"window": 128, "n_sink": 4, "prefill_chunk": 32}
+    for item in task.items(2):
+        window = task.run_trial(item, {**base, "mode": "off"}, seed=0)
+        episodic = task.run_trial(item, {**base, "mode": "episodic"}, seed=0)
+        assert window["distance"] > 132 and not window["correct"] and window["logprob"] < -15
+        assert episodic["logprob"] > -3 and not episodic["degenerate"]
