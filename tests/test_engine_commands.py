@@ -77,6 +77,7 @@ def test_a_memory_file_reopens_with_the_settings_it_was_saved_with(tmp_path):
     assert first.exit_code == 0, first.output
     again = chat_lines("-m", model, "-n", "3", "--memory", memory, lines=["hi", "/quit"])
     assert again.exit_code == 0, again.output
+    assert f"memory loaded from {memory} (mode memory, window 8, sinks 2)" in again.stderr
     assert "window 10/10" in again.stderr and "was saved with" not in again.stderr
     assert read_state(memory)[1]["config"]["window"] == 8  # not rewritten with the default window
     wider = chat_lines("-m", model, "-n", "3", "--window", "12", "--memory", memory, lines=["hi"])

@@ -102,7 +102,8 @@ def chat(
             engine.load(memory)
         except StateFileError as e:
             cli.fail(f"{e} {KEEP}")
-        cli.err.print(f"memory loaded from {memory}", highlight=False)
+        cli.err.print(f"memory loaded from {memory} (mode {config.mode}, window {config.window}, "
+                      f"sinks {config.n_sink})", highlight=False)
         for key, value in given.items():
             if key in saved and saved[key] != value and key != "mode":
                 cli.warn(f"{memory} was saved with {key} {saved[key]}; this session runs {key} {value}, "
