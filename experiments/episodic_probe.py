@@ -4,13 +4,15 @@ Runs the recall task's trial on `n` items (item seed 7, the recall tuning split)
 condition and prints, per trial, whether the answer was recalled, the answer log-probability, the
 blocks read when the question was asked and whether one holds the fact, and the reply.
 
-    python experiments/episodic_probe.py [n] [condition=key:value,... ...]
+    python experiments/episodic_probe.py [n] [condition=key:value,... ...] [--model SPEC]
+
+--model takes what `hebbian chat --model` takes (default: the default model).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 
 from hebbian.studies.tasks.recall import RecallTask
 
@@ -36,10 +38,14 @@ def parse(spec: str) -> tuple[str, dict]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    conditions = dict(parse(s) for s in sys.argv[2:]) or DEFAULT
-    task = RecallTask({"model": "default", "corpus": "austen", "filler_chars": 1000, "max_tokens": 16}, seed=7)
-    for item in task.items(n):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=10, help="items (default 10)")
+    parser.add_argument("conditions", nargs="*", metavar="condition=key:value,...")
+    parser.add_argument("--model", default="default", help="model spec (default: the default model)")
+    args = parser.parse_args()
+    conditions = dict(parse(s) for s in args.conditions) or DEFAULT
+    task = RecallTask({"model": args.model, "corpus": "austen", "filler_chars": 1000, "max_tokens": 16}, seed=7)
+    for item in task.items(args.n):
         for name, knobs in conditions.items():
             config = {**BASE, **knobs}
             outcome = task.run_trial(item, config, seed=0)
