@@ -14,7 +14,7 @@ from hebbian.engine.chat import ChatSession
 def session(tiny, tmp_path, memory=None, system=None, max_tokens=4, **config):
     engine = HebbianEngine(*tiny, EngineConfig(**{"window": 8, "n_sink": 2, **config}))
     out, err = io.StringIO(), io.StringIO()
-    chat = ChatSession(engine, Console(file=out), Console(file=err, width=400), out.write, max_tokens, 0.0,
+    chat = ChatSession(engine, Console(file=out), Console(file=err, width=400), out.write, max_tokens, {"temp": 0.0},
                        memory, system)
     return chat, out, err
 

@@ -70,9 +70,10 @@ def interruptible():
 
 class ChatSession:
     def __init__(self, engine: HebbianEngine, console: Console, err: Console, write: Callable[[str], None],
-                 max_tokens: int, temp: float, memory: Path | None = None, system: str | None = None):
+                 max_tokens: int, sampling: dict, memory: Path | None = None, system: str | None = None):
+        """`sampling`: HebbianEngine.stream's sampler and logits_processors (or temp)."""
         self.engine, self.console, self.err, self.write = engine, console, err, write
-        self.max_tokens, self.temp, self.memory, self.system = max_tokens, temp, memory, system
+        self.max_tokens, self.sampling, self.memory, self.system = max_tokens, sampling, memory, system
         self.save_at_exit = True  # off once /mode leaves the --memory file's state behind
         self.quit_refused = False  # a /quit already refused because the memory could not be saved
         self.messages = self.opening()
@@ -96,7 +97,8 @@ class ChatSession:
         pieces, last, start = [], None, time.perf_counter()
         try:
             with interruptible() as interrupt:
-                for last in self.engine.stream(self.messages, self.max_tokens, self.temp, stop=interrupt.stop):
+                for last in self.engine.stream(self.messages, self.max_tokens, stop=interrupt.stop,
+                                                   **self.sampling):
                     interrupt.streaming = True
                     pieces.append(last.text)
                     self.write(last.text)

@@ -55,6 +55,7 @@ def chat(
                               help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id. "
                                    "-m is --model, as in every hebbian command (mlx_lm.chat's -m is --max-tokens)."),
     temp: float = typer.Option(0.0, "--temp", min=0.0, help="Sampling temperature; 0 is greedy."),
+    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0, help="Sampling top-p."),
     seed: int = typer.Option(0, "--seed", help="PRNG seed."),
     prefill_step_size: Optional[int] = typer.Option(
         None, "--prefill-step-size", min=1,
@@ -63,6 +64,10 @@ def chat(
                                    help="Maximum number of tokens to generate per reply."),
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt",
                                                 help="System prompt to be used for the chat template."),
+    repetition_penalty: float = typer.Option(
+        1.1, "--repetition-penalty", min=1.0,
+        help="Divide the odds of the last 20 tokens by this (mlx-lm's repetition penalty; 1 is off). "
+             "Small models loop without it."),
     window: Optional[int] = typer.Option(
         None, "--window", min=1,
         help="Recent tokens kept per layer besides the sinks (default 1020); mlx_lm.chat's --max-kv-size is "
@@ -78,11 +83,12 @@ def chat(
 
     Options that mlx_lm.chat also has mean the same here, except -m (--model here).
 
-    Not here yet: mlx_lm.chat's --top-p, --xtc-probability, --xtc-threshold, --adapter-path.
+    Not here yet: mlx_lm.chat's --xtc-probability, --xtc-threshold, --adapter-path.
 
     With stdin not a terminal, each input line is one turn (or command): echo "hi" | hebbian chat
     """
     import mlx.core as mx
+    from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
     from .chat import ChatSession
     from .state import StateFileError
@@ -114,7 +120,9 @@ def chat(
         sys.stdout.flush()
 
     mx.random.seed(seed)
-    session = ChatSession(engine, cli.console, cli.err, write, max_tokens, temp, memory, system_prompt)
+    sampling = {"sampler": make_sampler(temp, top_p),
+                "logits_processors": make_logits_processors(repetition_penalty=repetition_penalty)}
+    session = ChatSession(engine, cli.console, cli.err, write, max_tokens, sampling, memory, system_prompt)
     interactive = sys.stdin.isatty()
     if interactive:
         cli.err.print(f"[dim]{model}, mode {engine.config.mode}, window {engine.config.capacity} tokens; "

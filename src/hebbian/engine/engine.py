@@ -58,9 +58,13 @@ class HebbianEngine:
             self.strategy.end_conversation() if keep_memory else self.strategy.reset()
 
     def stream(self, prompt: Prompt, max_tokens: int = 256, temp: float = 0.0,
-               stop: Callable[[], bool] | None = None) -> Iterator[GenerationResponse]:
+               stop: Callable[[], bool] | None = None, sampler: Callable[[mx.array], mx.array] | None = None,
+               logits_processors: list[Callable] | None = None) -> Iterator[GenerationResponse]:
         """Feed what is new in `prompt` and generate, yielding mlx-lm GenerationResponses.
 
+        `sampler` (mlx-lm's make_sampler: top-p, min-p, XTC...) replaces the greedy or `temp` one;
+        `logits_processors` (make_logits_processors: repetition penalty, logit bias) go to
+        stream_generate, which hands them this call's prompt and reply tokens.
         `stop` is asked after each token; true ends the reply there. Closing the generator early
         keeps what was generated so far in the conversation. Finish or close it before using the
         model otherwise: the engine's patch stays installed while it is suspended.
@@ -69,7 +73,8 @@ class HebbianEngine:
         snapshot, generated, kept = self._snapshot(), [], False
         try:
             with patched(self.model, self.strategy), closing(stream_generate(
-                self.decoder, self.tokenizer, mx.array(tokens), max_tokens=max_tokens, sampler=make_sampler(temp),
+                self.decoder, self.tokenizer, mx.array(tokens), max_tokens=max_tokens,
+                sampler=sampler or make_sampler(temp), logits_processors=logits_processors,
                 prompt_cache=self.cache, prefill_step_size=self.config.prefill_chunk,
             )) as responses:
                 for response in responses:
