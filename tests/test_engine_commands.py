@@ -72,7 +72,7 @@ def test_a_memory_file_in_a_missing_folder_is_refused_at_start(tmp_path):
 
 def test_a_memory_file_reopens_with_the_settings_it_was_saved_with(tmp_path):
     model, memory = tiny_gguf(tmp_path), tmp_path / "memory.safetensors"
-    first = chat_lines("-m", model, "--window", "8", "--sinks", "2", "-n", "3", "--memory", memory,
+    first = chat_lines("-m", model, "--mode", "memory", "--window", "8", "--sinks", "2", "-n", "3", "--memory", memory,
                        lines=["hello", "/quit"])
     assert first.exit_code == 0, first.output
     again = chat_lines("-m", model, "-n", "3", "--memory", memory, lines=["hi", "/quit"])
@@ -88,7 +88,8 @@ def test_a_memory_file_reopens_with_the_settings_it_was_saved_with(tmp_path):
 
 def test_switching_mode_leaves_the_memory_file_as_it_was(tmp_path):
     model, memory = tiny_gguf(tmp_path), tmp_path / "memory.safetensors"
-    chat_lines("-m", model, "--window", "8", "--sinks", "2", "-n", "3", "--memory", memory, lines=["hello"])
+    chat_lines("-m", model, "--mode", "memory", "--window", "8", "--sinks", "2", "-n", "3", "--memory", memory,
+               lines=["hello"])
     saved = memory.read_bytes()
     result = chat_lines("-m", model, "-n", "3", "--memory", memory, lines=["/mode slots", "hi", "/quit"])
     assert result.exit_code == 0, result.output
@@ -133,12 +134,12 @@ def test_chat_with_the_default_model(default_model, tmp_path, monkeypatch):
     monkeypatch.setattr(hebbian.models, "load", lambda spec: default_model)  # loaded once per session
     state = tmp_path / "memory.safetensors"
     turns = "My name is Ada and I like tea.\nWhat do I like to drink?\n/stats\n/save " + str(state) + "\n"
-    result = runner.invoke(app, ["chat", "--window", "60", "-n", "12"], input=turns)
+    result = runner.invoke(app, ["chat", "--mode", "episodic", "--window", "60", "-n", "12"], input=turns)
     assert result.exit_code == 0, result.output
     replies = [line for line in result.stdout.splitlines() if line.strip() and "│" not in line and "━" not in line]
     assert len(replies) >= 2 and all(r.strip() for r in replies[:2])
     assert "consolidated" in result.stdout  # /stats
-    fresh = HebbianEngine(*default_model, EngineConfig(window=60))
+    fresh = HebbianEngine(*default_model, EngineConfig(window=60, mode="episodic"))
     fresh.load(state)  # the saved memory loads onto the same model
     assert fresh.diagnostics()["consolidated"] > 0
 

@@ -44,7 +44,7 @@ def _engine(spec: str, config):
         cli.fail(str(e))
 
 
-MODE = typer.Option(None, "--mode", help=f"What evicted tokens become: {', '.join(MODES)} (default: memory).")
+MODE = typer.Option(None, "--mode", help=f"What evicted tokens become: {', '.join(MODES)} (default: off, the window alone: the committed studies show no mode that helps without hurting yet).")
 MODEL = typer.Option("default", "--model", "-m", help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id.")
 WINDOW = typer.Option(None, "--window", min=1, help="Recent tokens kept per layer besides the sinks (default 1020).")
 SMALL_WINDOW = 64  # below this a chat's window holds less than a turn usually takes

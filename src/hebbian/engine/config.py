@@ -71,7 +71,7 @@ class EngineConfig:
     track_importance: bool = True
     prefill_chunk: int = 512
     hand_over: int = 16
-    mode: str = "memory"
+    mode: str = "off"
     strength: float | None = None
     decay: float = 0.9995
     target: str = "v"
