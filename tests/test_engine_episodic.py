@@ -147,6 +147,17 @@ def test_compiled_decoding_reads_the_chosen_blocks_as_op_by_op_decoding_does(tin
         assert fast[2].strategy.selected and fast[2].decoder.compiled_steps >= 28
 
 
+def test_a_reply_traced_before_any_choice_still_reads_what_a_later_prompt_chose(tiny):
+    config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode="episodic", block=4)
+    runs = []
+    for compiled in (True, False):
+        first = generate(*tiny, config, compiled, tokens=40, prompt=[5, 6])  # blocks fill while it decodes
+        assert first[2].strategy.complete() and not first[2].strategy.selected
+        runs.append(generate(*tiny, config, compiled, tokens=24, prompt=list(range(60, 70)), engine=first[2]))
+    assert runs[0][2].strategy.selected
+    assert_same(*runs)
+
+
 def test_what_is_read_changes_the_reply_and_true_positions_differ_from_fixed(tiny):
     def reply(**knobs):
         config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, block=4, **knobs)

@@ -160,9 +160,8 @@ class Episodic(ReadStrategy):
         self.pending: dict[int, list[Evicted]] = {i: [] for i in self.shapes}  # a block being filled
         self.queries: dict[int, mx.array] = {}  # retrieval layer -> its heads' last query_tokens queries
         self.votes: mx.array | None = None  # summed over the retrieval layers met in this pass
-        self.selected: list[int] = []  # block indices read, in order
+        self._read([])  # selected: block indices read, in order; built: layer -> the selection its read set holds
         self.anchor = 0  # the newest evicted position when they were chosen ("true" positions)
-        self.built: dict[int, tuple] = {}  # layer -> the selection its read set holds
         self.pinned: tuple[int, int] | None = None  # positions always read (an oracle for studies)
         self.scores: dict[int, mx.array] = {}  # retrieval layer -> its heads' last block scores (h, blocks)
 
@@ -218,7 +217,6 @@ class Episodic(ReadStrategy):
             block.data[layer] = (pack(keys[:, a:a + n].astype(self.dtype), 16),
                                  pack(values[:, a:a + n].astype(self.dtype), 16))
             count += 1
-        self.active.add(layer)
         if layer == max(self.shapes):
             self._fit()
 
@@ -249,8 +247,7 @@ class Episodic(ReadStrategy):
                 continue
             index = next(j for j, b in enumerate(self.blocks) if b is weakest)
             self.blocks.pop(index)
-            self.selected = [j - (j > index) for j in self.selected if j != index]
-            self.built.clear()
+            self._read([j - (j > index) for j in self.selected if j != index])
 
     def _requantize(self, block: Block, bits: int) -> None:
         block.data = {i: (pack(unpack(k, block.bits, self.dtype), bits), pack(unpack(v, block.bits, self.dtype), bits))
@@ -313,9 +310,16 @@ class Episodic(ReadStrategy):
         # in order of priority (pinned, then by vote, each with its neighbours), then as many as fit
         wanted = dict.fromkeys(j + d for j in chosen for d in range(-c.neighbours, c.neighbours + 1)
                                if 0 <= j + d < n and len(self.blocks[j + d].data) == len(self.shapes))
-        self.selected = sorted(list(wanted)[: self.read_slots // c.block])
+        self._read(sorted(list(wanted)[: self.read_slots // c.block]))
         self.anchor = int(self.blocks[-1].positions[-1]) if self.blocks else 0
         self.chosen += 1
+
+    def _read(self, selected: list[int]) -> None:
+        """Make `selected` the blocks every layer reads. A layer is active (read, and traced
+        reading by a compiled step) exactly while there is something to read."""
+        self.selected: list[int] = selected
+        self.built: dict[int, tuple] = {}
+        self.active = set(self.shapes) if selected else set()
 
     def selected_positions(self) -> list[tuple[int, int]]:
         """(first, last) sequence position of each block the next steps read."""
@@ -324,7 +328,7 @@ class Episodic(ReadStrategy):
     # --- reading -------------------------------------------------------------------------------------
 
     def memory_state(self, layer: int) -> dict[str, mx.array] | None:
-        if not self.selected:
+        if layer not in self.active:
             return None
         self._build(layer)
         return self.layers[layer]
@@ -424,7 +428,6 @@ class Episodic(ReadStrategy):
             raise ValueError(f"unexpected array {extra[0]}")
         self.reset()
         self.blocks, self.consolidated = blocks, consolidated
-        self.active = set(self.shapes) if blocks else set()
 
 
 def full_cache_bytes(model: nn.Module, shapes: dict) -> float:
