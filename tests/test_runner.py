@@ -275,6 +275,19 @@ def test_a_task_breaking_its_declared_metrics_is_an_error(tmp_path):
         run_trial(prereg, task, task.items(1)[0], "sliding_window")
 
 
+def test_a_text_metric_is_kept_in_the_trial_record_and_must_be_text(tmp_path):
+    prereg = load_prereg(write_prereg(tmp_path, small()))
+    task = prereg.make_task()
+    task.metrics = {**task.metrics, "reply": "text"}
+    plain = task.run_trial
+    task.run_trial = lambda item, config, seed: {**plain(item, config, seed), "reply": "\n\n"}
+    record = run_trial(prereg, task, task.items(1)[0], "sliding_window")
+    assert record["outcome"]["reply"] == "\n\n"
+    task.run_trial = lambda item, config, seed: {**plain(item, config, seed), "reply": 3}
+    with pytest.raises(TypeError, match="text reply must be a string"):
+        run_trial(prereg, task, task.items(1)[0], "sliding_window")
+
+
 def test_an_exploratory_page_names_its_prereg_and_each_sessions_revision_once(tmp_path):
     sessions = [{"git": "abc1234"}, {"git": "def5678 + uncommitted changes"}, {"git": "abc1234"}]
     (tmp_path / "run.json").write_text(json.dumps({"prereg_source": "recall.yaml", "sessions": sessions}))

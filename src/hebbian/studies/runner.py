@@ -40,7 +40,7 @@ def trial_seed(base: int, item_id: str, condition: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def checked_outcome(task: Task, outcome: Mapping[str, Any]) -> dict[str, bool | float]:
+def checked_outcome(task: Task, outcome: Mapping[str, Any]) -> dict[str, bool | float | str]:
     """The task's outcome as plain JSON values; a task breaking its declared metrics is a bug, not data."""
     if set(outcome) != set(task.metrics):
         raise TypeError(f"task {task.name} returned metrics {sorted(outcome)}, declared {sorted(task.metrics)}")
@@ -51,7 +51,9 @@ def checked_outcome(task: Task, outcome: Mapping[str, Any]) -> dict[str, bool | 
             raise TypeError(f"task {task.name}: binary metric {name} must be True or False, got {value!r}")
         if kind == "continuous" and not math.isfinite(value):
             raise TypeError(f"task {task.name}: continuous metric {name} must be finite, got {value!r}")
-        checked[name] = bool(value) if kind == "binary" else float(value)
+        if kind == "text" and not isinstance(value, str):
+            raise TypeError(f"task {task.name}: text {name} must be a string, got {value!r}")
+        checked[name] = {"binary": bool, "continuous": float, "text": str}[kind](value)
     return checked
 
 

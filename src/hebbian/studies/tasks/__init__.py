@@ -13,7 +13,9 @@ independent and a resumed run matches an uninterrupted one.
 ``params`` and ``config`` describe the task's parameters and its condition
 configs as ``schema.Field`` mappings, checked when the pre-registration is
 loaded (None accepts any mapping). ``metrics`` names each outcome metric
-``run_trial`` returns and whether it is 'binary' or 'continuous'. To drop an
+``run_trial`` returns and whether it is 'binary' or 'continuous' (an outcome a pre-registration
+may analyse) or 'text' (kept in the trial record, as a generated reply is, and never analysed).
+To drop an
 item under a pre-registered exclusion rule, ``run_trial`` raises
 ``TrialExcluded``; the item then leaves every comparison.
 """
@@ -26,7 +28,8 @@ from typing import Any, ClassVar
 
 from hebbian.studies.schema import Field
 
-METRIC_TYPES = ("binary", "continuous")
+METRIC_TYPES = ("binary", "continuous")  # what an outcome can be
+RECORD_TYPES = (*METRIC_TYPES, "text")  # what a trial can record: text (a reply) is kept, never analysed
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,9 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     """Class decorator: make a Task subclass available to pre-registrations as ``task: {name: ...}``."""
 
     def add(cls: type[Task]) -> type[Task]:
-        bad = {m: t for m, t in cls.metrics.items() if t not in METRIC_TYPES}
+        bad = {m: t for m, t in cls.metrics.items() if t not in RECORD_TYPES}
         if bad:
-            raise ValueError(f"task {name!r}: metric types must be one of {METRIC_TYPES}, got {bad}")
+            raise ValueError(f"task {name!r}: metric types must be one of {RECORD_TYPES}, got {bad}")
         cls.name = name
         _REGISTRY[name] = cls
         return cls

@@ -89,7 +89,7 @@ class NeedleTask(EngineTask):
     metrics = {"correct": "binary", "logprob": "continuous", "fact_read": "binary", "evicted": "binary",
                "memory_bytes": "continuous", "length": "continuous", "depth": "continuous",
                "distractors": "continuous", "tokens": "continuous", "distance": "continuous",
-               "degenerate": "binary", "rep4": "continuous", "distinct2": "continuous"}
+               "degenerate": "binary", "rep4": "continuous", "distinct2": "continuous", "reply": "text"}
     params = {
         "model": Field("text", required=False, default="default"),
         "corpus": Field("text", required=False, default="austen"),
@@ -201,4 +201,4 @@ class NeedleTask(EngineTask):
                 "memory_bytes": float(diagnostics["cache_bytes"] + diagnostics["memory_bytes"]),
                 "length": float(d["length"]), "depth": float(d["depth"]), "distractors": float(len(d["distractors"])),
                 "tokens": float(len(prompt)), "distance": float(len(prompt) - value if show_fact else 0),
-                **fluency_outcomes(reply)}
+                **fluency_outcomes(reply), "reply": reply}
