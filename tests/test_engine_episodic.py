@@ -75,6 +75,21 @@ def test_a_question_split_across_chunks_still_chooses_by_its_own_queries(wide):
     assert s.selected != [2]
 
 
+@pytest.mark.parametrize("contrast", [True, False])
+def test_a_block_that_wins_every_vote_is_not_what_a_question_asks_for(wide, contrast):
+    s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2, contrast=contrast)
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 40, D), key=mx.random.key(10)) * 0.1
+    g, t = mx.zeros((D,)), mx.zeros((D,))
+    g[0], t[1] = 1.0, 1.0  # orthogonal: what every chunk asks, and what the question adds
+    keys[0, 1], keys[0, 22] = 4 * g, 3 * t  # block 0 is salient, block 5 holds the fact
+    feed_blocks(s, keys)
+    for _ in range(3):
+        s.read(1, mx.broadcast_to(g, (1, 4, 2, D)), 1.0)  # filler chunks: block 0 has the most of each vote
+    s.read(1, mx.broadcast_to(g + t, (1, 4, 2, D)), 1.0)  # the question
+    assert s.selected == ([5] if contrast else [0])
+
+
 def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
     s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0)
     D = s.shapes[1].head_dim

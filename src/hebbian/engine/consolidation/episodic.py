@@ -6,8 +6,11 @@ prompt chunk (a step of more than one token: what the user says, never the model
 chooses which blocks the following steps read: its last `query_tokens` queries, kept across
 chunks, score every block in a few retrieval heads (a block's score in a head is the largest
 scaled q.k over the block's keys and those queries); each head's scores become a softmax over
-blocks, the heads' softmaxes are summed, and the `blocks_read` best blocks with `neighbours`
-blocks on each side are read by every layer, merged into the window's softmax as exact keys
+blocks, and the heads' softmaxes are summed into the block's share of the vote. With `contrast`,
+blocks are ranked by the log ratio of that share to the mean share earlier chunks gave them
+(a block that every chunk votes for, by salience or position, is not what this prompt asks
+for); without, by the share. The `blocks_read` best blocks with `neighbours` blocks on each side
+are read by every layer, merged into the window's softmax as exact keys
 (like `memory` and `slots`: attention.MemoryReader), until the next chunk chooses again. Reading
 one set of blocks for a whole reply keeps what the question found while the reply is written.
 
@@ -112,6 +115,8 @@ class Block:
     clock: int
     bits: int = 16
     data: dict[int, tuple[tuple, tuple]] = field(default_factory=dict)
+    shares: float = 0.0  # the vote shares it has had, summed, and how many chunks voted
+    votes: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -301,9 +306,16 @@ class Episodic(ReadStrategy):
         if self.pinned is not None:
             lo, hi = self.pinned
             chosen = [j for j, b in enumerate(self.blocks) if b.positions[0] <= hi and b.positions[-1] >= lo]
-        if votes is not None and votes.shape[0] == len(self.complete()):
+        complete = self.complete()
+        if votes is not None and votes.shape[0] == len(complete):
             share = np.array(votes) / sum(len(h) for h in self.heads.values())
-            for j in np.argsort(-share, kind="stable")[:c.blocks_read]:
+            score = share
+            if c.contrast:  # against what earlier chunks gave each block (uniform before any)
+                usual = np.array([b.shares / b.votes if b.votes else 1 / len(share) for b in complete])
+                score = np.log(share + 1e-9) - np.log(usual + 1e-9)
+            for b, x in zip(complete, share):
+                b.shares, b.votes = b.shares + float(x), b.votes + 1
+            for j in np.argsort(-score, kind="stable")[:c.blocks_read]:
                 block = self.blocks[int(j)]
                 block.strength, block.clock = self.held(block) + float(share[j]), self.clock
                 chosen.append(int(j))
@@ -383,7 +395,9 @@ class Episodic(ReadStrategy):
         arrays = {"blocks.positions": mx.array(np.array([b.positions for b in done], dtype=np.int32).reshape(
                       len(done), self.config.block)),
                   "blocks.strength": mx.array([self.held(b) for b in done], dtype=mx.float32),
-                  "blocks.bits": mx.array([b.bits for b in done], dtype=mx.int32)}
+                  "blocks.bits": mx.array([b.bits for b in done], dtype=mx.int32),
+                  "blocks.shares": mx.array([b.shares for b in done], dtype=mx.float32),
+                  "blocks.votes": mx.array([b.votes for b in done], dtype=mx.int32)}
         for j, b in enumerate(done):
             for i, (k, v) in b.data.items():
                 for name, stored in (("k", k), ("v", v)):
@@ -396,16 +410,19 @@ class Episodic(ReadStrategy):
         try:
             positions = np.array(arrays["blocks.positions"])
             strength, bits = np.array(arrays["blocks.strength"]), np.array(arrays["blocks.bits"])
+            shares, votes = np.array(arrays["blocks.shares"]), np.array(arrays["blocks.votes"])
         except KeyError as e:
             raise ValueError(f"missing array {e.args[0]}") from e
         n, block = positions.shape if positions.ndim == 2 else (-1, -1)
-        if block != self.config.block or strength.shape != (n,) or bits.shape != (n,):
+        if block != self.config.block or any(x.shape != (n,) for x in (strength, bits, shares, votes)):
             raise ValueError(f"blocks.positions is {positions.shape}, expected (blocks, {self.config.block})")
-        if not np.isfinite(strength).all() or not set(bits.tolist()) <= {4, 8, 16}:
-            raise ValueError("blocks.strength or blocks.bits holds values a store cannot have")
+        if not (np.isfinite(strength).all() and np.isfinite(shares).all() and (votes >= 0).all()
+                and set(bits.tolist()) <= {4, 8, 16}):
+            raise ValueError("blocks.strength, .bits, .shares or .votes holds values a store cannot have")
         blocks = []
         for j in range(n):
-            block = Block(positions[j], float(strength[j]), 0, int(bits[j]))
+            block = Block(positions[j], float(strength[j]), 0, int(bits[j]), shares=float(shares[j]),
+                          votes=int(votes[j]))
             for i, shape in self.shapes.items():
                 parts = 1 if bits[j] == 16 else 3
                 stored = []
@@ -420,7 +437,7 @@ class Episodic(ReadStrategy):
                     stored.append(tuple(arrays[m] for m in names))
                 block.data[i] = tuple(stored)
             blocks.append(block)
-        expected = {"blocks.positions", "blocks.strength", "blocks.bits"} | {
+        expected = {f"blocks.{name}" for name in ("positions", "strength", "bits", "shares", "votes")} | {
             f"block{j}.layer{i}.{name}{p}" for j in range(n) for i in self.shapes for name in "kv"
             for p in range(1 if bits[j] == 16 else 3)}
         extra = sorted(set(arrays) - expected)
