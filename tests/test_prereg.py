@@ -87,7 +87,7 @@ MALFORMED = [
     ("unknown role", _set(["conditions", "sliding_window", "role"], "control"),
      "conditions.sliding_window.role: 'control' is not allowed; allowed: positive_control, negative_control, "
      "baseline, treatment"),
-    ("unknown task", _set(["task", "name"], "recal"), "task.name: 'recal' is not allowed; allowed: continuation, perplexity, recall, synthetic"),
+    ("unknown task", _set(["task", "name"], "recal"), "task.name: 'recal' is not allowed; allowed: continuation, needle, perplexity, recall, synthetic"),
     ("task config key", _set(["conditions", "no_fact", "config", "p_corect"], 0.1),
      "conditions.no_fact.config.p_corect: unknown key; allowed keys: p_correct, logprob_shift"),
     ("task config range", _set(["conditions", "no_fact", "config", "p_correct"], 1.5),

@@ -66,7 +66,7 @@ def test_recall_records_the_fluency_of_the_reply_it_generated(default_model):
     engine.generate = recorded
     out = task.run_trial(task.items(1)[0], config, 0)
     assert len(replies) == 1
-    assert {k: out[k] for k in ("degenerate", "rep4", "distinct2")} == fluency_outcomes(replies[0])
+    assert out == {**out, **fluency_outcomes(replies[0]), "reply": replies[0]}
 
 
 def test_continuation_generates_after_the_whole_segment_and_scores_that_reply(default_model, perplexity_task):
@@ -87,7 +87,7 @@ def test_continuation_generates_after_the_whole_segment_and_scores_that_reply(de
     (state, prompt, reply), = seen
     segment = task.tokens[item.data["start"]:item.data["start"] + 96]
     assert state["tokens_seen"] == 95 and state["evicted"] > 0 and prompt == segment[-1:]
-    assert out == fluency_outcomes(reply) and reply.strip()
+    assert out == {**fluency_outcomes(reply), "reply": reply} and reply.strip()
 
 
 def test_the_generation_prereg_continues_the_perplexity_studys_segments_under_its_conditions():

@@ -5,9 +5,10 @@ question. A condition is an engine configuration (`hebbian.engine.EngineConfig` 
 `show_fact` (false for the negative control, which measures the guessing rate). One trial feeds
 the prompt once, then, from that state, (1) scores the answer teacher-forced — the log-probability
 of the value's tokens after the question and the start of the fact's own sentence — and (2)
-generates a greedy reply, scored by exact match and for fluency (`hebbian.studies.fluency`: whether
-it is degenerate, its rep-4 and distinct-2). It also records the distance in tokens from the end of
-the fact to the end of the prompt, which must exceed the window for the fact to be evicted.
+generates a greedy reply, kept in the record (`reply`), scored by exact match and for fluency
+(`hebbian.studies.fluency`: whether it is degenerate, its rep-4 and distinct-2). It also records
+the distance in tokens from the end of the fact to the end of the prompt, which must exceed the
+window for the fact to be evicted.
 
 The prompt is fed `prefill_chunk` tokens at a time, and inside a chunk each token sees every
 earlier token of the chunk besides the cache. In a windowed condition the fact must have left
@@ -69,7 +70,7 @@ class EngineTask(Task):
 @register_task("recall")
 class RecallTask(EngineTask):
     metrics = {"correct": "binary", "logprob": "continuous", "distance": "continuous",
-               "degenerate": "binary", "rep4": "continuous", "distinct2": "continuous"}
+               "degenerate": "binary", "rep4": "continuous", "distinct2": "continuous", "reply": "text"}
     params = {
         "model": Field("text", required=False, default="default"),
         "corpus": Field("text", required=False, default="austen"),
@@ -101,7 +102,7 @@ class RecallTask(EngineTask):
         head = f"{LEAD_IN}\n\n{d['statement']}" if show_fact else LEAD_IN
         return head, f"\n\n{d['filler']}\n\nQuestion: {d['question']} Answer briefly."
 
-    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float]:
+    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float | str]:
         engine = self.engine(config)
         tokenizer = engine.tokenizer
         head, tail = self.prompt_parts(item, config.get("show_fact", True))
@@ -124,4 +125,4 @@ class RecallTask(EngineTask):
             logprob = sum(engine.score(context, tokenizer.encode(" " + answer, add_special_tokens=False)))
         reply = engine.generate(prompt[-1:], max_tokens=self.settings["max_tokens"])
         return {"correct": is_recalled(answer, reply), "logprob": logprob, "distance": float(len(prompt) - fact_end),
-                **fluency_outcomes(reply)}
+                **fluency_outcomes(reply), "reply": reply}
