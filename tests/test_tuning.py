@@ -1,4 +1,5 @@
-"""Tuning on a split (hebbian.studies.tuning), on the synthetic task whose effects are known."""
+"""Tuning on a split (hebbian.studies.tuning), on the synthetic task whose effects are known, and on a
+variant of it whose replies degenerate at known rates (the fluency guard)."""
 
 import json
 import shutil
@@ -9,9 +10,13 @@ import yaml
 from typer.testing import CliRunner
 
 from hebbian.cli import app
+from hebbian.studies import tasks
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import PreregError, load_prereg, sha256
-from hebbian.studies.tuning import analyse, load_spec, run_tuning, write_tuning_report
+from hebbian.studies.schema import Field, probability
+from hebbian.studies.tasks import register_task
+from hebbian.studies.tasks.synthetic import SyntheticTask
+from hebbian.studies.tuning import Guard, analyse, load_spec, run_tuning, write_tuning_report
 from hebbian.studies.trials import read_trials
 
 PREREG = Path(__file__).parent.parent / "prereg"
@@ -121,6 +126,9 @@ def test_the_committed_tuning_files_load():
         spec = load_spec(PREREG / "tuning" / f"{name}.yaml")
         assert spec.seed != spec.study.item_seed or spec.task.get("corpus") != spec.study.task_params["corpus"]
         assert len(spec.points()) == points
+    # the recall task records its replies' degeneration, so a re-tune of recall is guarded; perplexity scores no reply
+    assert load_spec(PREREG / "tuning" / "recall.yaml").guard == Guard("degenerate", 0.0, default=True)
+    assert load_spec(PREREG / "tuning" / "perplexity.yaml").guard is None
 
 
 def test_tune_command_writes_the_report(tmp_path):
@@ -160,3 +168,123 @@ def test_shares_of_a_tuning_run_with_different_tuning_files_are_refused(tmp_path
     assert [line for line in second.stderr.splitlines() if line.startswith("error: ")] == [
         f"error: {tmp_path / 'run'}: share 0/2 last ran tuning file sha256 {old[:12]} with n 6, but the run's "
         f"tuning file is {sha256(path.read_bytes())[:12]} with n 6; rerun that share with the run's tuning file"]
+
+
+# ------------------------------------------------------------------ the fluency guard
+
+
+class DegeneratingTask(SyntheticTask):
+    """The synthetic task with a `degenerate` outcome, true on a known share of the items: item i degenerates
+    when i % 10 < 10 * p_degenerate, so on 30 items p_degenerate 0.1 breaks exactly 3. As slots' strength does
+    on the recall task, breaking a reply raises its score: a degenerate trial's logprob gains 5, so the
+    unguarded pick is the point that degenerates most."""
+
+    metrics = {**SyntheticTask.metrics, "degenerate": "binary"}
+    config = {**SyntheticTask.config, "p_degenerate": Field("number", required=False, default=0.0, check=probability)}
+
+    def run_trial(self, item, config, seed):
+        out = super().run_trial(item, config, seed)
+        degenerate = item.index % 10 < round(10 * config["p_degenerate"])
+        return {**out, "logprob": out["logprob"] + 5.0 * degenerate, "degenerate": degenerate}
+
+
+@pytest.fixture
+def degenerating(monkeypatch):
+    """DegeneratingTask registered for one test only (the registry is process-wide)."""
+    monkeypatch.setattr(tasks, "_REGISTRY", dict(tasks._REGISTRY))
+    register_task("synthetic_degenerating")(DegeneratingTask)
+
+
+RATES = [0.0, 0.1, 0.2, 0.5, 1.0]  # the reference (sliding_window) degenerates at 0.1: 3 of 30 items
+
+
+def write_guarded(tmp_path: Path, **changes) -> Path:
+    text = (PREREG / "synthetic.yaml").read_text().replace("name: synthetic", "name: synthetic_degenerating")
+    text = text.replace("config: {p_correct: 0.30, logprob_shift: 0.0}",
+                        "config: {p_correct: 0.30, logprob_shift: 0.0, p_degenerate: 0.1}", 1)
+    (tmp_path / "synthetic.yaml").write_text(text)
+    path = tmp_path / "tuning.yaml"
+    spec = {**SPEC, "grid": {"hebbian_v": {"p_degenerate": RATES}, "hebbian_k": {"p_degenerate": [0.5, 1.0]}}}
+    path.write_text(yaml.safe_dump({**spec, **changes}))
+    return path
+
+
+def test_a_task_that_records_degenerate_is_guarded_on_it_by_default(tmp_path, degenerating):
+    assert load_spec(write_guarded(tmp_path)).guard == Guard("degenerate", 0.0, default=True)
+    assert load_spec(write_guarded(tmp_path, guard={"outcome": "degenerate", "margin": 0.1})).guard == \
+        Guard("degenerate", 0.1, default=False)
+    assert load_spec(write_spec(tmp_path)).guard is None  # the synthetic task generates nothing
+
+
+@pytest.mark.parametrize("margin, kept, pick", [
+    (0.0, [0.0, 0.1], 0.1),  # no more than the reference's 3/30
+    (0.1, [0.0, 0.1, 0.2], 0.2),  # 6/30 is 0.1 above it: at the margin, kept
+    (1.0, RATES, 1.0),  # a margin of 1 excludes nothing: the pick is the point that breaks every reply
+])
+def test_the_guard_excludes_points_that_degenerate_more_than_the_reference(tmp_path, degenerating, margin, kept, pick):
+    path = write_guarded(tmp_path, guard={"outcome": "degenerate", "margin": margin})
+    results, picks = analyse(load_spec(path), read_trials(run_tuning(path, out=tmp_path / "run") / "trials.jsonl")[0])
+    v = {r.point.knobs["p_degenerate"]: r for r in results if r.point.condition == "hebbian_v"}
+    assert {rate: r.guarded for rate, r in v.items()} == {0.0: 0, 0.1: 3, 0.2: 6, 0.5: 15, 1.0: 30}
+    assert [rate for rate, r in v.items() if r.excluded is None] == kept
+    assert picks["hebbian_v"].knobs["p_degenerate"] == pick
+    assert max(v.values(), key=lambda r: r.mean) is v[1.0]  # unguarded, the most broken point would win
+    assert results[0].excluded is None and results[0].guarded == 3  # the reference itself is never excluded
+
+
+def test_a_condition_whose_every_point_degenerates_more_has_no_pick(tmp_path, degenerating):
+    path = write_guarded(tmp_path)
+    results, picks = analyse(load_spec(path), read_trials(run_tuning(path, out=tmp_path / "run") / "trials.jsonl")[0])
+    assert picks["hebbian_k"] is None
+    assert [r.excluded for r in results if r.point.condition == "hebbian_k"] == [
+        "degenerate 15/30 > sliding_window 3/30", "degenerate 30/30 > sliding_window 3/30"]
+
+
+def test_the_report_says_which_points_the_guard_excluded_and_why(tmp_path, degenerating):
+    path = write_guarded(tmp_path, guard={"outcome": "degenerate", "margin": 0.1})
+    text = write_tuning_report(load_spec(path), run_tuning(path, out=tmp_path / "run"), tmp_path / "r.md").read_text()
+    assert "The guard (as the tuning file sets it): a point whose `degenerate` rate on these items exceeds " \
+           "`sliding_window`'s by more than 0.1 (a share of the items) is never picked." in text
+    assert "| `hebbian_v p_degenerate=0.5` | 30 |" in text and \
+        "| 15/30 | excluded: degenerate 15/30 > sliding_window 3/30 + margin 0.1 |  |" in text
+    assert "| 6/30 |  | **pick** |" in text  # p_degenerate 0.2, at the margin
+    assert "The guard excluded 4 of 7 grid points: `hebbian_k p_degenerate=0.5` (degenerate 15/30 > sliding_window " \
+           "3/30 + margin 0.1); `hebbian_k p_degenerate=1.0`" in text  # grid order (yaml.safe_dump sorts it)
+    assert "; `hebbian_v p_degenerate=0.5` (degenerate 15/30 > sliding_window 3/30 + margin 0.1); " in text
+    assert "No pick for `hebbian_k`: the guard excluded every point of it." in text
+    assert "hebbian_k: null  # no point passed the guard" in text
+    assert '"p_degenerate": 0.2}' in text.split("Picks, as condition configs:")[1]
+    assert "by default, as the task records it" in \
+        write_tuning_report(load_spec(write_guarded(tmp_path)), tmp_path / "run", tmp_path / "d.md").read_text()
+
+
+def test_an_unguarded_report_is_as_before(tmp_path):
+    path = write_spec(tmp_path)
+    text = write_tuning_report(load_spec(path), run_tuning(path, out=tmp_path / "run"), tmp_path / "r.md").read_text()
+    assert "guard" not in text
+    assert "| point | n | mean logprob | difference from sliding_window [95% CI] | pick |" in text
+
+
+def test_trials_logged_without_the_guards_outcome_are_refused_in_one_line(tmp_path, degenerating):
+    path = write_guarded(tmp_path)
+    records, _ = read_trials(run_tuning(path, out=tmp_path / "run") / "trials.jsonl")
+    for r in records[:7]:
+        del r["outcome"]["degenerate"]
+    with pytest.raises(StudyError) as e:
+        analyse(load_spec(path), records)
+    assert e.value.lines == ["guard: 7 trials of this run do not record 'degenerate' (logged before task "
+                             "synthetic_degenerating recorded it); run the tuning again in a new directory"]
+
+
+@pytest.mark.parametrize("guard, message", [
+    ({"outcome": "logprob"}, "guard.outcome: 'logprob' is not a binary outcome of task synthetic_degenerating; "
+                             "allowed: correct, degenerate"),
+    ({"outcome": "degenerate", "margin": 1.5}, "guard.margin: must lie in [0, 1], got 1.5"),
+    ({"outcome": "degenerate", "margn": 0.1}, "guard.margn: unknown key; allowed keys: outcome, margin"),
+    ({"margin": 0.1}, "guard.outcome: missing (required; text)"),
+    (None, "guard: expected a mapping (key: value lines), got nothing"),  # no silent way to turn it off
+])
+def test_a_bad_guard_names_its_field(tmp_path, degenerating, guard, message):
+    with pytest.raises(StudyError) as e:
+        load_spec(write_guarded(tmp_path, guard=guard))
+    assert message in e.value.lines, e.value.lines

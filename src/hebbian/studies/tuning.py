@@ -9,6 +9,17 @@ reference, and picks, per condition, the point with the best mean (ties: the fir
 order). The pick is a suggestion: the pre-registration changes only when a person writes the
 chosen values into it as a new version, before any confirmatory trial.
 
+A guard keeps the pick from trading fluency for the outcome (issue 20: the recall tuning picked
+slots at strength 100 on the answer's log-probability alone, and at that strength the replies
+are broken). ``guard: {outcome: degenerate, margin: 0.0}`` names a binary outcome of the task
+that is bad when true and a margin: a grid point whose rate of it on the tuning items (those
+every point finished) exceeds the reference's rate by more than the margin is never picked, and
+the report says which points the guard excluded and why. A task that records ``degenerate``
+(every task that generates a reply) is guarded on it with margin 0 unless the file says
+otherwise: "a pick that degenerates more than the window is not a pick". There is no switch to
+turn it off; ``margin: 1`` never excludes anything, and the report prints it. A condition whose
+every point is excluded has no pick.
+
 The run is resumable exactly as a study's is: one fsynced JSON line per trial in
 ``runs/<id>/trials.jsonl``; a rerun skips what is logged. It splits among processes as a study
 does (``shards``: under ``mlx.launch``, or ``--shard K/N``), the grid points taking the place of
@@ -34,7 +45,7 @@ from hebbian.studies import rundir, shards
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Prereg, PreregError, load_prereg, sha256
 from hebbian.studies.runner import checked_outcome, progress_bar, trial_seed
-from hebbian.studies.schema import Field, at_least, read
+from hebbian.studies.schema import Field, at_least, probability, read
 from hebbian.studies.tasks import Item, Task
 from hebbian.studies.trials import TrialLog, read_trials
 
@@ -50,7 +61,22 @@ FIELDS = {
     "goal": Field("text", choices=("max", "min")),
     "reference": Field("text"),
     "grid": Field("mapping"),
+    "guard": Field("mapping", required=False),  # see GUARD_FIELDS; default: DEFAULT_GUARD if the task records it
 }
+GUARD_FIELDS = {
+    "outcome": Field("text"),  # a binary outcome of the task, bad when true
+    "margin": Field("number", required=False, default=0.0, check=probability),  # excess allowed over the reference
+}
+DEFAULT_GUARD = "degenerate"  # the outcome a task that generates records (hebbian.studies.fluency)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A point whose rate of ``outcome`` exceeds the reference's by more than ``margin`` is never picked."""
+
+    outcome: str
+    margin: float
+    default: bool  # set by the task's outcomes, not written in the tuning file
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,7 @@ class TuningSpec:
     goal: str
     reference: str
     grid: Mapping[str, Mapping[str, list]]
+    guard: Guard | None
     raw: bytes
 
     def points(self) -> list[Point]:
@@ -116,6 +143,7 @@ def load_spec(path: str | Path) -> TuningSpec:
     if spec["outcome"] not in metrics or metrics[spec["outcome"]] != "continuous":
         errors.append(f"outcome: {spec['outcome']!r} is not a continuous outcome of task {study.task}; "
                       f"allowed: {', '.join(m for m, t in metrics.items() if t == 'continuous')}")
+    guard = _read_guard(spec.get("guard"), metrics, study.task, errors)
     if spec["reference"] not in names:
         errors.append(f"reference: {spec['reference']!r} is not a condition of {spec['study']}; allowed: {', '.join(names)}")
     for condition, knobs in spec["grid"].items():
@@ -130,7 +158,21 @@ def load_spec(path: str | Path) -> TuningSpec:
     if errors:
         raise StudyError(errors)
     return TuningSpec(spec["id"], study, spec["items"], spec["seed"], spec["task"], spec["outcome"], spec["goal"],
-                      spec["reference"], spec["grid"], raw)
+                      spec["reference"], spec["grid"], guard, raw)
+
+
+def _read_guard(value: Any, metrics: Mapping[str, str], task: str, errors: list[str]) -> Guard | None:
+    """The tuning file's guard, the default one when it has none and the task records DEFAULT_GUARD, or None."""
+    if value is None:
+        return Guard(DEFAULT_GUARD, 0.0, True) if metrics.get(DEFAULT_GUARD) == "binary" else None
+    guard = read(value, GUARD_FIELDS, "guard", errors)
+    if guard is None or "outcome" not in guard:
+        return None
+    if metrics.get(guard["outcome"]) != "binary":
+        errors.append(f"guard.outcome: {guard['outcome']!r} is not a binary outcome of task {task}; "
+                      f"allowed: {', '.join(m for m, t in metrics.items() if t == 'binary') or 'none'}")
+        return None
+    return Guard(guard["outcome"], guard.get("margin", 0.0), False)
 
 
 def run_tuning(spec_path: str | Path, out: Path | None = None, console: Console | None = None,
@@ -212,27 +254,50 @@ class PointResult:
     n: int
     mean: float
     difference: stats.EffectSize | None  # paired mean difference from the reference, with a bootstrap CI
+    guarded: int | None = None  # how many of the n items had the guard's outcome true; None without a guard
+    excluded: str | None = None  # why the guard excluded the point from the pick, or None
 
 
-def analyse(spec: TuningSpec, records: list[dict]) -> tuple[list[PointResult], dict[str, Point]]:
-    """Each point's result on the items every point has finished, and each condition's pick."""
+def analyse(spec: TuningSpec, records: list[dict]) -> tuple[list[PointResult], dict[str, Point | None]]:
+    """Each point's result on the items every point has finished, and each condition's pick (None when
+    the guard excluded every point of it)."""
     points = spec.points()
-    by = {(r["item"], r["condition"]): r["outcome"][spec.outcome] for r in records}
+    by = {(r["item"], r["condition"]): r["outcome"] for r in records}
     items = sorted({r["item"] for r in records if all((r["item"], p.name) in by for p in points)})
     if not items:
         raise StudyError("no tuning item has finished under every grid point yet")
-    values = {p.name: np.array([by[i, p.name] for i in items]) for p in points}
+    guard = spec.guard
+    if guard is not None:
+        missing = sum(guard.outcome not in by[i, p.name] for i in items for p in points)
+        if missing:
+            raise StudyError(f"guard: {missing} trials of this run do not record {guard.outcome!r} (logged before "
+                             f"task {spec.study.task} recorded it); run the tuning again in a new directory")
+    values = {p.name: np.array([by[i, p.name][spec.outcome] for i in items]) for p in points}
+    bad = {p.name: sum(bool(by[i, p.name][guard.outcome]) for i in items) for p in points} if guard else {}
     reference = values[spec.reference]
     results = [PointResult(p, len(items), float(values[p.name].mean()),
                            None if p.condition == spec.reference or len(items) < 3
-                           else stats.bootstrap_paired_diff_ci(values[p.name], reference))
+                           else stats.bootstrap_paired_diff_ci(values[p.name], reference),
+                           bad.get(p.name), _excluded(spec, bad, p, len(items)))
                for p in points]
     sign = 1 if spec.goal == "max" else -1
-    picks = {}
+    picks: dict[str, Point | None] = {}
     for condition in spec.grid:
-        candidates = [r for r in results if r.point.condition == condition]
-        picks[condition] = max(candidates, key=lambda r: sign * r.mean).point  # max keeps the first of ties
+        candidates = [r for r in results if r.point.condition == condition and r.excluded is None]
+        picks[condition] = max(candidates, key=lambda r: sign * r.mean).point if candidates else None  # first of ties
     return results, picks
+
+
+def _excluded(spec: TuningSpec, bad: Mapping[str, int], point: Point, n: int) -> str | None:
+    """Why the guard excludes ``point`` from the pick (its rate is above the reference's plus the margin), or
+    None."""
+    if spec.guard is None or (point.condition == spec.reference and not point.knobs):
+        return None
+    mine, theirs, margin = bad[point.name], bad[spec.reference], spec.guard.margin
+    if mine / n <= theirs / n + margin + 1e-12:  # the tolerance keeps an exact tie at the margin inside it
+        return None
+    plus = f" + margin {margin:g}" if margin else ""
+    return f"{spec.guard.outcome} {mine}/{n} > {spec.reference} {theirs}/{n}{plus}"
 
 
 def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -254,17 +319,29 @@ def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path |
         + (f", task parameters changed for the split: `{json.dumps(dict(spec.task))}`" if spec.task else "")
         + f". The outcome is `{spec.outcome}` ({better} is better); each point's paired difference from "
         f"`{spec.reference}` has a 95% bootstrap (BCa) interval. The pick per condition is the best mean "
-        "(the first in grid order on a tie). These items never enter the confirmatory run.", "",
-        f"| point | n | mean {spec.outcome} | difference from {spec.reference} [95% CI] | pick |",
-        "|---|---|---|---|---|",
+        "(the first in grid order on a tie)" + ("." if spec.guard is None else f" among the points the guard keeps. "
+                                                 + _guard_sentence(spec))
+        + " These items never enter the confirmatory run.", "",
     ]
+    guarded = spec.guard is not None
+    head = ["point", "n", f"mean {spec.outcome}", f"difference from {spec.reference} [95% CI]"] \
+        + ([spec.guard.outcome, "guard"] if guarded else []) + ["pick"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         diff = "" if r.difference is None else \
             f"{r.difference.value:+.3f} [{r.difference.ci_low:+.3f}, {r.difference.ci_high:+.3f}]"
         pick = "**pick**" if picks.get(r.point.condition) == r.point else ""
-        lines.append(f"| `{r.point.name}` | {r.n} | {r.mean:.3f} | {diff} | {pick} |")
+        guard = [f"{r.guarded}/{r.n}", f"excluded: {r.excluded}" if r.excluded else ""] if guarded else []
+        lines.append("| " + " | ".join([f"`{r.point.name}`", str(r.n), f"{r.mean:.3f}", diff, *guard, pick]) + " |")
+    excluded = [r for r in results if r.excluded]
+    if guarded:
+        lines += ["", f"The guard excluded {len(excluded)} of {len(results) - 1} grid points"
+                  + (": " + "; ".join(f"`{r.point.name}` ({r.excluded})" for r in excluded) if excluded else "") + "."]
+        lines += [line for c, p in picks.items() if p is None
+                  for line in ("", f"No pick for `{c}`: the guard excluded every point of it.")]
     lines += ["", f"![points]({figure.name})", "", "Picks, as condition configs:", "", "```yaml"]
-    lines += [f"{c}: {json.dumps(dict(p.config))}" for c, p in picks.items()]
+    lines += [f"{c}: " + (json.dumps(dict(p.config)) if p else "null  # no point passed the guard")
+              for c, p in picks.items()]
     lines += ["```", "", "## Runs", ""]
     sessions = json.loads((run_dir / rundir.META).read_text())["sessions"]
     lines += [f"- {s['started']}: {s['trials_before']} trials already logged"
@@ -274,15 +351,32 @@ def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path |
     return out
 
 
+def _guard_sentence(spec: TuningSpec) -> str:
+    """The report's statement of the guard."""
+    g = spec.guard
+    where = "by default, as the task records it" if g.default else "as the tuning file sets it"
+    margin = f" by more than {g.margin:g} (a share of the items)" if g.margin else ""
+    return (f"The guard ({where}): a point whose `{g.outcome}` rate on these items exceeds "
+            f"`{spec.reference}`'s{margin} is never picked.")
+
+
 def _figure(spec: TuningSpec, results: list[PointResult], path: Path, plots) -> Path:
+    """Each grid point's difference from the reference with its interval; points the guard excluded in grey."""
     shown = [r for r in results if r.difference is not None]
     fig, ax = plots.figure(figsize=(7, 0.35 * len(shown) + 1.2))
     y = np.arange(len(shown))[::-1]
-    est = np.array([r.difference.value for r in shown])
-    err = np.array([[r.difference.value - r.difference.ci_low, r.difference.ci_high - r.difference.value]
-                    for r in shown]).T
-    ax.errorbar(est, y, xerr=err, fmt="o", capsize=3)
+    for kept in (True, False):
+        at = [i for i, r in enumerate(shown) if (r.excluded is None) == kept]
+        if not at:
+            continue
+        est = np.array([shown[i].difference.value for i in at])
+        err = np.array([[shown[i].difference.value - shown[i].difference.ci_low,
+                         shown[i].difference.ci_high - shown[i].difference.value] for i in at]).T
+        ax.errorbar(est, y[at], xerr=err, fmt="o" if kept else "x", capsize=3, color=None if kept else "grey",
+                    label=None if kept else f"excluded by the guard ({spec.guard.outcome})")
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(y, [r.point.name for r in shown], fontsize=8)
     ax.set_xlabel(f"{spec.outcome}: difference from {spec.reference} (95% CI)")
+    if any(r.excluded for r in shown):
+        ax.legend(fontsize=8)
     return plots.save(fig, path)
