@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass
 POSITION_SCHEMES = ("cache", "original")
 MODES = ("off", "rank1", "association", "memory", "slots", "episodic")
 RECALL_POSITIONS = ("fixed", "true")
-# episodic's default read distance: on tuning items (recall seed 7, needle seed 11) the default model
-# used read blocks more the nearer they sat (a fact read at 1024: answer log-prob -4.6, at 128: -2.6)
-EPISODIC_RECALL = 128
+# episodic's default read distance: on tuning items the default model used read blocks more the
+# nearer they sat (a needle item's fact read at 1024: answer log-prob -4.6, at 128: -2.6, at 32:
+# -1.3; a fact from a previous chat turn, read at 128, was not answered, at 32 it was)
+EPISODIC_RECALL = 32
 TARGETS = ("k", "v", "both")
 # A conservative default strength per mode (see EngineConfig.strength).
 DEFAULT_STRENGTH = {"off": 0.0, "rank1": 0.05, "association": 0.05, "memory": 0.1, "slots": 0.1, "episodic": 1.0}
