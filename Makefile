@@ -1,5 +1,5 @@
-# Two commands do everything: `make run` (set up, then a chat turn on the default model with
-# consolidation on; `.venv/bin/hebbian chat` for the interactive chat)
+# Two commands do everything: `make run` (set up, then a scripted two-turn chat on the default model
+# that needs a fact which has left the window; `.venv/bin/hebbian chat` for the interactive chat)
 # and `make test` (set up, then the test suite). Set-up is idempotent: a second run only
 # checks stamps. Root on Debian/Ubuntu also gets OpenBLAS (the fast BLAS for MLX on Linux).
 
@@ -7,7 +7,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hebbian-installed
-PROMPT ?= What is the capital of France? Answer in one sentence.
 
 .PHONY: setup run test bench clean system corpus
 
@@ -38,8 +37,14 @@ $(STAMP): pyproject.toml
 corpus: $(STAMP)
 	@$(BIN)/hebbian corpus install --quiet
 
+# Two chat turns: a passage with a fact, then a question once the fact has left a 128-token window,
+# answered with episodic memory and then by the window alone.
 run: setup
-	echo "$(PROMPT)" | $(BIN)/hebbian chat
+	@$(BIN)/python experiments/two_turn_demo.py --show
+	@for mode in episodic off; do \
+	  echo "== hebbian chat --mode $$mode --window 128"; \
+	  $(BIN)/python experiments/two_turn_demo.py | $(BIN)/hebbian chat --mode $$mode --window 128 --max-tokens 40; \
+	done
 
 test: setup
 	$(BIN)/python -m hebbian.runtime $(BIN)/python -m pytest -q

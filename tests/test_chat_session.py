@@ -89,3 +89,12 @@ def test_the_status_line_gives_prompt_and_reply_figures_and_no_rate_for_one_toke
     line = err.getvalue().strip().splitlines()[-1]
     assert "| prompt " in line and "| reply 1 tok |" in line and "peak" in line
     assert line.count("tok/s") == 1  # the prompt's only
+
+
+def test_the_status_line_says_what_episodic_memory_holds_and_reads(tiny, tmp_path):
+    chat, out, err = session(tiny, tmp_path, max_tokens=4, mode="episodic", block=4, budget=float("inf"))
+    chat.handle(" ".join(["hello there"] * 20))
+    chat.handle("and again " * 5)
+    line = err.getvalue().strip().splitlines()[-1]
+    blocks = len(chat.engine.strategy.complete())
+    assert blocks > 0 and f"| episodic {blocks} blocks, " in line and " read | prompt" in line

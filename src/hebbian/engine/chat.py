@@ -119,8 +119,12 @@ class ChatSession:
         reply = f"reply {last.generation_tokens} tok"
         if last.generation_tokens > 1:  # one token's rate would be measured over no time at all
             reply += f", {last.generation_tps:.1f} tok/s"
+        if d["mode"] == "episodic":
+            memory = f"episodic {d['blocks']} blocks, {d['memory_bytes'] / 1e6:.1f} MB, {d['blocks_read']} read"
+        else:
+            memory = d["mode"] if d["mode"] == "off" else f"{d['mode']} mass {d['mass']:.1f}"
         self.err.print(f"[dim]window {d['held']}/{d['capacity']} | evicted {d['evicted']} | "
-                       f"{d['mode']} mass {d['mass']:.1f} | prompt {last.prompt_tokens} tok, "
+                       f"{memory} | prompt {last.prompt_tokens} tok, "
                        f"{last.prompt_tps:.1f} tok/s | {reply} | peak {last.peak_memory:.2f} GB[/]", highlight=False)
 
     def command(self, name: str, argument: str = "") -> bool:
