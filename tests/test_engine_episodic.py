@@ -52,8 +52,10 @@ def test_a_prompt_chooses_the_block_its_queries_match_and_its_neighbours(wide):
     assert len(s.complete()) == 10
     queries = mx.broadcast_to(target, (1, 4, 2, D))  # two query tokens, every query head
     s.read(0, queries, 1.0)  # not a retrieval layer: nothing chosen
+    s.choose()
     assert s.selected == []
     s.read(1, queries, 1.0)
+    s.choose()
     assert s.selected == [4, 5, 6] and s.selected_positions() == [(16, 19), (20, 23), (24, 27)]
     # a single-token step (a reply's) reads what the prompt chose and chooses nothing
     out, _ = s.read(1, queries[:, :, :1], 1.0)
@@ -69,9 +71,12 @@ def test_a_question_split_across_chunks_still_chooses_by_its_own_queries(wide):
     feed_blocks(s, keys)
     other = mx.broadcast_to(-target, (1, 4, 2, D))  # scores block 2 lowest
     s.read(1, mx.broadcast_to(target, (1, 4, 2, D)), 1.0)  # the question's first two tokens
+    s.choose()
     s.read(1, other, 1.0)  # its last two: still within the last 4 queries
+    s.choose()
     assert s.selected == [2]
     s.read(1, other, 1.0)  # four later tokens push it out
+    s.choose()
     assert s.selected != [2]
 
 
@@ -86,7 +91,9 @@ def test_a_block_that_wins_every_vote_is_not_what_a_question_asks_for(wide, cont
     feed_blocks(s, keys)
     for _ in range(3):
         s.read(1, mx.broadcast_to(g, (1, 4, 2, D)), 1.0)  # filler chunks: block 0 has the most of each vote
+        s.choose()
     s.read(1, mx.broadcast_to(g + t, (1, 4, 2, D)), 1.0)  # the question
+    s.choose()
     assert s.selected == ([5] if contrast else [0])
 
 
@@ -99,6 +106,7 @@ def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
     feed_blocks(s, keys)
     s.pinned = (12, 15)  # block 3, whatever the vote, even where the vote fills the read set
     s.read(1, q, 0.125)
+    s.choose()
     assert 3 in s.selected and len(s.selected) == 1
     chosen = mx.concatenate([keys[:, 4 * j:4 * j + 4] for j in s.selected], axis=1)  # (H, n, D)
     out, log_mass = s.read(1, q, 0.125)
@@ -146,6 +154,7 @@ def test_use_strengthens_a_block_and_disuse_fades_it(wide):
     feed_blocks(s, keys)
     before = [s.held(b) for b in s.blocks]
     s.read(1, mx.ones((1, 4, 2, D)), 1.0)
+    s.choose()
     assert s.selected == [0]
     feed_blocks(s, keys)  # 16 more tokens evicted
     after = [s.held(b) for b in s.blocks[:4]]
@@ -171,6 +180,14 @@ def test_a_reply_traced_before_any_choice_still_reads_what_a_later_prompt_chose(
         runs.append(generate(*tiny, config, compiled, tokens=24, prompt=list(range(60, 70)), engine=first[2]))
     assert runs[0][2].strategy.selected
     assert_same(*runs)
+
+
+def test_a_prompt_fed_as_one_chunk_chooses_among_the_blocks_it_evicted(tiny):
+    config = EngineConfig(window=16, n_sink=2, prefill_chunk=64, hand_over=4, mode="episodic", block=4)
+    fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
+    assert_same(fast, slow)
+    # the 39 tokens before the last went in as one chunk, whose own evictions made every block
+    assert fast[2].strategy.selected and fast[2].strategy.chosen == 1
 
 
 def test_what_is_read_changes_the_reply_and_true_positions_differ_from_fixed(tiny):

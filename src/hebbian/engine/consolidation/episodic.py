@@ -3,7 +3,8 @@
 As InfLLM (Xiao et al. 2024) and EM-LLM (Fountas et al. 2025) do, evicted keys and values are
 kept as they were, in order, in blocks of `block` tokens (one block spans every layer). Each new
 prompt chunk (a step of more than one token: what the user says, never the model's own reply)
-chooses which blocks the following steps read: its last `query_tokens` queries, kept across
+chooses which blocks the following steps read (at the next step's first layer, once the blocks
+the chunk itself evicted are complete, so a prompt fed as one chunk still chooses): its last `query_tokens` queries, kept across
 chunks, score every block in a few retrieval heads (a block's score in a head is the largest
 scaled q.k over the block's keys and those queries); each head's scores become a softmax over
 blocks, and the heads' softmaxes are summed into the block's share of the vote. With `contrast`,
@@ -136,6 +137,7 @@ class Episodic(ReadStrategy):
             rope = getattr(model.layers[i].self_attn, "rope", None)
             self.rotary[i] = Rotary(rope) if rope is not None and config.recall_positions == "true" else None
         self.dtype = key_dtype(model, layers[0])
+        self.first = min(layers)  # a step's first layer, where a pending choice is made
         super().__init__(config, model, layers)
         self.budget = config.budget * full_cache_bytes(model, self.shapes)
         # quantized in groups of GROUP along the head dimension, where it divides
@@ -164,7 +166,8 @@ class Episodic(ReadStrategy):
         """The blocks stay; what the conversation chose, asked and left half a block of goes."""
         self.pending: dict[int, list[Evicted]] = {i: [] for i in self.shapes}  # a block being filled
         self.queries: dict[int, mx.array] = {}  # retrieval layer -> its heads' last query_tokens queries
-        self.votes: mx.array | None = None  # summed over the retrieval layers met in this pass
+        self.scales: dict[int, float] = {}  # retrieval layer -> its attention scale
+        self.due = False  # kept queries that have not chosen yet
         self._read([])  # selected: block indices read, in order; built: layer -> the selection its read set holds
         self.anchor = 0  # the newest evicted position when they were chosen ("true" positions)
         self.pinned: tuple[int, int] | None = None  # positions always read (an oracle for studies)
@@ -174,14 +177,14 @@ class Episodic(ReadStrategy):
         blocks = [copy.copy(b) for b in self.blocks]
         for b in blocks:
             b.data = dict(b.data)
-        mine = (blocks, {i: list(p) for i, p in self.pending.items()}, dict(self.queries), self.votes,
+        mine = (blocks, {i: list(p) for i, p in self.pending.items()}, dict(self.queries), self.due,
                 list(self.selected), self.anchor, dict(self.built), self.pinned, self.clock, self.chosen)
         return super().snapshot(), mine
 
     def restore(self, snapshot: tuple) -> None:
         base, mine = snapshot
         super().restore(base)
-        blocks, pending, queries, self.votes, selected, self.anchor, built, self.pinned, self.clock, self.chosen = mine
+        blocks, pending, queries, self.due, selected, self.anchor, built, self.pinned, self.clock, self.chosen = mine
         self.blocks = [copy.copy(b) for b in blocks]
         for b in self.blocks:
             b.data = dict(b.data)
@@ -277,37 +280,44 @@ class Episodic(ReadStrategy):
 
     def read(self, layer: int, queries: mx.array, scale: float):
         if queries.shape[2] > 1 and layer in self.heads:
-            self._vote(layer, queries, scale)
+            self._keep(layer, queries, scale)
         return super().read(layer, queries, scale)
 
-    def _vote(self, layer: int, queries: mx.array, scale: float) -> None:
-        """Add this layer's retrieval heads' votes; the last retrieval layer then chooses."""
+    def _keep(self, layer: int, queries: mx.array, scale: float) -> None:
+        """Keep this retrieval layer's last query_tokens queries; they choose at the next step,
+        once the blocks this chunk evicted are complete in every layer."""
         n_kv, heads = self.shapes[layer].n_kv_heads, self.heads[layer]
         B, n_heads, L, D = queries.shape
         recent = queries[0].reshape(n_kv, n_heads // n_kv, L, D)[mx.array(heads)]  # (h, rep, L, D)
         kept = self.queries.get(layer)
         recent = recent if kept is None else mx.concatenate([kept, recent], axis=2)
-        self.queries[layer] = recent[:, :, -self.config.query_tokens:]
-        complete = self.complete()
-        if complete:
-            keys = mx.stack([unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(heads)] for b in complete], axis=1)
-            q = self.queries[layer].reshape(len(heads), -1, D).astype(mx.float32) * scale  # (h, rep Q, D)
-            scores = (mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)).max(axis=(-1, -2))  # (h, N)
-            self.scores[layer] = scores
-            votes = mx.softmax(scores, axis=-1).sum(axis=0)
-            self.votes = votes if self.votes is None or self.votes.shape != votes.shape else self.votes + votes
-        if layer == max(self.heads):
-            self._choose()
+        self.queries[layer], self.scales[layer], self.due = recent[:, :, -self.config.query_tokens:], scale, True
 
-    def _choose(self) -> None:
-        votes, self.votes = self.votes, None
+    def choose(self) -> None:
+        """Make the choice that the last prompt chunk's queries asked for, if one is pending (a
+        step's first layer does it: a chunk's own evictions are complete by then)."""
+        if not self.due:
+            return
+        self.due = False
+        complete, votes = self.complete(), None
+        for layer, queries in self.queries.items() if complete else ():
+            h, D = len(self.heads[layer]), queries.shape[-1]
+            keys = mx.stack([unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(self.heads[layer])]
+                             for b in complete], axis=1)  # (h, N, block, D)
+            q = queries.reshape(h, -1, D).astype(mx.float32) * self.scales[layer]  # (h, rep Q, D)
+            self.scores[layer] = (mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)).max(axis=(-1, -2))
+            share = mx.softmax(self.scores[layer], axis=-1).sum(axis=0)
+            votes = share if votes is None else votes + share
+        self._choose(votes)
+
+    def _choose(self, votes: mx.array | None) -> None:
         c, n = self.config, len(self.blocks)
         chosen: list[int] = []
         if self.pinned is not None:
             lo, hi = self.pinned
             chosen = [j for j, b in enumerate(self.blocks) if b.positions[0] <= hi and b.positions[-1] >= lo]
         complete = self.complete()
-        if votes is not None and votes.shape[0] == len(complete):
+        if votes is not None:
             share = np.array(votes) / sum(len(h) for h in self.heads.values())
             score = share
             if c.contrast:  # against what earlier chunks gave each block (uniform before any)
@@ -335,17 +345,22 @@ class Episodic(ReadStrategy):
 
     def selected_positions(self) -> list[tuple[int, int]]:
         """(first, last) sequence position of each block the next steps read."""
+        self.choose()
         return [(int(self.blocks[j].positions[0]), int(self.blocks[j].positions[-1])) for j in self.selected]
 
     # --- reading -------------------------------------------------------------------------------------
 
     def memory_state(self, layer: int) -> dict[str, mx.array] | None:
+        if layer == self.first:
+            self.choose()
         if layer not in self.active:
             return None
         self._build(layer)
         return self.layers[layer]
 
     def step_arrays(self, layer: int) -> dict[str, mx.array]:
+        if layer == self.first:
+            self.choose()
         if self.selected:
             self._build(layer)
         return super().step_arrays(layer)
