@@ -51,8 +51,9 @@ class EngineConfig:
     features: random features per memory (FAVOR+); more features, a closer estimate.
     recall_distance: memory, slots and episodic score their (position-free) keys as if they sat
         this many positions before the query; None: the capacity, just beyond the window, where
-        the model last saw them (episodic: at most EPISODIC_RECALL). 0 reads them as if at the query's own position, which RoPE models weigh
-        most: measured on Pride and Prejudice, that overweights them (see the engine's notes).
+        the model last saw them (episodic: at most EPISODIC_RECALL). 0 reads them as if at the
+        query's own position, which RoPE models weigh most: measured on Pride and Prejudice, that
+        overweights them (see the engine's notes).
     slots: consolidated key/value slots per layer and KV head.
     seed: draws the memory's random features.
 

@@ -124,12 +124,18 @@ class Block:
         return sum(x.nbytes for k, v in self.data.values() for x in (*k, *v))
 
 
+def _copies(blocks: list[Block]) -> list[Block]:
+    """Blocks that can change (strength, bits, data) without changing these: a snapshot's."""
+    copies = [copy.copy(b) for b in blocks]
+    for b in copies:
+        b.data = dict(b.data)
+    return copies
+
+
 class Episodic(ReadStrategy):
     name = "episodic"
 
     def __init__(self, config, model, layers):
-        if config.keep_important:
-            raise ValueError("mode 'episodic' keeps no heavy hitters: set keep_important=0")
         self.heads = retrieval_heads(model, config.retrieval_heads, layers)
         self.read_slots = config.blocks_read * (1 + 2 * config.neighbours) * config.block
         self.rotary = {}
@@ -174,10 +180,7 @@ class Episodic(ReadStrategy):
         self.scores: dict[int, mx.array] = {}  # retrieval layer -> its heads' last block scores (h, blocks)
 
     def snapshot(self) -> tuple:
-        blocks = [copy.copy(b) for b in self.blocks]
-        for b in blocks:
-            b.data = dict(b.data)
-        mine = (blocks, {i: list(p) for i, p in self.pending.items()}, dict(self.queries), self.due,
+        mine = (_copies(self.blocks), {i: list(p) for i, p in self.pending.items()}, dict(self.queries), self.due,
                 list(self.selected), self.anchor, dict(self.built), self.pinned, self.clock, self.chosen)
         return super().snapshot(), mine
 
@@ -185,9 +188,7 @@ class Episodic(ReadStrategy):
         base, mine = snapshot
         super().restore(base)
         blocks, pending, queries, self.due, selected, self.anchor, built, self.pinned, self.clock, self.chosen = mine
-        self.blocks = [copy.copy(b) for b in blocks]
-        for b in self.blocks:
-            b.data = dict(b.data)
+        self.blocks = _copies(blocks)
         self.pending = {i: list(p) for i, p in pending.items()}
         self.queries, self.selected, self.built = dict(queries), list(selected), dict(built)
 
