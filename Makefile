@@ -1,6 +1,6 @@
 # Two commands do everything: `make run` (set up, then a scripted two-turn chat on the default model
 # that needs a fact which has left the window; `.venv/bin/hebbian chat` for the interactive chat)
-# and `make test` (set up, then the test suite). Set-up is idempotent: a second run only
+# and `make test` (set up, lint with ruff, then the test suite). Set-up is idempotent: a second run only
 # checks stamps. Root on Debian/Ubuntu also gets OpenBLAS (the fast BLAS for MLX on Linux).
 
 PYTHON ?= python3
@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hebbian-installed
 
-.PHONY: setup run test bench clean system corpus
+.PHONY: setup run test lint format bench clean system corpus
 
 setup: system $(STAMP) corpus
 
@@ -46,8 +46,17 @@ run: setup
 	  $(BIN)/python experiments/two_turn_demo.py | $(BIN)/hebbian chat --mode $$mode --window 128 --max-tokens 40; \
 	done
 
-test: setup
+test: setup lint
 	$(BIN)/python -m hebbian.runtime $(BIN)/python -m pytest -q
+
+# ruff, configured in pyproject.toml: the lint rules and the formatter's check (`make format` fixes).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: setup
 	$(BIN)/hebbian bench runtime

@@ -13,6 +13,7 @@ on how loaded the CPU is.
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 from hebbian.bench import real_prompt
 from hebbian.engine import EngineConfig
@@ -24,11 +25,14 @@ def main() -> None:
     contexts = [int(x) for x in sys.argv[1:]] or [1024, 2048, 4096]
     model, tokenizer = load("default")
     config = EngineConfig()
-    peaks, runs = {}, contenders(model, tokenizer, config, decode=2, ours=engines(model, tokenizer, config))
+    peaks, runs = (
+        {},
+        contenders(model, tokenizer, config, decode=2, ours=engines(model, tokenizer, config)),
+    )
     for n in contexts:
         prompt = real_prompt(tokenizer, n)
         for name, run in runs.items():
-            peaks.setdefault(name, []).append(measure(lambda: run(prompt)).peak)
+            peaks.setdefault(name, []).append(measure(partial(run, prompt)).peak)
     print("| contender | " + " | ".join(f"{n} tokens" for n in contexts) + " |")
     print("|---|" + "---|" * len(contexts))
     for name, row in peaks.items():

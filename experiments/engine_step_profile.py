@@ -35,7 +35,10 @@ ROTATING = "rotating"
 def contender(model, tokenizer, name: str, prompt: list[int]):
     """(forward, caches, what to run around them, hand-over interval or None) for a contender's name."""
     if name == ROTATING:
-        caches = [RotatingKVCache(max_size=EngineConfig().capacity, keep=EngineConfig().n_sink) for _ in model.layers]
+        caches = [
+            RotatingKVCache(max_size=EngineConfig().capacity, keep=EngineConfig().n_sink)
+            for _ in model.layers
+        ]
         mx.eval(model(mx.array([prompt]), cache=caches))
         return model, caches, nullcontext, None
     mode, *off = name.split(":")
@@ -61,8 +64,11 @@ def main() -> None:
     model, tokenizer = load("default")
     prompt = real_prompt(tokenizer, 1088)
     tokens = [mx.array([[t]]) for t in real_prompt(tokenizer, args.steps)]
-    runs = {name: contender(model, tokenizer, name, prompt) for name in [ROTATING, *args.contenders]}
-    times = {name: ([], []) for name in runs}  # name -> (other steps, hand-over steps): (build, eval) each
+    runs = {
+        name: contender(model, tokenizer, name, prompt) for name in [ROTATING, *args.contenders]
+    }
+    # name -> (other steps, hand-over steps): (build, eval) each
+    times = {name: ([], []) for name in runs}
 
     def block(name: str, record: bool) -> None:
         forward, caches, around, hand_over = runs[name]
@@ -82,13 +88,23 @@ def main() -> None:
         for name in args.contenders:
             block(ROTATING, record=True)
             block(name, record=True)
-    print(f"ms per step, median over {args.blocks} blocks of {args.steps} steps, 1088 tokens of context")
+    print(
+        f"ms per step, median over {args.blocks} blocks of {args.steps} steps, 1088 tokens of context"
+    )
     print("| contender | steps | build | evaluate | hand-over steps | build | evaluate |")
     print("|---|---|---|---|---|---|---|")
     for name, (plain, handing) in times.items():
-        cells = [f"{len(plain)}", *(f"{statistics.median(x[i] for x in plain) * 1e3:.1f}" for i in (0, 1))]
-        cells += [f"{len(handing)}", *(f"{statistics.median(x[i] for x in handing) * 1e3:.1f}" if handing else "-"
-                                       for i in (0, 1))]
+        cells = [
+            f"{len(plain)}",
+            *(f"{statistics.median(x[i] for x in plain) * 1e3:.1f}" for i in (0, 1)),
+        ]
+        cells += [
+            f"{len(handing)}",
+            *(
+                f"{statistics.median(x[i] for x in handing) * 1e3:.1f}" if handing else "-"
+                for i in (0, 1)
+            ),
+        ]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 

@@ -41,21 +41,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=10, help="items (default 10)")
     parser.add_argument("conditions", nargs="*", metavar="condition=key:value,...")
-    parser.add_argument("--model", default="default", help="model spec (default: the default model)")
+    parser.add_argument(
+        "--model", default="default", help="model spec (default: the default model)"
+    )
     args = parser.parse_args()
     conditions = dict(parse(s) for s in args.conditions) or DEFAULT
-    task = RecallTask({"model": args.model, "corpus": "austen", "filler_chars": 1000, "max_tokens": 16}, seed=7)
+    task = RecallTask(
+        {"model": args.model, "corpus": "austen", "filler_chars": 1000, "max_tokens": 16}, seed=7
+    )
     for item in task.items(args.n):
         for name, knobs in conditions.items():
             config = {**BASE, **knobs}
             outcome = task.run_trial(item, config, seed=0)
-            engine = task.__dict__["_engines"][json.dumps(config, sort_keys=True)]  # as the trial left it
+            # as the trial left it
+            engine = task.__dict__["_engines"][json.dumps(config, sort_keys=True)]
             read = getattr(engine.strategy, "selected_positions", lambda: [])()
-            fact = len(engine.tokenizer.encode(engine.transcript)) - outcome["distance"]  # ~ the fact's last token
-            print(json.dumps({"item": item.id, "condition": name, "answer": item.data["answer"], **outcome,
-                              "read": read,
-                              "fact_read": any(lo <= fact <= hi + 2 for lo, hi in read),
-                              "reply": engine.transcript.rsplit("assistant\n", 1)[-1]}), flush=True)
+            # ~ the fact's last token
+            fact = len(engine.tokenizer.encode(engine.transcript)) - outcome["distance"]
+            print(
+                json.dumps(
+                    {
+                        "item": item.id,
+                        "condition": name,
+                        "answer": item.data["answer"],
+                        **outcome,
+                        "read": read,
+                        "fact_read": any(lo <= fact <= hi + 2 for lo, hi in read),
+                        "reply": engine.transcript.rsplit("assistant\n", 1)[-1],
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

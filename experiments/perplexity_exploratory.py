@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 
 from hebbian import plots, stats
-from hebbian.studies.analysis import Outcomes, align
 from hebbian.studies import rundir
+from hebbian.studies.analysis import Outcomes, align
 from hebbian.studies.prereg import load_prereg
 from hebbian.studies.trials import read_trials
 
@@ -26,13 +26,19 @@ HALVES = ("nll_early", "nll_late")
 def gaps(outcomes: Outcomes, reference: str) -> dict[str, dict[str, stats.EffectSize]]:
     """condition -> half -> its paired mean NLL difference from `reference` (bootstrap 95% CI)."""
     ref = outcomes.values[reference]
-    return {c: {h: stats.bootstrap_paired_diff_ci(v[h], ref[h]) for h in HALVES}
-            for c, v in outcomes.values.items() if c != reference}
+    return {
+        c: {h: stats.bootstrap_paired_diff_ci(v[h], ref[h]) for h in HALVES}
+        for c, v in outcomes.values.items()
+        if c != reference
+    }
 
 
 def gap_table(outcomes: Outcomes, reference: str) -> list[str]:
-    lines = [f"| condition | mean NLL, first half | mean NLL, second half | gap from `{reference}`, first half "
-             "| second half | change |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"| condition | mean NLL, first half | mean NLL, second half | gap from `{reference}`, first half "
+        "| second half | change |",
+        "|---|---|---|---|---|---|",
+    ]
     table = gaps(outcomes, reference)
     for c, v in outcomes.values.items():
         means = " | ".join(f"{v[h].mean():.3f}" for h in HALVES)
@@ -40,8 +46,10 @@ def gap_table(outcomes: Outcomes, reference: str) -> list[str]:
             lines.append(f"| `{c}` | {means} | | | |")
             continue
         early, late = (table[c][h] for h in HALVES)
-        lines.append(f"| `{c}` | {means} | {early.value:+.3f} [{early.ci_low:+.3f}, {early.ci_high:+.3f}] "
-                     f"| {late.value:+.3f} [{late.ci_low:+.3f}, {late.ci_high:+.3f}] | {late.value - early.value:+.3f} |")
+        lines.append(
+            f"| `{c}` | {means} | {early.value:+.3f} [{early.ci_low:+.3f}, {early.ci_high:+.3f}] "
+            f"| {late.value:+.3f} [{late.ci_low:+.3f}, {late.ci_high:+.3f}] | {late.value - early.value:+.3f} |"
+        )
     return lines
 
 
@@ -51,7 +59,10 @@ def plot_gaps(outcomes: Outcomes, reference: str, path: Path) -> Path:
     for i, (c, by_half) in enumerate(table.items()):
         x = [0 + 0.03 * i, 1 + 0.03 * i]
         y = [by_half[h].value for h in HALVES]
-        err = [[by_half[h].value - by_half[h].ci_low for h in HALVES], [by_half[h].ci_high - by_half[h].value for h in HALVES]]
+        err = [
+            [by_half[h].value - by_half[h].ci_low for h in HALVES],
+            [by_half[h].ci_high - by_half[h].value for h in HALVES],
+        ]
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=c)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks([0, 1], ["first half of the scored tokens", "second half"])
@@ -62,16 +73,22 @@ def plot_gaps(outcomes: Outcomes, reference: str, path: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path, help="run directory of the perplexity study (runs/perplexity)")
+    parser.add_argument(
+        "run", type=Path, help="run directory of the perplexity study (runs/perplexity)"
+    )
     parser.add_argument("out", type=Path, help="markdown file to write (figure beside it)")
     args = parser.parse_args()
     prereg = load_prereg(args.run / "prereg.yaml")
     missing = [h for h in HALVES if h not in {o.name for o in prereg.outcomes}]
     if missing:
-        parser.error(f"{args.run}: its pre-registration declares no {', '.join(missing)} (version 4 on does)")
+        parser.error(
+            f"{args.run}: its pre-registration declares no {', '.join(missing)} (version 4 on does)"
+        )
     outcomes = align(prereg, read_trials(args.run / "trials.jsonl")[0])
     baseline = prereg.role("baseline").name
-    figure = plot_gaps(outcomes, baseline, args.out.parent / f"{args.out.stem}-figures" / "nll-gap-by-half.png")
+    figure = plot_gaps(
+        outcomes, baseline, args.out.parent / f"{args.out.stem}-figures" / "nll-gap-by-half.png"
+    )
     body = [
         "The scored tokens of each segment split in two halves; a later token has more of the segment behind "
         f"it evicted. Gaps are paired mean differences from `{baseline}` with 95% bootstrap (BCa) intervals; "
@@ -81,9 +98,14 @@ def main() -> None:
         "",
         f"![NLL gap by half]({figure.relative_to(args.out.parent)})",
     ]
-    args.out.write_text(rundir.exploratory_page(
-        args.run, f"experiments/{Path(__file__).name}",
-        f"Perplexity study: exploratory analysis ({outcomes.n} complete segments)", body))
+    args.out.write_text(
+        rundir.exploratory_page(
+            args.run,
+            f"experiments/{Path(__file__).name}",
+            f"Perplexity study: exploratory analysis ({outcomes.n} complete segments)",
+            body,
+        )
+    )
     print(f"wrote {args.out} and {figure}")
 
 

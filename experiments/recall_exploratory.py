@@ -40,7 +40,10 @@ def by_condition(trials: list[dict], kinds: dict[str, str]) -> dict[str, dict[st
 def complete_items(data: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
     """Keep only the items every condition has, so that conditions stay paired."""
     shared = set.intersection(*(set(c["item"]) for c in data.values()))
-    return {name: {k: v[np.isin(c["item"], list(shared))] for k, v in c.items()} for name, c in data.items()}
+    return {
+        name: {k: v[np.isin(c["item"], list(shared))] for k, v in c.items()}
+        for name, c in data.items()
+    }
 
 
 def distance_bins(distance: np.ndarray) -> np.ndarray:
@@ -51,26 +54,35 @@ def distance_bins(distance: np.ndarray) -> np.ndarray:
 
 def overall_table(data: dict[str, dict[str, np.ndarray]], baseline: str) -> list[str]:
     """Per condition: recall, mean log-probability, and its paired difference from `baseline`."""
-    lines = ["| condition | recall | mean logprob | minus `" + baseline + "`, paired (95% BCa) |", "|---|---|---|---|"]
+    lines = [
+        "| condition | recall | mean logprob | minus `" + baseline + "`, paired (95% BCa) |",
+        "|---|---|---|---|",
+    ]
     base = data[baseline]["logprob"]
     for name, c in data.items():
         diff = ""
         if name != baseline:
             d = stats.bootstrap_paired_diff_ci(c["logprob"], base)
             diff = f"{d.value:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
-        lines.append(f"| `{name}` | {int(c['correct'].sum())}/{len(c['correct'])} | {c['logprob'].mean():.2f} | {diff} |")
+        lines.append(
+            f"| `{name}` | {int(c['correct'].sum())}/{len(c['correct'])} | {c['logprob'].mean():.2f} | {diff} |"
+        )
     return lines
 
 
 def kind_table(data: dict[str, dict[str, np.ndarray]]) -> list[str]:
     kinds = sorted(set(next(iter(data.values()))["kind"]))
-    lines = ["| condition | " + " | ".join(f"{k}: recall, mean logprob" for k in kinds) + " |",
-             "|---|" + "---|" * len(kinds)]
+    lines = [
+        "| condition | " + " | ".join(f"{k}: recall, mean logprob" for k in kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+    ]
     for name, c in data.items():
         cells = []
         for k in kinds:
             at = c["kind"] == k
-            cells.append(f"{int(c['correct'][at].sum())}/{int(at.sum())}, {c['logprob'][at].mean():.2f}")
+            cells.append(
+                f"{int(c['correct'][at].sum())}/{int(at.sum())}, {c['logprob'][at].mean():.2f}"
+            )
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return lines
 
@@ -78,17 +90,24 @@ def kind_table(data: dict[str, dict[str, np.ndarray]]) -> list[str]:
 def distance_table(data: dict[str, dict[str, np.ndarray]], baseline: str) -> list[str]:
     distance = data[baseline]["distance"]
     bins = distance_bins(distance)
-    heads = [f"{int(distance[bins == b].min())}-{int(distance[bins == b].max())} tokens (n={int((bins == b).sum())})"
-             for b in range(N_BINS)]
+    heads = [
+        f"{int(distance[bins == b].min())}-{int(distance[bins == b].max())} tokens (n={int((bins == b).sum())})"
+        for b in range(N_BINS)
+    ]
     lines = ["| condition | " + " | ".join(heads) + " |", "|---|" + "---|" * N_BINS]
     for name, c in data.items():
-        cells = [f"{c['correct'][bins == b].mean():.2f}, {np.mean(c['logprob'][bins == b] - data[baseline]['logprob'][bins == b]):+.2f}"
-                 for b in range(N_BINS)]
+        cells = [
+            f"{c['correct'][bins == b].mean():.2f}, "
+            f"{np.mean(c['logprob'][bins == b] - data[baseline]['logprob'][bins == b]):+.2f}"
+            for b in range(N_BINS)
+        ]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return lines
 
 
-def plot_distance(data: dict[str, dict[str, np.ndarray]], baseline: str, treatments: list[str], path: Path) -> Path:
+def plot_distance(
+    data: dict[str, dict[str, np.ndarray]], baseline: str, treatments: list[str], path: Path
+) -> Path:
     fig, ax = plots.figure(figsize=(7, 4))
     distance = data[baseline]["distance"]
     order = np.argsort(distance)
@@ -98,7 +117,7 @@ def plot_distance(data: dict[str, dict[str, np.ndarray]], baseline: str, treatme
         # running mean over 25 neighbours in distance, to show a trend without a model
         k = min(25, len(order))
         smooth = np.convolve(gain[order], np.ones(k) / k, mode="valid")
-        ax.plot(distance[order][k // 2:k // 2 + len(smooth)], smooth, lw=1.5)
+        ax.plot(distance[order][k // 2 : k // 2 + len(smooth)], smooth, lw=1.5)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("tokens from the end of the fact to the end of the prompt")
     ax.set_ylabel(f"answer log-prob gain over {baseline} (nats)")
@@ -119,8 +138,14 @@ def main() -> None:
     data = {c.name: data[c.name] for c in prereg.conditions if c.name in data}  # the prereg's order
     baseline = prereg.role("baseline").name
     treatments = [c.name for c in prereg.conditions if c.role == "treatment"]
-    figure = plot_distance(data, baseline, treatments, args.out.with_suffix("").parent
-                           / f"{args.out.stem}-figures" / "logprob-gain-by-distance.png")
+    figure = plot_distance(
+        data,
+        baseline,
+        treatments,
+        args.out.with_suffix("").parent
+        / f"{args.out.stem}-figures"
+        / "logprob-gain-by-distance.png",
+    )
     n_items = len(data[baseline]["item"])
     body = [
         "## Every condition",
@@ -144,9 +169,14 @@ def main() -> None:
         "",
         f"![log-prob gain by distance]({figure.relative_to(args.out.parent)})",
     ]
-    args.out.write_text(rundir.exploratory_page(
-        args.run, f"experiments/{Path(__file__).name}",
-        f"Study `{prereg.id}`: exploratory analyses ({n_items} complete items)", body))
+    args.out.write_text(
+        rundir.exploratory_page(
+            args.run,
+            f"experiments/{Path(__file__).name}",
+            f"Study `{prereg.id}`: exploratory analyses ({n_items} complete items)",
+            body,
+        )
+    )
     print(f"wrote {args.out} and {figure}")
 
 

@@ -11,7 +11,8 @@ Heads are ranked by hit rate with the real question minus the mismatched one on 
 of the items and tested on the second half; the chosen heads' spec (`--top` of them) is printed
 for EngineConfig(retrieval_heads=...) or consolidation/episodic.py's RETRIEVAL_HEADS table.
 
-    python experiments/retrieval_heads.py [--model default] [--items 40] [--top 6] [--out reports/retrieval-heads-MODEL.md]
+    python experiments/retrieval_heads.py [--model default] [--items 40] [--top 6] \
+        [--out reports/retrieval-heads-MODEL.md]
 """
 
 from __future__ import annotations
@@ -22,25 +23,34 @@ from dataclasses import replace
 import numpy as np
 from rich.progress import track
 
+from hebbian import provenance
 from hebbian.engine import EngineConfig, HebbianEngine
 from hebbian.models import load
-from hebbian import provenance
 from hebbian.studies.tasks import Item
 from hebbian.studies.tasks.recall import RecallTask
 
-CONFIG = EngineConfig(window=128, n_sink=4, prefill_chunk=32, mode="episodic", retrieval_heads="all",
-                      budget=float("inf"), block=16)
+CONFIG = EngineConfig(
+    window=128,
+    n_sink=4,
+    prefill_chunk=32,
+    mode="episodic",
+    retrieval_heads="all",
+    budget=float("inf"),
+    block=16,
+)
 
 
 def hits(engine: HebbianEngine, task: RecallTask, item: Item) -> dict[tuple[int, int], bool]:
     """(layer, KV head) -> whether its best-scored block holds the fact, after item's prompt."""
     tokenizer = engine.tokenizer
     head, tail = task.prompt_parts(item, show_fact=True)
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": head + tail}],
-                                             add_generation_prompt=True, tokenize=False)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False
+    )
     prompt = tokenizer.encode(rendered, add_special_tokens=False)
     value = rendered.index(item.data["answer"], rendered.index(item.data["statement"]))
-    answer = len(tokenizer.encode(rendered[:value], add_special_tokens=False))  # the value's first token
+    # the value's first token
+    answer = len(tokenizer.encode(rendered[:value], add_special_tokens=False))
     engine.reset()
     engine.feed(prompt)
     strategy = engine.strategy
@@ -48,14 +58,19 @@ def hits(engine: HebbianEngine, task: RecallTask, item: Item) -> dict[tuple[int,
     if not any(holds):
         raise RuntimeError(f"{item.id}: the fact is still in the window; lengthen the filler")
     fact = holds.index(True)
-    return {(layer, h): int(np.argmax(np.array(scores[i]))) == fact
-            for layer, scores in strategy.scores.items() for i, h in enumerate(strategy.heads[layer])}
+    return {
+        (layer, h): int(np.argmax(np.array(scores[i]))) == fact
+        for layer, scores in strategy.scores.items()
+        for i, h in enumerate(strategy.heads[layer])
+    }
 
 
 def mismatched(items: list[Item]) -> list[Item]:
     """Each item's fact with the next item's question (a question its prompt does not answer)."""
-    return [replace(item, data={**item.data, "question": items[(i + 1) % len(items)].data["question"]})
-            for i, item in enumerate(items)]
+    return [
+        replace(item, data={**item.data, "question": items[(i + 1) % len(items)].data["question"]})
+        for i, item in enumerate(items)
+    ]
 
 
 def rates(table: list[dict]) -> dict[tuple[int, int], float]:
@@ -67,35 +82,53 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--items", type=int, default=40)
     parser.add_argument("--top", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=7, help="recall item seed (7: the recall tuning split)")
+    parser.add_argument(
+        "--seed", type=int, default=7, help="recall item seed (7: the recall tuning split)"
+    )
     parser.add_argument("--filler-chars", type=int, default=1000)
     parser.add_argument("--out", help="write the markdown report here")
     args = parser.parse_args()
 
     model, tokenizer = load(args.model)
     engine = HebbianEngine(model, tokenizer, CONFIG)
-    task = RecallTask({"model": args.model, "corpus": "austen", "filler_chars": args.filler_chars, "max_tokens": 16},
-                      seed=args.seed)
+    task = RecallTask(
+        {
+            "model": args.model,
+            "corpus": "austen",
+            "filler_chars": args.filler_chars,
+            "max_tokens": 16,
+        },
+        seed=args.seed,
+    )
     items = task.items(args.items)
     real = [hits(engine, task, item) for item in track(items, description="real questions")]
-    control = [hits(engine, task, item) for item in track(mismatched(items), description="mismatched")]
+    control = [
+        hits(engine, task, item) for item in track(mismatched(items), description="mismatched")
+    ]
     half = len(items) // 2
     pick = {h: rates(real[:half])[h] - rates(control[:half])[h] for h in real[0]}
-    chosen = sorted(sorted(pick, key=lambda h: -pick[h])[:args.top])
+    chosen = sorted(sorted(pick, key=lambda h: -pick[h])[: args.top])
     held_real, held_control = rates(real[half:]), rates(control[half:])
     spec = ",".join(f"{layer}:{h}" for layer, h in chosen)
     lines = [
-        f"# Retrieval heads of `{args.model}`", "",
+        f"# Retrieval heads of `{args.model}`",
+        "",
         f"Recall items of seed {args.seed} (filler {args.filler_chars} characters), window 128 + 4 sinks, "
         f"blocks of {CONFIG.block}; heads picked on items 0-{half - 1} by hit@1 with the real question minus "
-        f"a mismatched one, tested on items {half}-{len(items) - 1}.", "",
-        f"retrieval_heads: `{spec}`", "",
+        f"a mismatched one, tested on items {half}-{len(items) - 1}.",
+        "",
+        f"retrieval_heads: `{spec}`",
+        "",
         "| head (layer:kv) | pick: real - mismatched | held out: real | held out: mismatched |",
         "|---|---|---|---|",
-        *[f"| {layer}:{h} | {pick[(layer, h)]:+.2f} | {held_real[(layer, h)]:.2f} | {held_control[(layer, h)]:.2f} |"
-          for layer, h in chosen],
-        "", f"Mean over all {len(real[0])} heads, held out: real {np.mean(list(held_real.values())):.2f}, "
-        f"mismatched {np.mean(list(held_control.values())):.2f}.", "",
+        *[
+            f"| {layer}:{h} | {pick[(layer, h)]:+.2f} | {held_real[(layer, h)]:.2f} | {held_control[(layer, h)]:.2f} |"
+            for layer, h in chosen
+        ],
+        "",
+        f"Mean over all {len(real[0])} heads, held out: real {np.mean(list(held_real.values())):.2f}, "
+        f"mismatched {np.mean(list(held_control.values())):.2f}.",
+        "",
         provenance.markdown(),
     ]
     print("\n".join(lines))

@@ -35,7 +35,8 @@ from hebbian.studies.tasks.recall import RecallTask
 
 PREREG = Path(__file__).parent.parent / "prereg" / "recall.yaml"
 TUNING_SEED = 7
-attention = import_module("hebbian.engine.attention")  # the module: hebbian.engine's `attention` is its function
+# the module: hebbian.engine's `attention` is its function
+attention = import_module("hebbian.engine.attention")
 
 
 class ShareProbe:
@@ -55,10 +56,15 @@ class ShareProbe:
             scores = (q @ mx.expand_dims(keys, 2).swapaxes(-1, -2)).astype(mx.float32)
             grouped = attention._grouped_mask(mask, L, T, n_kv)  # masked as the engine masks them
             if grouped is not None:
-                scores = mx.where(grouped, scores, -mx.inf) if grouped.dtype == mx.bool_ else scores + grouped
+                scores = (
+                    mx.where(grouped, scores, -mx.inf)
+                    if grouped.dtype == mx.bool_
+                    else scores + grouped
+                )
             window = mx.logsumexp(scores, axis=-1).reshape(B, n_heads, L)
             slots = memory[1].astype(mx.float32).reshape(B, n_heads, L)
-            self.shares.append(float(mx.sigmoid(slots - window)[:, :, 0].mean()))  # the chunk's first query
+            # the chunk's first query
+            self.shares.append(float(mx.sigmoid(slots - window)[:, :, 0].mean()))
         return self._attend(queries, keys, values, scale, mask, sinks, memory, weighed)
 
 
@@ -67,8 +73,9 @@ def first_position(task: RecallTask, item, config, probe: ShareProbe) -> tuple[l
     engine = task.engine(config)
     tokenizer = engine.tokenizer
     head, tail = task.prompt_parts(item, True)
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": head + tail}], add_generation_prompt=True,
-                                            tokenize=False)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False
+    )
     prompt = tokenizer.encode(rendered, add_special_tokens=False)
     engine.feed(prompt[:-1])
     probe.on, probe.shares = True, []
@@ -87,7 +94,10 @@ def main() -> None:
     study = load_prereg(PREREG)
     task = RecallTask(study.task_params, TUNING_SEED)
     window, slots = study.condition("window_only").config, study.condition("slots").config
-    conditions = {"window_only": window, **{f"slots_{s:g}": {**slots, "strength": s} for s in args.strengths}}
+    conditions = {
+        "window_only": window,
+        **{f"slots_{s:g}": {**slots, "strength": s} for s in args.strengths},
+    }
     print(f"git revision: {git_revision()}", flush=True)
     probe = ShareProbe()
     rows = {name: [] for name in conditions}
@@ -96,7 +106,7 @@ def main() -> None:
             engine, replies = task.engine(config), []
             generate = engine.generate
 
-            def recorded(*a, **k):
+            def recorded(*a, replies=replies, generate=generate, **k):
                 replies.append(generate(*a, **k))
                 return replies[-1]
 
@@ -105,22 +115,49 @@ def main() -> None:
             engine.generate = generate
             layers, end = first_position(task, item, config, probe)
             share = float(np.mean(layers))
-            rows[name].append({**out, "share": share, "layers": layers, "end": end, "reply": replies[0]})
-            print(json.dumps({"item": item.id, "answer": item.data["answer"], "condition": name, "reply": replies[0],
-                              **{k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()},
-                              "slots_share": round(share, 4), "logprob_end_first": round(end, 3)}), flush=True)
-    print("\n| condition | degenerate | correct | mean answer log-prob | mean slots share | "
-          "mean log P(<|im_end|> first) | mean rep-4 |")
+            rows[name].append(
+                {**out, "share": share, "layers": layers, "end": end, "reply": replies[0]}
+            )
+            print(
+                json.dumps(
+                    {
+                        "item": item.id,
+                        "answer": item.data["answer"],
+                        "condition": name,
+                        "reply": replies[0],
+                        **{k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()},
+                        "slots_share": round(share, 4),
+                        "logprob_end_first": round(end, 3),
+                    }
+                ),
+                flush=True,
+            )
+    print(
+        "\n| condition | degenerate | correct | mean answer log-prob | mean slots share | "
+        "mean log P(<|im_end|> first) | mean rep-4 |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         n = len(r)
-        mean = lambda key: np.mean([x[key] for x in r])  # noqa: E731
-        print(f"| `{name}` | {sum(x['degenerate'] for x in r)}/{n} | {sum(x['correct'] for x in r)}/{n} | "
-              f"{mean('logprob'):.2f} | {mean('share'):.3f} | {mean('end'):.2f} | {mean('rep4'):.3f} |")
+
+        def mean(key, r=r):
+            return np.mean([x[key] for x in r])
+
+        print(
+            f"| `{name}` | {sum(x['degenerate'] for x in r)}/{n} | {sum(x['correct'] for x in r)}/{n} | "
+            f"{mean('logprob'):.2f} | {mean('share'):.3f} | {mean('end'):.2f} | {mean('rep4'):.3f} |"
+        )
     print("\nMean slots share by layer (first to last):")
     for name, r in rows.items():
-        print(f"- `{name}`: " + " ".join(f"{x:.2f}" for x in np.mean([x["layers"] for x in r], axis=0)))
-    assert all(fluency_outcomes(x["reply"])["degenerate"] == x["degenerate"] for r in rows.values() for x in r)
+        print(
+            f"- `{name}`: "
+            + " ".join(f"{x:.2f}" for x in np.mean([x["layers"] for x in r], axis=0))
+        )
+    assert all(
+        fluency_outcomes(x["reply"])["degenerate"] == x["degenerate"]
+        for r in rows.values()
+        for x in r
+    )
 
 
 if __name__ == "__main__":

@@ -18,10 +18,16 @@ QUESTION = "Question: What is the name of Marta's parrot? Answer briefly."
 def turns() -> list[str]:
     paragraphs = list(corpus.paragraphs("austen", min_chars=200))
     passage = " ".join(paragraphs[800:803]).replace("\n", " ")
-    return [f"Here are some notes and a passage from a book. {FACT} {passage} Summarize the passage in one sentence.",
-            QUESTION]
+    return [
+        f"Here are some notes and a passage from a book. {FACT} {passage} Summarize the passage in one sentence.",
+        QUESTION,
+    ]
 
 
 if __name__ == "__main__":
     for i, turn in enumerate(turns(), 1):
-        print(f"you ({i})> {turn[:160]}{'...' if len(turn) > 160 else ''}" if "--show" in sys.argv[1:] else turn)
+        print(
+            f"you ({i})> {turn[:160]}{'...' if len(turn) > 160 else ''}"
+            if "--show" in sys.argv[1:]
+            else turn
+        )

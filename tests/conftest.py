@@ -22,7 +22,8 @@ def tiny(tmp_path_factory):
     tokenizer = build_tokenizer(gguf.GGUFReader(str(path)))
     tokenizer._tokenizer.chat_template = (  # the fixture's template lacks the generation prompt
         "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     return model, tokenizer
 
 

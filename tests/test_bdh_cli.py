@@ -19,7 +19,10 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("bdh")
-    result = runner.invoke(app, ["train", "--scale", "tiny", "--checkpoint", str(root / "ck"), "--out", str(root / "rep")])
+    result = runner.invoke(
+        app,
+        ["train", "--scale", "tiny", "--checkpoint", str(root / "ck"), "--out", str(root / "rep")],
+    )
     assert result.exit_code == 0, result.output
     return root
 
@@ -39,16 +42,40 @@ def test_protocol_writes_R1_to_R7(tmp_path):
     for i in range(1, 8):
         assert f"## R{i}:" in text
     pngs = {p.name for p in tmp_path.glob("*.png")}
-    assert {"R1_emergence.png", "R2_hebbian_growth.png", "R3_sparsity.png", "R4_overlap.png",
-            "R5_persistence.png", "R6_variance.png", "R7_learning_curves.png"} <= pngs
+    assert {
+        "R1_emergence.png",
+        "R2_hebbian_growth.png",
+        "R3_sparsity.png",
+        "R4_overlap.png",
+        "R5_persistence.png",
+        "R6_variance.png",
+        "R7_learning_curves.png",
+    } <= pngs
 
 
 def test_scaffold_recalls_in_a_fresh_process(trained, tmp_path):
     synapses = tmp_path / "mem" / "synapses.safetensors"
-    result = runner.invoke(app, ["scaffold", "--checkpoint", str(trained / "ck"), "--facts", "4", "--repeats", "1",
-                                 "--synapses", str(synapses), "--out", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "scaffold",
+            "--checkpoint",
+            str(trained / "ck"),
+            "--facts",
+            "4",
+            "--repeats",
+            "1",
+            "--synapses",
+            str(synapses),
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert synapses.exists() and len(json.loads((tmp_path / "mem" / "recall.json").read_text())["after"]) == 8
+    assert (
+        synapses.exists()
+        and len(json.loads((tmp_path / "mem" / "recall.json").read_text())["after"]) == 8
+    )
     text = (tmp_path / "scaffold.md").read_text()
     assert "The two rows agree exactly" in text and "Wilcoxon" in text
 

@@ -24,12 +24,9 @@ def test_kwta_rejects_an_impossible_k():
 
 def test_the_update_on_a_hand_made_input_is_the_outer_product_rule():
     layer = HebbianLayer(HebbianConfig(n_in=3, n_out=4, k=2, eta=0.5, decay=0.1, max_norm=1e6))
-    layer.W = mx.array([[1.0, 0.0, 0.0, 2.0],
-                        [0.0, 1.0, 0.0, 0.0],
-                        [0.0, 0.0, 3.0, 1.0]])
+    layer.W = mx.array([[1.0, 0.0, 0.0, 2.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 3.0, 1.0]])
     W0 = np.array(layer.W)
-    x = np.array([[1.0, 0.0, 0.0],
-                  [0.0, 1.0, 1.0]], dtype=np.float32)
+    x = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], dtype=np.float32)
     y = np.array(layer.step(mx.array(x)))
     # h = x @ W: row 0 -> [1, 0, 0, 2] (winners 3, 0); row 1 -> [0, 1, 3, 1] (winner 2, then a tie of 1s)
     assert y[0].tolist() == [1.0, 0.0, 0.0, 2.0]

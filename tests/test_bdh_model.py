@@ -32,8 +32,14 @@ def test_shapes():
     out = model.forward(x)
     nh, N, D = TINY.n_head, TINY.neurons_per_head, TINY.n_embd
     assert out.logits.shape == (3, 10, 256)
-    assert [s.shape for s in out.states] == [TINY.state_shape(3)] * TINY.n_layer == [(nh, 3, N, D)] * 2
-    assert out.activity[0].x_sparse.shape == (nh, 3, 10, N) and out.activity[0].x.shape == (3, 10, D)
+    assert (
+        [s.shape for s in out.states] == [TINY.state_shape(3)] * TINY.n_layer == [(nh, 3, N, D)] * 2
+    )
+    assert out.activity[0].x_sparse.shape == (nh, 3, 10, N) and out.activity[0].x.shape == (
+        3,
+        10,
+        D,
+    )
     assert (np.array(out.activity[1].x_sparse) >= 0).all()  # ReLU: positive, sparse
 
 
@@ -54,7 +60,7 @@ def test_token_by_token_with_state_equals_the_parallel_pass():
     out = model.forward(x[:, :4])
     steps = [np.array(out.logits)]
     for t in range(4, 9):
-        out = model.forward(x[:, t:t + 1], states=out.states, offset=t)
+        out = model.forward(x[:, t : t + 1], states=out.states, offset=t)
         steps.append(np.array(out.logits))
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-4, atol=1e-5)
 
@@ -93,7 +99,14 @@ def test_config_is_validated():
 
 
 def test_dropout_is_on_in_training_and_off_in_evaluation():
-    model, x = tiny(config=BDHConfig(n_layer=2, n_embd=32, n_head=2, mlp_internal_dim_multiplier=4, dropout=0.5)), ids((2, 8))
+    model, x = (
+        tiny(
+            config=BDHConfig(
+                n_layer=2, n_embd=32, n_head=2, mlp_internal_dim_multiplier=4, dropout=0.5
+            )
+        ),
+        ids((2, 8)),
+    )
     np.testing.assert_array_equal(np.array(model(x)), np.array(model(x)))
     model.train()
     assert not np.allclose(np.array(model(x)), np.array(model(x)))
@@ -105,8 +118,15 @@ def test_training_lowers_the_loss_on_a_tiny_corpus():
     text = "the quick brown fox jumps over the lazy dog. " * 200
     data = ByteData(text, val_fraction=0.2)
     model = tiny()
-    cfg = TrainConfig(steps=60, batch_size=8, block_size=32, learning_rate=1e-2, warmup_steps=5,
-                      eval_interval=30, eval_batches=2)
+    cfg = TrainConfig(
+        steps=60,
+        batch_size=8,
+        block_size=32,
+        learning_rate=1e-2,
+        warmup_steps=5,
+        eval_interval=30,
+        eval_batches=2,
+    )
     result = fit(model, data, cfg)
     start = evaluate(tiny(), data.val_batches(2, 8, 32))
     assert start > 5.0  # about ln(256) before training
@@ -116,10 +136,13 @@ def test_training_lowers_the_loss_on_a_tiny_corpus():
 
 def test_gradient_clipping_bounds_the_update():
     model = tiny()
-    cfg = TrainConfig(steps=10, learning_rate=0.0, warmup_steps=0, grad_clip=1e-6, schedule="constant")
+    cfg = TrainConfig(
+        steps=10, learning_rate=0.0, warmup_steps=0, grad_clip=1e-6, schedule="constant"
+    )
     before = np.array(model.encoder)
     Trainer(model, cfg).step(ids((2, 8)), ids((2, 8), seed=2))
-    np.testing.assert_array_equal(np.array(model.encoder), before)  # lr 0 moves nothing, clipped or not
+    # lr 0 moves nothing, clipped or not
+    np.testing.assert_array_equal(np.array(model.encoder), before)
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -139,7 +162,9 @@ def test_greedy_generation_is_deterministic_and_agrees_with_scoring():
     # the greedy continuation is the single most likely one: no other first byte scores higher
     assert isinstance(text, bytes) and len(text) == 5
     first = continuation_logprob(model, "To be", text[:1])
-    assert all(first >= continuation_logprob(model, "To be", bytes([b])) - 1e-5 for b in range(0, 256, 7))
+    assert all(
+        first >= continuation_logprob(model, "To be", bytes([b])) - 1e-5 for b in range(0, 256, 7)
+    )
     sampled = [generate(model, "To be", 5, temperature=1.0, top_k=3, seed=s) for s in (1, 1, 2)]
     assert sampled[0] == sampled[1] and len(sampled[2]) == 5
 
@@ -149,7 +174,7 @@ def test_validation_is_held_out_and_fixed():
     data = ByteData(text, val_fraction=0.2)
     assert len(data.train) == 4000 and len(data.val) == 1000
     first, again = data.val_batches(2, 3, 16), data.val_batches(2, 3, 16)
-    for (x1, y1), (x2, y2) in zip(first, again):
+    for (x1, y1), (x2, _y2) in zip(first, again):
         np.testing.assert_array_equal(np.array(x1), np.array(x2))
         np.testing.assert_array_equal(np.array(x1)[:, 1:], np.array(y1)[:, :-1])
     with pytest.raises(ValueError, match="too short"):

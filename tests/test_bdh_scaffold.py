@@ -33,7 +33,9 @@ def test_update_is_the_hebbian_outer_product_with_decay():
 
 
 def test_metaplasticity_slows_decay_for_a_frequently_co_active_synapse():
-    s = SynapticScaffold(SHAPE, ScaffoldConfig(eta=1.0, base_decay=0.05, meta_rate=0.2, stiffness=9.0))
+    s = SynapticScaffold(
+        SHAPE, ScaffoldConfig(eta=1.0, base_decay=0.05, meta_rate=0.2, stiffness=9.0)
+    )
     s.update(activity(neuron=1, dim=1))  # the rare synapse: co-active once
     for _ in range(30):
         s.update(activity(neuron=0, dim=0))  # the frequent one: co-active every step
@@ -75,7 +77,9 @@ def test_save_and_load_round_trip_exactly(tmp_path):
 def test_a_mismatched_shape_is_refused_with_a_clear_error(tmp_path):
     path = SynapticScaffold(SHAPE).save_synapses(tmp_path / "s.safetensors")
     other = SynapticScaffold((2, 2, 8, 3))
-    with pytest.raises(SynapseShapeError, match=r"sigma of shape \(2, 2, 4, 3\).*\(2, 2, 8, 3\).*another model"):
+    with pytest.raises(
+        SynapseShapeError, match=r"sigma of shape \(2, 2, 4, 3\).*\(2, 2, 8, 3\).*another model"
+    ):
         other.load_synapses(path)
     assert np.array(other.sigma).sum() == 0  # nothing half-loaded
     with pytest.raises(FileNotFoundError):
@@ -83,7 +87,9 @@ def test_a_mismatched_shape_is_refused_with_a_clear_error(tmp_path):
 
 
 def test_diagnostics_on_a_hand_made_state():
-    s = SynapticScaffold((1, 1, 2, 2), ScaffoldConfig(base_decay=0.1, stiffness=9.0, stiff_threshold=0.5))
+    s = SynapticScaffold(
+        (1, 1, 2, 2), ScaffoldConfig(base_decay=0.1, stiffness=9.0, stiff_threshold=0.5)
+    )
     s.sigma = mx.array([[[[3.0, 0.0], [0.0, 4.0]]]])
     s.H = mx.array([[[[1.0, 0.0], [0.0, 0.6]]]])
     d = s.diagnostics()
@@ -100,7 +106,11 @@ def test_zero_synapses_leave_the_model_unchanged_and_exposure_changes_it():
     model.eval()
     s = SynapticScaffold.for_model(config)
     x = mx.array([[1, 2, 3, 4, 5]])
-    np.testing.assert_array_equal(np.array(model.forward(x, fast_weights=s.sigma).logits), np.array(model(x)))
+    np.testing.assert_array_equal(
+        np.array(model.forward(x, fast_weights=s.sigma).logits), np.array(model(x))
+    )
     s.update(model.forward(x, fast_weights=s.sigma).activity)
     assert s.diagnostics()["sigma_norm"] > 0
-    assert not np.allclose(np.array(model.forward(x, fast_weights=s.sigma).logits), np.array(model(x)))
+    assert not np.allclose(
+        np.array(model.forward(x, fast_weights=s.sigma).logits), np.array(model(x))
+    )

@@ -14,8 +14,16 @@ from hebbian.engine.chat import ChatSession
 def session(tiny, tmp_path, memory=None, system=None, max_tokens=4, **config):
     engine = HebbianEngine(*tiny, EngineConfig(**{"window": 8, "n_sink": 2, **config}))
     out, err = io.StringIO(), io.StringIO()
-    chat = ChatSession(engine, Console(file=out), Console(file=err, width=400), out.write, max_tokens, {"temp": 0.0},
-                       memory, system)
+    chat = ChatSession(
+        engine,
+        Console(file=out),
+        Console(file=err, width=400),
+        out.write,
+        max_tokens,
+        {"temp": 0.0},
+        memory,
+        system,
+    )
     return chat, out, err
 
 
@@ -40,7 +48,11 @@ class SignalsOnCall:
 def test_ctrl_c_during_a_long_prompt_stops_between_chunks_and_cancels_the_turn(tiny, tmp_path):
     chat, out, err = session(tiny, tmp_path, prefill_chunk=4)
     chat.handle("hello")
-    before, messages, seen = chat.engine.transcript, list(chat.messages), chat.engine.diagnostics()["tokens_seen"]
+    before, messages, seen = (
+        chat.engine.transcript,
+        list(chat.messages),
+        chat.engine.diagnostics()["tokens_seen"],
+    )
     decoder = chat.engine.decoder = SignalsOnCall(chat.engine.decoder, 2)
     err.truncate(0)
     out.truncate(0)
@@ -92,7 +104,9 @@ def test_the_status_line_gives_prompt_and_reply_figures_and_no_rate_for_one_toke
 
 
 def test_the_status_line_says_what_episodic_memory_holds_and_reads(tiny, tmp_path):
-    chat, out, err = session(tiny, tmp_path, max_tokens=4, mode="episodic", block=4, budget=float("inf"))
+    chat, out, err = session(
+        tiny, tmp_path, max_tokens=4, mode="episodic", block=4, budget=float("inf")
+    )
     chat.handle(" ".join(["hello there"] * 20))
     chat.handle("and again " * 5)
     line = err.getvalue().strip().splitlines()[-1]

@@ -9,7 +9,8 @@ import pexpect
 import pytest
 from gguf_fixtures import tiny_model, write_gguf
 
-PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"  # what a terminal wraps a paste in (bracketed paste)
+# what a terminal wraps a paste in (bracketed paste)
+PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,14 @@ def model(tmp_path_factory):
 
 def spawn(model, *args):
     env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1"}
-    child = pexpect.spawn(sys.executable, ["-m", "hebbian.cli", "chat", "-m", model, "--window", "64", "-n", "2",
-                                           *args], env=env, encoding="utf-8", timeout=60, dimensions=(40, 200))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hebbian.cli", "chat", "-m", model, "--window", "64", "-n", "2", *args],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 200),
+    )
     child.expect("you>")
     return child
 
@@ -42,7 +49,8 @@ def leave(child):
 
 def test_a_line_longer_than_the_terminal_line_limit_arrives_whole(model):
     child = spawn(model)
-    child.send("0123456789" * 610 + "\r")  # 6,100 characters, one token each; a tty's line mode keeps 4,095
+    # 6,100 characters, one token each; a tty's line mode keeps 4,095
+    child.send("0123456789" * 610 + "\r")
     assert prompt_tokens(child) > 6100
     leave(child)
 
@@ -70,7 +78,8 @@ def test_ctrl_c_at_the_prompt_clears_the_line_and_ctrl_d_leaves(model):
 def test_ctrl_c_during_a_long_prompt_cancels_the_turn_at_once(model):
     child = spawn(model, "--prefill-step-size", "1")  # one token a step: a long prefill
     child.send("0123456789" * 300 + "\r")
-    child.expect_exact("\x1b[?2004l")  # the prompt returned the line (bracketed paste off until the next)
+    # the prompt returned the line (bracketed paste off until the next)
+    child.expect_exact("\x1b[?2004l")
     time.sleep(0.5)
     child.sendcontrol("c")
     child.expect(r"prompt stopped after ([\d.]+) s", timeout=20)

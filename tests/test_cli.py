@@ -12,17 +12,21 @@ def invoke(*args):
     return runner.invoke(app, list(args))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["generate", "-p", "hi", "--model", "/no/such/model.gguf"], "no such model"),
-    (["generate", "-p", "hi", "--model", "pyproject.toml"], "is not a model"),
-    (["generate", "-p", "hi", "--model", "qwen2.5-coder-1.5b"] , None),
-    (["models", "fetch", "nope"], "unknown model 'nope'"),
-    (["chat", "--window", "0"], "invalid value for '--window'"),  # usage errors: typer's, made one line
-    (["chat", "--max-tokens", "-1"], "invalid value for '--max-tokens'"),
-    (["chat", "--bogus"], "no such option: --bogus"),
-    (["chatt"], "no such command 'chatt'"),
-    (["models", "fetch"], "missing argument"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "-p", "hi", "--model", "/no/such/model.gguf"], "no such model"),
+        (["generate", "-p", "hi", "--model", "pyproject.toml"], "is not a model"),
+        (["generate", "-p", "hi", "--model", "qwen2.5-coder-1.5b"], None),
+        (["models", "fetch", "nope"], "unknown model 'nope'"),
+        # usage errors: typer's, made one line
+        (["chat", "--window", "0"], "invalid value for '--window'"),
+        (["chat", "--max-tokens", "-1"], "invalid value for '--max-tokens'"),
+        (["chat", "--bogus"], "no such option: --bogus"),
+        (["chatt"], "no such command 'chatt'"),
+        (["models", "fetch"], "missing argument"),
+    ],
+)
 def test_user_errors_are_one_line(args, message, monkeypatch, tmp_path):
     monkeypatch.setenv("HEBBIAN_MODELS", str(tmp_path))  # no optional model installed here
     result = invoke(*args)
@@ -60,4 +64,3 @@ def test_help_explains_commands():
         assert command in result.stdout
     bare = invoke("bench")  # a bare group: its help, not an error line
     assert "Usage" in bare.stdout and "error" not in bare.stderr
-

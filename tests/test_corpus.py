@@ -5,8 +5,8 @@ import struct
 import zlib
 
 import pytest
-
 from conftest import require_corpus
+
 from hebbian import corpus, rds
 
 # --- hand-written XDR serializations, byte for byte as R writes them ----------
@@ -196,6 +196,7 @@ def test_austen_without_apt_get_says_why(tmp_path, monkeypatch):
 
 
 # --- the real corpora, where set-up installed them ---------------------------
+
 
 def test_austen_novels():
     require_corpus("austen")

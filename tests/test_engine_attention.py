@@ -25,32 +25,40 @@ def test_explicit_path_equals_the_fused_kernel(mask):
         expected = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask=mask, sinks=s)
         got, weights = explicit_attention(q, k, v, 0.25, mask, s)
         np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-5)
-        assert weights.shape == (2, 2, 3, 9)  # per query, summed over the two query heads of each KV head
+        # per query, summed over the two query heads of each KV head
+        assert weights.shape == (2, 2, 3, 9)
 
 
 @pytest.mark.parametrize("mask", [None, "causal", "array"])
 def test_attention_in_blocks_of_queries_equals_one_pass(mask):
-    q, k, v, m, lm = _arrays(3, (2, 6, 7, 16), (2, 2, 12, 16), (2, 2, 12, 8), (2, 6, 7, 8), (2, 6, 7))
+    q, k, v, m, lm = _arrays(
+        3, (2, 6, 7, 16), (2, 2, 12, 16), (2, 2, 12, 8), (2, 6, 7, 8), (2, 6, 7)
+    )
     if mask == "array":  # additive, (B, H, L, T), a different row per head
         mask = mx.where(mx.arange(12)[None] <= mx.arange(5, 12)[:, None], 0.0, -mx.inf)[None, None]
         mask = mx.broadcast_to(mask, (2, 6, 7, 12)).at[:, 1:3, :, 0].add(-mx.inf)
     sinks = mx.array([0.5, -1.0, 2.0, 0.0, 1.0, -3.0])
     expected = explicit_attention(q, k, v, 0.25, mask, sinks, (m, lm))
-    got = blocked_attention(q, k, v, 0.25, mask, sinks, (m, lm), block=3)  # blocks of 3, 3 and 1 queries
+    # blocks of 3, 3 and 1 queries
+    got = blocked_attention(q, k, v, 0.25, mask, sinks, (m, lm), block=3)
     for e, g in zip(expected, got):
         assert g.shape == e.shape
         np.testing.assert_allclose(np.array(g), np.array(e), atol=1e-6)
 
 
 def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
-    q, k, v, k_old, v_old = _arrays(1, (1, 4, 2, 8), (1, 2, 5, 8), (1, 2, 5, 8), (1, 2, 3, 8), (1, 2, 3, 8))
+    q, k, v, k_old, v_old = _arrays(
+        1, (1, 4, 2, 8), (1, 2, 5, 8), (1, 2, 5, 8), (1, 2, 3, 8), (1, 2, 3, 8)
+    )
 
     class Exact:  # a "memory" that attends exactly to three older tokens
         def consolidate(self, layer, batch):
             pass
 
         def read(self, layer, queries, scale):
-            scores = (queries * scale).reshape(1, 2, 2, 2, 8) @ mx.expand_dims(k_old, 2).swapaxes(-1, -2)
+            scores = (queries * scale).reshape(1, 2, 2, 2, 8) @ mx.expand_dims(k_old, 2).swapaxes(
+                -1, -2
+            )
             log_mass = mx.logsumexp(scores, axis=-1)
             out = mx.softmax(scores, axis=-1) @ mx.expand_dims(v_old, 2)
             return out.reshape(1, 4, 2, 8), log_mass.reshape(1, 4, 2)
@@ -61,7 +69,9 @@ def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
     everything = mx.concatenate([k_old, k], axis=2), mx.concatenate([v_old, v], axis=2)
     expected, weights = explicit_attention(q, *everything, 0.3, "causal")
     np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-5)
-    np.testing.assert_allclose(np.array(cache.held("importance")), np.array(weights.sum(axis=2)[..., 3:]), atol=1e-5)
+    np.testing.assert_allclose(
+        np.array(cache.held("importance")), np.array(weights.sum(axis=2)[..., 3:]), atol=1e-5
+    )
 
 
 def test_a_read_out_of_none_keeps_the_fused_path_when_not_tracking():
@@ -88,5 +98,6 @@ def test_fast_exp_is_exp_to_float32_precision():
     exact = np.exp(x.astype(np.float64))
     np.testing.assert_allclose(got[:-2], exact[:-2], rtol=1e-5, atol=0)
     assert got[-2] == 1.0 and got[-1] == 0.0  # a row's maximum, a masked score
-    masked = np.array(fast_exp(mx.array([float(np.finfo(np.float32).min)])))  # the explicit path's mask value
+    # the explicit path's mask value
+    masked = np.array(fast_exp(mx.array([float(np.finfo(np.float32).min)])))
     assert masked[0] == 0.0 and np.isfinite(masked).all()

@@ -6,11 +6,25 @@ from contextlib import contextmanager
 import pytest
 
 from hebbian.engine import EngineConfig, HebbianEngine
-from hebbian.engine.bench import ROTATING, bracketed_ratios, decode_block, median_with_interval, running_engine
+from hebbian.engine.bench import (
+    ROTATING,
+    bracketed_ratios,
+    decode_block,
+    median_with_interval,
+    running_engine,
+)
 
 
 def test_each_block_is_compared_with_the_mean_of_the_rotating_blocks_around_it():
-    blocks = [(ROTATING, 2.0), ("a", 1.0), (ROTATING, 4.0), ("b", 4.0), (ROTATING, 2.0), ("a", 6.0), (ROTATING, 4.0)]
+    blocks = [
+        (ROTATING, 2.0),
+        ("a", 1.0),
+        (ROTATING, 4.0),
+        ("b", 4.0),
+        (ROTATING, 2.0),
+        ("a", 6.0),
+        (ROTATING, 4.0),
+    ]
     assert bracketed_ratios(blocks) == {"a": [3.0, 0.5], "b": [0.75]}
     with pytest.raises(ValueError, match="not between two rotating"):
         bracketed_ratios([(ROTATING, 1.0), ("a", 1.0), ("b", 1.0), (ROTATING, 1.0)])
@@ -51,4 +65,4 @@ def test_the_timed_engine_generation_is_the_one_a_chat_gets(tiny, mode):
         timed = [int(next(tokens)[0]) for _ in range(24)]
     tokens.close()
     chat = [r.token for r in HebbianEngine(model, tokenizer, config).stream(prompt, max_tokens=24)]
-    assert timed == chat[:len(timed)] and len(chat) == 24
+    assert timed == chat[: len(timed)] and len(chat) == 24

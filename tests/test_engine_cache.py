@@ -33,7 +33,7 @@ def feed(model, cache, ids: mx.array, chunks) -> list[mx.array]:
     out, start = [], 0
     with patched(model):
         for size in chunks:
-            out.append(model(ids[None, start:start + size], cache=cache))
+            out.append(model(ids[None, start : start + size], cache=cache))
             mx.eval(out[-1], [c.state for c in cache])
             start += size
     return out
@@ -49,7 +49,9 @@ class Recorder:
         self.batches.setdefault(layer, []).append(batch)
 
     def evicted(self, layer: int, field: str) -> np.ndarray:
-        return np.concatenate([np.array(getattr(b, field)) for b in self.batches.get(layer, [])], axis=2)
+        return np.concatenate(
+            [np.array(getattr(b, field)) for b in self.batches.get(layer, [])], axis=2
+        )
 
 
 # --- exactness while nothing is evicted -------------------------------------------------------
@@ -83,10 +85,13 @@ def test_gemma3_keeps_its_sliding_window_caches_and_matches():
 # --- bounds and hand-over -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config", [
-    EngineConfig(window=48, n_sink=4, positions="cache", keep_important=8),
-    EngineConfig(window=40, n_sink=3, positions="original", track_importance=False),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        EngineConfig(window=48, n_sink=4, positions="cache", keep_important=8),
+        EngineConfig(window=40, n_sink=3, positions="original", track_importance=False),
+    ],
+)
 def test_cache_stays_bounded_over_5000_tokens(config, monkeypatch):
     fetched = []
     update = HebbianCache.update_and_fetch
@@ -106,7 +111,7 @@ def test_cache_stays_bounded_over_5000_tokens(config, monkeypatch):
     start, nbytes = 0, []
     with patched(model):
         for size in sizes:
-            mx.eval(model(ids[None, start:start + size], cache=cache), [c.state for c in cache])
+            mx.eval(model(ids[None, start : start + size], cache=cache), [c.state for c in cache])
             start += size
             assert all(c.size() == min(start, config.capacity) for c in cache)
             nbytes.append(cache[0].nbytes)
@@ -119,8 +124,10 @@ def test_cache_stays_bounded_over_5000_tokens(config, monkeypatch):
         assert c.seen == 5000 and c.evicted == 5000 - config.capacity
         assert c.offset == 5000 if config.positions == "original" else c.offset < 256 + 200
         kept, evicted = np.array(c.held("positions")), recorder.evicted(layer, "positions")
-        assert np.array_equal(np.sort(np.concatenate([kept, evicted], axis=2), axis=2),
-                              np.broadcast_to(np.arange(5000), kept.shape[:2] + (5000,)))
+        assert np.array_equal(
+            np.sort(np.concatenate([kept, evicted], axis=2), axis=2),
+            np.broadcast_to(np.arange(5000), kept.shape[:2] + (5000,)),
+        )
 
 
 class Reference:
@@ -138,8 +145,10 @@ class Reference:
         if self.K is None:
             self.K, self.V, self.importance, self.positions = new
         else:
-            self.K, self.V, self.importance = (np.concatenate([a, b], axis=2) for a, b in
-                                               zip((self.K, self.V, self.importance), new))
+            self.K, self.V, self.importance = (
+                np.concatenate([a, b], axis=2)
+                for a, b in zip((self.K, self.V, self.importance), new)
+            )
             self.positions = np.concatenate([self.positions, new[3]])
         B, n_kv, T, _ = self.K.shape
         rep = q.shape[1] // n_kv
@@ -152,10 +161,18 @@ class Reference:
         excess = T - self.n_sink - self.window
         if excess > 0:
             gone = slice(self.n_sink, self.n_sink + excess)
-            self.evicted.append((self.K[:, :, gone], self.V[:, :, gone], self.importance[..., gone],
-                                 self.positions[gone]))
-            keep = np.r_[0:self.n_sink, self.n_sink + excess:T]
-            self.K, self.V, self.importance = (x[:, :, keep] for x in (self.K, self.V, self.importance))
+            self.evicted.append(
+                (
+                    self.K[:, :, gone],
+                    self.V[:, :, gone],
+                    self.importance[..., gone],
+                    self.positions[gone],
+                )
+            )
+            keep = np.r_[0 : self.n_sink, self.n_sink + excess : T]
+            self.K, self.V, self.importance = (
+                x[:, :, keep] for x in (self.K, self.V, self.importance)
+            )
             self.positions = self.positions[keep]
         return out
 
@@ -168,16 +185,21 @@ def engine_step(cache, q, k, v, scale):
 
 
 def _qkv(rng, L, B=2, n_heads=4, n_kv=2, D=8):
-    return (mx.array(rng.standard_normal(s).astype(np.float32))
-            for s in [(B, n_heads, L, D), (B, n_kv, L, D), (B, n_kv, L, D)])
+    return (
+        mx.array(rng.standard_normal(s).astype(np.float32))
+        for s in [(B, n_heads, L, D), (B, n_kv, L, D), (B, n_kv, L, D)]
+    )
 
 
 @pytest.mark.parametrize("window", [64, 5])
 def test_importance_and_evictions_match_an_explicit_reference(window):
     rng, scale, n_sink = np.random.default_rng(1), 0.35, 2
     recorder = Recorder()
-    cache = HebbianCache(EngineConfig(window=window, n_sink=n_sink, positions="original", hand_over=1), layer=3,
-                         consolidator=recorder)
+    cache = HebbianCache(
+        EngineConfig(window=window, n_sink=n_sink, positions="original", hand_over=1),
+        layer=3,
+        consolidator=recorder,
+    )
     reference = Reference(n_sink, window)
     seen = 0
     for L in [5, 3, 1, 4, 1, 1, 7, 2]:
@@ -186,7 +208,9 @@ def test_importance_and_evictions_match_an_explicit_reference(window):
         expected = reference.step(q, k, v, scale, seen)
         seen += L
         np.testing.assert_allclose(np.array(out), expected, atol=1e-5)
-        np.testing.assert_allclose(np.array(cache.held("importance")), reference.importance, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            np.array(cache.held("importance")), reference.importance, rtol=1e-5, atol=1e-5
+        )
         assert np.array_equal(np.array(cache.held("positions")[0, 0]), reference.positions)
     if window >= seen:
         assert not recorder.batches
@@ -195,7 +219,9 @@ def test_importance_and_evictions_match_an_explicit_reference(window):
     for got, expected in zip(recorder.batches[3], reference.evicted):
         for g, e in zip((got.keys, got.values, got.importance), expected[:3]):
             np.testing.assert_allclose(np.array(g), e, rtol=1e-5, atol=1e-5)
-        assert np.array_equal(np.array(got.positions), np.broadcast_to(expected[3], got.positions.shape))
+        assert np.array_equal(
+            np.array(got.positions), np.broadcast_to(expected[3], got.positions.shape)
+        )
     handed = recorder.evicted(3, "positions")[0, 0]
     assert list(handed) == list(range(n_sink, seen - window))  # in order, sinks never included
 
@@ -230,22 +256,42 @@ def test_heavy_hitters_are_kept_per_head_and_the_rest_handed_over():
 # --- position schemes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overrides, keep_important", [
-    ({}, 0), ({"rope_traditional": True}, 0),
-    ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                       "high_freq_factor": 4.0, "original_max_position_embeddings": 32}}, 0),
-    ({"num_key_value_heads": 1}, 2),  # one KV head: its heavy hitters are everyone's
-])
+@pytest.mark.parametrize(
+    "overrides, keep_important",
+    [
+        ({}, 0),
+        ({"rope_traditional": True}, 0),
+        (
+            {
+                "rope_scaling": {
+                    "rope_type": "llama3",
+                    "factor": 8.0,
+                    "low_freq_factor": 1.0,
+                    "high_freq_factor": 4.0,
+                    "original_max_position_embeddings": 32,
+                }
+            },
+            0,
+        ),
+        ({"num_key_value_heads": 1}, 2),  # one KV head: its heavy hitters are everyone's
+    ],
+)
 def test_cache_positions_equal_recomputing_the_kept_tokens_from_scratch(overrides, keep_important):
     # In a one-layer model a token's K/V do not depend on its context, so StreamingLLM's
     # cache is exactly the kept tokens run afresh at their places in the cache.
     model = tiny_model("llama", num_hidden_layers=1, **overrides)
     ids = tokens(31, seed=3)
-    config = EngineConfig(window=5, n_sink=2, positions="cache", keep_important=keep_important, mode="off")
+    config = EngineConfig(
+        window=5, n_sink=2, positions="cache", keep_important=keep_important, mode="off"
+    )
     cache = make_cache(model, config)
     feed(model, cache, ids, [7, 1, 3, 1, 1, 4, 1, 6, 1, 1, 2, 2])
     kept = np.array(cache[0].held("positions")[0, 0])
-    assert len(kept) == 7 and list(kept[:2]) == [0, 1] and list(kept[-5 + keep_important:]) == list(range(25 + keep_important, 30))
+    assert (
+        len(kept) == 7
+        and list(kept[:2]) == [0, 1]
+        and list(kept[-5 + keep_important :]) == list(range(25 + keep_important, 30))
+    )
     got = feed(model, cache, ids[-1:], [1])[0]
     fresh = model(mx.concatenate([ids[mx.array(kept)], ids[-1:]])[None], cache=[KVCache()])
     np.testing.assert_allclose(np.array(got[0, -1]), np.array(fresh[0, -1]), atol=1e-4, rtol=1e-4)
@@ -255,21 +301,39 @@ def test_cache_positions_equal_recomputing_the_kept_tokens_from_scratch(override
 def test_original_positions_match_mlx_lm_rotating_cache_in_decoding(track):
     model, (n_sink, window) = tiny_model("llama"), (2, 8)
     ids = tokens(30, seed=4)
-    expected = feed(model, [RotatingKVCache(max_size=n_sink + window + 1, keep=n_sink) for _ in model.layers],
-                    ids, [1] * 30)
-    config = EngineConfig(window=window, n_sink=n_sink, positions="original", track_importance=track)
+    expected = feed(
+        model,
+        [RotatingKVCache(max_size=n_sink + window + 1, keep=n_sink) for _ in model.layers],
+        ids,
+        [1] * 30,
+    )
+    config = EngineConfig(
+        window=window, n_sink=n_sink, positions="original", track_importance=track
+    )
     got = feed(model, make_cache(model, config), ids, [1] * 30)
     for e, g in zip(expected, got):
         np.testing.assert_allclose(np.array(g), np.array(e), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("rope", [
-    nn.RoPE(12, traditional=False, base=10000.0),
-    nn.RoPE(16, traditional=True, base=500.0, scale=0.5),
-    Llama3RoPE(16, traditional=False, base=10000.0,
-               scaling_config={"factor": 8.0, "original_max_position_embeddings": 64}),
-    SuScaledRoPE(16, max_position_embeddings=8192, original_max_position_embeddings=1024, long_factor=[1.5] * 8),
-])
+@pytest.mark.parametrize(
+    "rope",
+    [
+        nn.RoPE(12, traditional=False, base=10000.0),
+        nn.RoPE(16, traditional=True, base=500.0, scale=0.5),
+        Llama3RoPE(
+            16,
+            traditional=False,
+            base=10000.0,
+            scaling_config={"factor": 8.0, "original_max_position_embeddings": 64},
+        ),
+        SuScaledRoPE(
+            16,
+            max_position_embeddings=8192,
+            original_max_position_embeddings=1024,
+            long_factor=[1.5] * 8,
+        ),
+    ],
+)
 def test_rotary_moves_keys_the_way_the_layer_rotates_them(rope):
     # Keys the model rotated at 17.. and re-rotated to 3.. equal keys the model rotated at 3..,
     # input scalings (SuScaled's mscale) included once.
@@ -278,11 +342,15 @@ def test_rotary_moves_keys_the_way_the_layer_rotates_them(rope):
     got = rotary.rotate(rotary.unrotate(rope(x, offset=17), 17), 3)
     np.testing.assert_allclose(np.array(got), np.array(rope(x, offset=3)), atol=1e-4)
     # a common shift of every row (a matrix product), far and back, and single rows (the same path)
-    np.testing.assert_allclose(np.array(rotary.turn(rope(x, offset=5000), -4997)), np.array(rope(x, offset=3)),
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        np.array(rotary.turn(rope(x, offset=5000), -4997)), np.array(rope(x, offset=3)), atol=1e-3
+    )
     row = x[:, :, :1]
-    np.testing.assert_allclose(np.array(rotary.unrotate(rope(row, offset=17), 17)), np.array(rope(row, offset=0)),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        np.array(rotary.unrotate(rope(row, offset=17), 17)),
+        np.array(rope(row, offset=0)),
+        atol=1e-4,
+    )
 
 
 def test_rotary_refuses_position_dependent_rope():
@@ -301,11 +369,22 @@ def test_stream_generate_runs_with_hebbian_caches(tmp_path):
 
     def generate(cache, config):
         with patched(model):
-            return [r.token for r in stream_generate(model, tokenizer, prompt, max_tokens=12, prompt_cache=cache,
-                                                     prefill_step_size=config.prefill_chunk)]
+            return [
+                r.token
+                for r in stream_generate(
+                    model,
+                    tokenizer,
+                    prompt,
+                    max_tokens=12,
+                    prompt_cache=cache,
+                    prefill_step_size=config.prefill_chunk,
+                )
+            ]
 
     wide = EngineConfig(window=64, n_sink=4, prefill_chunk=16)
-    assert generate(make_cache(model, wide), wide) == generate([KVCache() for _ in model.layers], wide)
+    assert generate(make_cache(model, wide), wide) == generate(
+        [KVCache() for _ in model.layers], wide
+    )
     narrow = EngineConfig(window=8, n_sink=2, prefill_chunk=16)
     cache = make_cache(model, narrow)
     assert len(generate(cache, narrow)) == 12
@@ -326,8 +405,10 @@ def test_state_round_trip_continues_identically():
     config = EngineConfig(window=8, n_sink=2, keep_important=2)
     cache = make_cache(model, config)
     feed(model, cache, tokens(20, seed=9), [13, 7])
-    copy = [HebbianCache.from_state(c.state, c.meta_state, rope=layer.self_attn.rope)
-            for c, layer in zip(cache, model.layers)]
+    copy = [
+        HebbianCache.from_state(c.state, c.meta_state, rope=layer.self_attn.rope)
+        for c, layer in zip(cache, model.layers)
+    ]
     assert [c.offset for c in copy] == [c.offset for c in cache]
     step = mx.array([11, 12, 13])
     assert mx.array_equal(feed(model, cache, step, [3])[0], feed(model, copy, step, [3])[0])
@@ -381,4 +462,6 @@ def test_batched_hand_over_changes_when_tokens_are_handed_over_not_what(monkeypa
     assert all(a > b for a, b in zip(n_one, n_six))  # fewer, larger batches
     for layer in (0, 1):
         for field in ("positions", "keys", "values", "importance"):
-            np.testing.assert_allclose(six.evicted(layer, field), one.evicted(layer, field), atol=1e-5)
+            np.testing.assert_allclose(
+                six.evicted(layer, field), one.evicted(layer, field), atol=1e-5
+            )

@@ -15,7 +15,9 @@ from hebbian.models.gguf_tokenizer import build_tokenizer
 PROMPT = list(range(3, 43))  # longer than the window: decoding is steady from its first token
 
 
-def generate(model, tokenizer, config, compiled: bool, tokens: int = 40, prompt=PROMPT, engine=None):
+def generate(
+    model, tokenizer, config, compiled: bool, tokens: int = 40, prompt=PROMPT, engine=None
+):
     """(tokens, log-probabilities of each step, engine) of one reply."""
     engine = engine or HebbianEngine(model, tokenizer, config)
     if not compiled:
@@ -33,7 +35,13 @@ def assert_same(a: tuple, b: tuple) -> None:
     assert da.pop("mode") == db.pop("mode") and da == pytest.approx(db, rel=1e-5)
     for x, y in zip(a.cache, b.cache, strict=True):
         if isinstance(x, HebbianCache):
-            assert (x.seen, x.evicted, x.offset, x.base, x._head_at) == (y.seen, y.evicted, y.offset, y.base, y._head_at)
+            assert (x.seen, x.evicted, x.offset, x.base, x._head_at) == (
+                y.seen,
+                y.evicted,
+                y.offset,
+                y.base,
+                y._head_at,
+            )
             assert asdict(x._layout) == asdict(y._layout)
         for u, v in zip(x.state, y.state, strict=True):
             np.testing.assert_allclose(np.array(u), np.array(v), rtol=1e-5, atol=1e-5)
@@ -51,11 +59,26 @@ def test_compiled_steps_decode_what_the_eager_ones_do(tiny, mode):
     assert compiled.decoder.compiled_steps >= (40 if mode == "off" else 28)
 
 
-@pytest.mark.parametrize("settings", [{"positions": "original"}, {"track_importance": False, "mode": "rank1"},
-                                      {"keep_important": 3}, {"target": "both", "mode": "association"}])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"positions": "original"},
+        {"track_importance": False, "mode": "rank1"},
+        {"keep_important": 3},
+        {"target": "both", "mode": "association"},
+    ],
+)
 def test_compiled_steps_under_other_settings(tiny, settings):
-    config = EngineConfig(**{"window": 16, "n_sink": 2, "prefill_chunk": 32, "hand_over": 4, "mode": "memory",
-                             **settings})
+    config = EngineConfig(
+        **{
+            "window": 16,
+            "n_sink": 2,
+            "prefill_chunk": 32,
+            "hand_over": 4,
+            "mode": "memory",
+            **settings,
+        }
+    )
     fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
     assert_same(fast, slow)
     compiled = fast[2]
@@ -66,7 +89,10 @@ def test_compiled_steps_under_other_settings(tiny, settings):
 def test_a_rebase_runs_op_by_op_and_the_steps_around_it_compiled(tiny, monkeypatch):
     monkeypatch.setattr(HebbianCache, "REBASE_AT", 48)
     config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, mode="off")
-    fast, slow = generate(*tiny, config, compiled=True, tokens=60), generate(*tiny, config, compiled=False, tokens=60)
+    fast, slow = (
+        generate(*tiny, config, compiled=True, tokens=60),
+        generate(*tiny, config, compiled=False, tokens=60),
+    )
     assert_same(fast, slow)
     compiled = fast[2]
     assert compiled.cache[0].base > 0  # it rebased
@@ -74,7 +100,8 @@ def test_a_rebase_runs_op_by_op_and_the_steps_around_it_compiled(tiny, monkeypat
 
 
 def test_other_architectures_and_caches_of_the_models_own(tmp_path):
-    for arch, compiles in [("qwen2", True), ("gemma3_text", False)]:  # gemma3: sliding-window layers
+    # gemma3: sliding-window layers
+    for arch, compiles in [("qwen2", True), ("gemma3_text", False)]:
         model = tiny_model(arch)
         write_gguf(model, tmp_path / f"{arch}.gguf", arch)
         tokenizer = build_tokenizer(gguf.GGUFReader(str(tmp_path / f"{arch}.gguf")))
@@ -114,7 +141,9 @@ def test_no_sinks_and_a_window_that_fills_while_decoding(tiny, mode):
 def test_turns_and_resets_each_structure_traced_once(tiny, monkeypatch):
     traces = []
     original = SteadyDecoder._traced
-    monkeypatch.setattr(SteadyDecoder, "_traced", lambda self, arrays: traces.append(1) or original(self, arrays))
+    monkeypatch.setattr(
+        SteadyDecoder, "_traced", lambda self, arrays: traces.append(1) or original(self, arrays)
+    )
     config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode="memory")
     fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
     for turn in ([50, 51, 52], [60, 61]):  # a second turn on the same cache, then a reset engine
@@ -129,12 +158,18 @@ def test_turns_and_resets_each_structure_traced_once(tiny, monkeypatch):
 
 def test_a_model_that_cannot_be_traced_decodes_op_by_op(tiny, monkeypatch):
     rope = nn.RoPE.__call__
-    monkeypatch.setattr(nn.RoPE, "__call__", lambda self, x, offset=0: rope(self, x, offset=int(offset)))
+    monkeypatch.setattr(
+        nn.RoPE, "__call__", lambda self, x, offset=0: rope(self, x, offset=int(offset))
+    )
     config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode="memory")
     fast = generate(*tiny, config, compiled=True)
     assert_same(fast, generate(*tiny, config, compiled=False))
     decoder = fast[2].decoder
-    assert decoder.compiled_steps == 0 and decoder._compiled and set(decoder._compiled.values()) == {None}
+    assert (
+        decoder.compiled_steps == 0
+        and decoder._compiled
+        and set(decoder._compiled.values()) == {None}
+    )
 
 
 def test_outside_patched_the_missing_attention_is_reported(tiny):
@@ -142,7 +177,9 @@ def test_outside_patched_the_missing_attention_is_reported(tiny):
     the cache would never be written); the step runs op by op, which reports it, as ever, at
     the next step."""
     model, tokenizer = tiny
-    engine = HebbianEngine(model, tokenizer, EngineConfig(window=16, n_sink=2, prefill_chunk=32, mode="off"))
+    engine = HebbianEngine(
+        model, tokenizer, EngineConfig(window=16, n_sink=2, prefill_chunk=32, mode="off")
+    )
     engine.feed(PROMPT)
     with pytest.raises(RuntimeError, match="never reached the engine's attention"):
         for token in (7, 8):

@@ -25,7 +25,9 @@ def model():
 
 def batch(seed: int, E: int, scale: float = 1.0) -> Evicted:
     rng = np.random.default_rng(seed)
-    arrays = [rng.standard_normal(s).astype(np.float32) * scale for s in [(1, H, E, D), (1, H, E, D)]]
+    arrays = [
+        rng.standard_normal(s).astype(np.float32) * scale for s in [(1, H, E, D), (1, H, E, D)]
+    ]
     importance = rng.uniform(0.2, 2.0, (1, H, E)).astype(np.float32)
     hidden = rng.standard_normal((1, 1, E, HIDDEN)).astype(np.float32)
     positions = np.broadcast_to(np.arange(E, dtype=np.int32), (1, H, E))
@@ -33,22 +35,30 @@ def batch(seed: int, E: int, scale: float = 1.0) -> Evicted:
 
 
 def token(b: Evicted, i: int) -> Evicted:
-    return Evicted(*(x[:, :, i:i + 1] for x in (b.keys, b.values, b.importance, b.positions, b.hidden)))
+    return Evicted(
+        *(x[:, :, i : i + 1] for x in (b.keys, b.values, b.importance, b.positions, b.hidden))
+    )
 
 
 # --- fast weights -------------------------------------------------------------------------------
 
 
 def test_a_batched_rank1_update_equals_the_sum_of_single_updates(model):
-    config = EngineConfig(mode="rank1", target="both", strength=0.5, decay=0.99, stiffen_at=0, max_norm=1e6)
+    config = EngineConfig(
+        mode="rank1", target="both", strength=0.5, decay=0.99, stiffen_at=0, max_norm=1e6
+    )
     batched, single = Rank1(config, model, [0]), Rank1(config, model, [0])
     b = batch(0, 6)
     batched.consolidate(0, b)
     for i in range(6):
         single.consolidate(0, token(b, i))
     for name in ("Ak", "bk", "Av", "bv", "input_sum", "input_square", "input_count"):
-        np.testing.assert_allclose(np.array(batched.layers[0][name]), np.array(single.layers[0][name]),
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            np.array(batched.layers[0][name]),
+            np.array(single.layers[0][name]),
+            rtol=1e-4,
+            atol=1e-6,
+        )
     # and both are the seed's rule: A_h = sum_i eta * importance_i / n_rep * decay^age_i * outer(v_i, x_i)
     x = np.array(b.hidden)[0, 0]
     w = 0.5 * np.array(b.importance)[0] / 2 * 0.99 ** np.arange(5, -1, -1)
@@ -65,7 +75,9 @@ def fast_weights(strategy, layer=0, target="v"):
 
 
 def test_fast_weights_are_centred_on_the_inputs_mean(model):
-    strategy = Rank1(EngineConfig(mode="rank1", strength=0.5, decay=1.0, stiffen_at=0, max_norm=1e6), model, [0])
+    strategy = Rank1(
+        EngineConfig(mode="rank1", strength=0.5, decay=1.0, stiffen_at=0, max_norm=1e6), model, [0]
+    )
     b = batch(1, 8)
     strategy.consolidate(0, b)
     dw, c = fast_weights(strategy)
@@ -78,12 +90,18 @@ def test_fast_weights_are_centred_on_the_inputs_mean(model):
     query = mx.array(np.random.default_rng(2).standard_normal((1, 3, HIDDEN)).astype(np.float32))
     y = mx.ones((1, 3, 32))  # max_norm=1e6: far from its bound
     side = strategy.side(0, "v", query, y) - y
-    np.testing.assert_allclose(np.array(side)[0], (np.array(query)[0] - c) @ dw.T, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        np.array(side)[0], (np.array(query)[0] - c) @ dw.T, rtol=1e-3, atol=1e-5
+    )
     assert strategy.side(0, "k", query, query) is query  # target "v" only
     strategy.consolidate(0, batch(2, 8))  # the side path follows the state, not its first version
     dw, c = fast_weights(strategy)
-    np.testing.assert_allclose(np.array(strategy.side(0, "v", query, y) - y)[0], (np.array(query)[0] - c) @ dw.T,
-                               rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        np.array(strategy.side(0, "v", query, y) - y)[0],
+        (np.array(query)[0] - c) @ dw.T,
+        rtol=1e-3,
+        atol=1e-5,
+    )
 
 
 def test_metaplasticity_accumulates_each_rows_change_to_dw(model):
@@ -98,7 +116,9 @@ def test_metaplasticity_accumulates_each_rows_change_to_dw(model):
     w = 0.5 * np.array(b.importance)[0] / 2 * 0.99 ** np.arange(7, -1, -1)
     for t, targets in (("k", np.array(b.keys)), ("v", np.array(b.values))):
         change = np.concatenate([(targets[0, h] * w[h, :, None]).T @ u for h in range(H)]) / s2
-        np.testing.assert_allclose(state[f"h{t}"], np.linalg.norm(change, axis=-1), rtol=1e-3, atol=1e-6)
+        np.testing.assert_allclose(
+            state[f"h{t}"], np.linalg.norm(change, axis=-1), rtol=1e-3, atol=1e-6
+        )
 
 
 def test_fast_weights_stay_within_their_bounds_and_stiffen(model):
@@ -110,8 +130,10 @@ def test_fast_weights_stay_within_their_bounds_and_stiffen(model):
     assert np.linalg.norm(fast_weights(strategy)[0]) <= 0.05 * np.linalg.norm(W) * (1 + 1e-3)
     x = mx.array(np.random.default_rng(3).standard_normal((1, 5, HIDDEN)).astype(np.float32))
     y = model.layers[0].self_attn.v_proj(x)
-    assert (np.linalg.norm(np.array(strategy.side(0, "v", x, y) - y), axis=-1)
-            <= 0.05 * np.linalg.norm(np.array(y), axis=-1) * (1 + 1e-4)).all()
+    assert (
+        np.linalg.norm(np.array(strategy.side(0, "v", x, y) - y), axis=-1)
+        <= 0.05 * np.linalg.norm(np.array(y), axis=-1) * (1 + 1e-4)
+    ).all()
     d = strategy.diagnostics()  # layer 1 never learned: the averages include its zeros
     assert d["update_norm"] == pytest.approx(0.05 / 2, rel=1e-2)
     assert 0 < d["stiff_fraction"] <= 0.5 and config.decay < d["decay"] < 1
@@ -130,8 +152,8 @@ class Recorder:
 
 
 def test_association_links_a_token_to_its_strongest_attender():
-    # Token 2 holds the only key along u; only the query at position 4 looks along u.
-    u, hidden = np.eye(8, dtype=np.float32)[0], {}
+    # Token 2 holds the only key along axis 0; only the query at position 4 looks along it.
+    hidden = {}
 
     class Tap:
         def take_input(self):
@@ -162,8 +184,12 @@ def test_links_follow_tokens_through_reused_slots_chunks_and_steps(positions, mo
     by a new token starts empty; a token's attention to itself never counts), through chunks,
     single steps and the fused steady steps (run uncompiled here, so the recorder sees inside)."""
     config = EngineConfig(window=4, n_sink=1, positions=positions, hand_over=2, mode="association")
-    cache = HebbianCache(config, rope=nn.RoPE(8), consolidator=Recorder(),
-                         attn=SimpleNamespace(k_proj=SimpleNamespace(take_input=lambda: mx.zeros((1, L, 8)))))
+    cache = HebbianCache(
+        config,
+        rope=nn.RoPE(8),
+        consolidator=Recorder(),
+        attn=SimpleNamespace(k_proj=SimpleNamespace(take_input=lambda: mx.zeros((1, L, 8)))),
+    )
     best = {}  # (KV head, sequence position) -> (weight, attender position)
 
     def recording_link(buffers, weights, own, fresh, seen):
@@ -174,19 +200,26 @@ def test_links_follow_tokens_through_reused_slots_chunks_and_steps(positions, mo
                 p = int(slots[h, t])
                 column = np.where(first + np.arange(w.shape[2]) == p, 0.0, w[0, h, :, t])
                 old = best.get((h, p), (0.0, -1))
-                best[h, p] = (column.max(), first + int(column.argmax())) if column.max() > old[0] else old
+                best[h, p] = (
+                    (column.max(), first + int(column.argmax())) if column.max() > old[0] else old
+                )
         return link(buffers, weights, own, fresh, seen)
 
     monkeypatch.setattr(step_module, "link", recording_link)
     monkeypatch.setattr(cache_module, "link", recording_link)
     fused = []
     decode = HebbianCache.decode
-    monkeypatch.setattr(HebbianCache, "decode", lambda self, *a: fused.append(1) or decode(self, *a))
+    monkeypatch.setattr(
+        HebbianCache, "decode", lambda self, *a: fused.append(1) or decode(self, *a)
+    )
     rng = np.random.default_rng(0)
     mx.disable_compile()
     try:
         for L in [5, 1, 1, 3, *[1] * 8]:
-            q, k, v = (mx.array(rng.standard_normal(s).astype(np.float32) * 2) for s in [(1, 4, L, 8), (1, 2, L, 8), (1, 2, L, 8)])
+            q, k, v = (
+                mx.array(rng.standard_normal(s).astype(np.float32) * 2)
+                for s in [(1, 4, L, 8), (1, 2, L, 8), (1, 2, L, 8)]
+            )
             keys, values = cache.update_and_fetch(k, v)
             mx.eval(attention(q, keys, values, cache, 1.0, cache.make_mask(L)))
     finally:
@@ -195,9 +228,14 @@ def test_links_follow_tokens_through_reused_slots_chunks_and_steps(positions, mo
     held = np.array(cache.held("positions"))[0]
     for h in range(2):
         expected = [best[h, int(p)] for p in held[h]]
-        np.testing.assert_allclose(np.array(cache.held("link_w"))[0, h], [w for w, _ in expected], rtol=1e-6)
-        np.testing.assert_array_equal(np.array(cache.held("link_pos"))[0, h], [who for _, who in expected])
-    assert (np.array(cache.held("link_pos"))[0, :, -1] == -1).all()  # the newest token: no attender yet
+        np.testing.assert_allclose(
+            np.array(cache.held("link_w"))[0, h], [w for w, _ in expected], rtol=1e-6
+        )
+        np.testing.assert_array_equal(
+            np.array(cache.held("link_pos"))[0, h], [who for _, who in expected]
+        )
+    # the newest token: no attender yet
+    assert (np.array(cache.held("link_pos"))[0, :, -1] == -1).all()
 
 
 # --- memory -------------------------------------------------------------------------------------
@@ -216,18 +254,24 @@ def exact_contribution(keys, values, weights, queries, scale):
 def test_memory_read_out_approaches_the_evicted_keys_softmax_contribution(model):
     b = batch(4, 200, scale=0.5)
     queries = np.random.default_rng(5).standard_normal((1, 4, 3, D)).astype(np.float32) * 0.5
-    scale = D ** -0.5
+    scale = D**-0.5
     weights = np.array(b.importance) / 2  # strength 1, n_rep 2
     mass, out = exact_contribution(np.array(b.keys), np.array(b.values), weights, queries, scale)
     errors = {}
     for m in (16, 256, 4096):
         runs = []
         for seed in range(3):
-            memory = Memory(EngineConfig(strength=1.0, decay=1.0, features=m, seed=seed), model, [0])
+            memory = Memory(
+                EngineConfig(strength=1.0, decay=1.0, features=m, seed=seed), model, [0]
+            )
             memory.consolidate(0, b)
             got_out, log_mass = memory.read(0, mx.array(queries), scale)
-            runs.append((np.abs(np.exp(np.array(log_mass)[0]) / mass - 1).mean(),
-                         np.abs(np.array(got_out)[0] - out).mean() / np.abs(out).mean()))
+            runs.append(
+                (
+                    np.abs(np.exp(np.array(log_mass)[0]) / mass - 1).mean(),
+                    np.abs(np.array(got_out)[0] - out).mean() / np.abs(out).mean(),
+                )
+            )
         errors[m] = np.mean(runs, axis=0)
     assert errors[16][0] > errors[256][0] > errors[4096][0] and errors[4096][0] < 0.05
     assert errors[16][1] > errors[256][1] > errors[4096][1] and errors[4096][1] < 0.1
@@ -237,10 +281,12 @@ def test_memory_fades_exactly_by_decay_per_evicted_token(model):
     memory = Memory(EngineConfig(strength=1.0, decay=0.9, features=64), model, [0])
     memory.consolidate(0, batch(6, 20))
     queries = mx.array(np.random.default_rng(7).standard_normal((1, 4, 2, D)).astype(np.float32))
-    before = memory.read(0, queries, D ** -0.5)
+    before = memory.read(0, queries, D**-0.5)
     nothing = batch(8, 10)
-    memory.consolidate(0, Evicted(nothing.keys, nothing.values, mx.zeros((1, H, 10)), nothing.positions))
-    after = memory.read(0, queries, D ** -0.5)
+    memory.consolidate(
+        0, Evicted(nothing.keys, nothing.values, mx.zeros((1, H, 10)), nothing.positions)
+    )
+    after = memory.read(0, queries, D**-0.5)
     np.testing.assert_allclose(np.array(after[0]), np.array(before[0]), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.array(after[1] - before[1]), 10 * np.log(0.9), atol=1e-4)
 
@@ -258,7 +304,9 @@ def test_slots_take_free_slots_then_merge_into_the_most_similar(model):
     importance = mx.array(np.array([[[2.0, 4.0, 6.0]] * H], np.float32))
     positions = mx.zeros((1, H, 2), mx.int32)
     slots.consolidate(0, Evicted(keys, values[:, :, :2], importance[..., :2], positions))
-    slots.consolidate(0, Evicted(mx.array(c), values[:, :, 2:], importance[..., 2:], positions[..., :1]))
+    slots.consolidate(
+        0, Evicted(mx.array(c), values[:, :, 2:], importance[..., 2:], positions[..., :1])
+    )
     state = {k: np.array(v) for k, v in slots.layers[0].items()}
     np.testing.assert_allclose(state["weight"], [[1.0 + 3.0, 2.0]] * H)  # importance / n_rep
     np.testing.assert_allclose(state["keys"][:, 0], ((a * 1.0 + c * 3.0) / 4.0)[0, :, 0], atol=1e-6)
@@ -288,10 +336,16 @@ def test_slots_read_is_a_softmax_over_slots_with_a_log_mass_bias(model):
     out, log_mass = slots.read(0, mx.array(queries), 0.25)
     for head in range(4):
         used = state["weight"][head // 2] > 0
-        s = queries[0, head] @ state["keys"][head // 2][used].T * 0.25 + np.log(state["weight"][head // 2][used])
-        np.testing.assert_allclose(np.array(log_mass)[0, head], np.log(np.exp(s).sum(-1)), rtol=1e-5)
+        s = queries[0, head] @ state["keys"][head // 2][used].T * 0.25 + np.log(
+            state["weight"][head // 2][used]
+        )
+        np.testing.assert_allclose(
+            np.array(log_mass)[0, head], np.log(np.exp(s).sum(-1)), rtol=1e-5
+        )
         p = np.exp(s) / np.exp(s).sum(-1, keepdims=True)
-        np.testing.assert_allclose(np.array(out)[0, head], p @ state["values"][head // 2][used], atol=1e-5)
+        np.testing.assert_allclose(
+            np.array(out)[0, head], p @ state["values"][head // 2][used], atol=1e-5
+        )
 
 
 def test_without_importance_every_token_counts_as_an_average_one(model):

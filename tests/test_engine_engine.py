@@ -18,13 +18,17 @@ def ids(n: int, seed: int = 0) -> list[int]:
 
 
 def engine(tiny, **config) -> HebbianEngine:
-    return HebbianEngine(*tiny, EngineConfig(**{"window": 16, "n_sink": 2, "prefill_chunk": 32, **config}))
+    return HebbianEngine(
+        *tiny, EngineConfig(**{"window": 16, "n_sink": 2, "prefill_chunk": 32, **config})
+    )
 
 
 def test_score_equals_the_plain_model_while_nothing_is_evicted(tiny):
     model, _ = tiny
     tokens = ids(40)
-    logits = model(mx.array(tokens)[None], cache=[KVCache() for _ in model.layers])[0].astype(mx.float32)
+    logits = model(mx.array(tokens)[None], cache=[KVCache() for _ in model.layers])[0].astype(
+        mx.float32
+    )
     logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
     expected = [logprobs[i - 1, tokens[i]].item() for i in range(25, 40)]
     got = engine(tiny, window=64, mode="off", prefill_chunk=8).score(tokens[:25], tokens[25:])
@@ -52,7 +56,9 @@ def test_a_state_file_from_another_model_or_mode_is_refused(tiny, tmp_path):
     other = HebbianEngine(tiny_model("llama", seed=1), tiny[1], source.config)
     with pytest.raises(StateFileError, match="different model"):
         other.load(tmp_path / "state")
-    with pytest.raises(StateFileError, match="holds 'memory' state but the engine runs mode 'slots'"):
+    with pytest.raises(
+        StateFileError, match="holds 'memory' state but the engine runs mode 'slots'"
+    ):
         engine(tiny, mode="slots").load(tmp_path / "state")
     with pytest.raises(StateFileError, match="does not fit"):
         engine(tiny, mode="memory", features=8).load(tmp_path / "state")
@@ -105,20 +111,31 @@ def test_a_conversation_feeds_only_what_is_new_each_turn(tiny):
     first = list(e.stream(messages, max_tokens=5))
     rendered = e.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert first[-1].prompt_tokens == len(e.tokenizer.encode(rendered, add_special_tokens=False))
-    messages += [{"role": "assistant", "content": "".join(r.text for r in first)}, {"role": "user", "content": "again"}]
+    messages += [
+        {"role": "assistant", "content": "".join(r.text for r in first)},
+        {"role": "user", "content": "again"},
+    ]
     fed = e.transcript
     second = list(e.stream(messages, max_tokens=5))
     full = e.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert full.startswith(fed) and e.transcript.startswith(full)
-    new = e.tokenizer.encode(full[len(fed):], add_special_tokens=False)
-    assert second[-1].prompt_tokens == len(new) < len(e.tokenizer.encode(full, add_special_tokens=False))
-    assert e.cache[0].seen == first[-1].prompt_tokens + len(first) + second[-1].prompt_tokens + len(second)
+    new = e.tokenizer.encode(full[len(fed) :], add_special_tokens=False)
+    assert (
+        second[-1].prompt_tokens
+        == len(new)
+        < len(e.tokenizer.encode(full, add_special_tokens=False))
+    )
+    assert e.cache[0].seen == first[-1].prompt_tokens + len(first) + second[-1].prompt_tokens + len(
+        second
+    )
 
 
 def test_a_stopped_reply_keeps_what_was_generated(tiny):
     e = engine(tiny, mode="rank1")
     count = []
-    replies = list(e.stream("hello", max_tokens=20, stop=lambda: count.append(1) or len(count) >= 3))
+    replies = list(
+        e.stream("hello", max_tokens=20, stop=lambda: count.append(1) or len(count) >= 3)
+    )
     assert len(replies) == 3 and e.cache[0].seen == replies[0].prompt_tokens + 3
 
 
@@ -147,16 +164,21 @@ def test_a_fork_forgets_what_it_fed(tiny):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("positions", ["cache", "original"])
-def test_fused_steady_decoding_equals_the_step_run_operation_by_operation(tiny, mode, positions, monkeypatch):
+def test_fused_steady_decoding_equals_the_step_run_operation_by_operation(
+    tiny, mode, positions, monkeypatch
+):
     """Once the window has filled, a decoding step runs as one compiled call per layer; it gives
     the logits, cache and consolidated state of the same steps run operation by operation."""
+
     def run(fuse: bool):
         e = engine(tiny, mode=mode, positions=positions, hand_over=4, strength=2.0)
         e.feed(ids(20))
         fused, decode = [], HebbianCache.decode
         with monkeypatch.context() as m:
             if fuse:
-                m.setattr(HebbianCache, "decode", lambda self, *a: fused.append(1) or decode(self, *a))
+                m.setattr(
+                    HebbianCache, "decode", lambda self, *a: fused.append(1) or decode(self, *a)
+                )
             else:  # update_and_fetch then never defers a step to `decode`
                 m.setattr(HebbianCache, "steady", property(lambda self: False))
             with patched(e.model, e.strategy):
@@ -165,22 +187,31 @@ def test_fused_steady_decoding_equals_the_step_run_operation_by_operation(tiny, 
         state = e.strategy.state_dict() if e.strategy is not None else {}
         return logits, state, np.array(e.cache[0].held("importance")), len(fused)
 
-    (fused, fused_state, fused_importance, n), (plain, plain_state, plain_importance, none) = run(True), run(False)
+    (fused, fused_state, fused_importance, n), (plain, plain_state, plain_importance, none) = (
+        run(True),
+        run(False),
+    )
     assert n > 0 and none == 0
     for a, b in zip(fused, plain):
         np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(fused_importance, plain_importance, atol=1e-5, rtol=1e-5)
     assert fused_state.keys() == plain_state.keys() and (mode == "off" or fused_state)
     for name in fused_state:
-        np.testing.assert_allclose(np.array(fused_state[name]), np.array(plain_state[name]), atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(
+            np.array(fused_state[name]), np.array(plain_state[name]), atol=1e-5, rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_twenty_thousand_tokens_of_consolidation_stay_finite(tiny, mode):
     # chunks of a few hundred tokens: the explicit softmax costs (window + chunk) per token
-    e = engine(tiny, mode=mode, window=64, prefill_chunk=250, strength=5.0, decay=1.0, features=32, slots=8)
+    e = engine(
+        tiny, mode=mode, window=64, prefill_chunk=250, strength=5.0, decay=1.0, features=32, slots=8
+    )
     scores = e.score(ids(19_990, 8), ids(10, 9))
-    assert np.isfinite(scores).all() and e.diagnostics()["consolidated"] == (0 if mode == "off" else 20_000 - 66)
+    assert np.isfinite(scores).all() and e.diagnostics()["consolidated"] == (
+        0 if mode == "off" else 20_000 - 66
+    )
     arrays = e.strategy.arrays() if e.strategy is not None else []
     assert all(np.isfinite(np.array(x)).all() for x in arrays)
     assert all(np.isfinite(v) for v in e.diagnostics().values() if isinstance(v, float))
@@ -190,8 +221,11 @@ def test_twenty_thousand_tokens_of_consolidation_stay_finite(tiny, mode):
 def test_models_with_sliding_window_layers_keep_their_own_caches_through_a_fork(tmp_path):
     model = tiny_model("gemma3_text")
     write_gguf(model, tmp_path / "g.gguf", "gemma3_text")
-    e = HebbianEngine(model, build_tokenizer(gguf.GGUFReader(str(tmp_path / "g.gguf"))),
-                      EngineConfig(window=16, n_sink=2, mode="slots"))
+    e = HebbianEngine(
+        model,
+        build_tokenizer(gguf.GGUFReader(str(tmp_path / "g.gguf"))),
+        EngineConfig(window=16, n_sink=2, mode="slots"),
+    )
     with e.fork():
         e.score(ids(40), ids(5, 1))
     e.feed(ids(6, 2))  # within the sliding window (8): the layers' own caches were restored empty

@@ -24,7 +24,16 @@ def wide():
 
 
 def strategy(model, **knobs) -> Episodic:
-    config = EngineConfig(**{"window": 16, "n_sink": 2, "mode": "episodic", "block": 4, "budget": float("inf"), **knobs})
+    config = EngineConfig(
+        **{
+            "window": 16,
+            "n_sink": 2,
+            "mode": "episodic",
+            "block": 4,
+            "budget": float("inf"),
+            **knobs,
+        }
+    )
     return make_strategy(model, config, full_attention_layers(model))
 
 
@@ -39,7 +48,7 @@ def feed_blocks(s: Episodic, keys: mx.array) -> None:
     """keys (H, N, D): N evicted tokens handed to every layer, 4 at a time."""
     for a in range(0, keys.shape[1], 4):
         for layer in s.shapes:
-            s.consolidate(layer, evicted(keys[:, a:a + 4], a))
+            s.consolidate(layer, evicted(keys[:, a : a + 4], a))
 
 
 def test_a_prompt_chooses_the_block_its_queries_match_and_its_neighbours(wide):
@@ -82,7 +91,9 @@ def test_a_question_split_across_chunks_still_chooses_by_its_own_queries(wide):
 
 @pytest.mark.parametrize("contrast", [True, False])
 def test_a_block_that_wins_every_vote_is_not_what_a_question_asks_for(wide, contrast):
-    s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2, contrast=contrast)
+    s = strategy(
+        wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2, contrast=contrast
+    )
     D = s.shapes[1].head_dim
     keys = mx.random.normal((2, 40, D), key=mx.random.key(10)) * 0.1
     g, t = mx.zeros((D,)), mx.zeros((D,))
@@ -90,7 +101,8 @@ def test_a_block_that_wins_every_vote_is_not_what_a_question_asks_for(wide, cont
     keys[0, 1], keys[0, 22] = 4 * g, 3 * t  # block 0 is salient, block 5 holds the fact
     feed_blocks(s, keys)
     for _ in range(3):
-        s.read(1, mx.broadcast_to(g, (1, 4, 2, D)), 1.0)  # filler chunks: block 0 has the most of each vote
+        # filler chunks: block 0 has the most of each vote
+        s.read(1, mx.broadcast_to(g, (1, 4, 2, D)), 1.0)
         s.choose()
     s.read(1, mx.broadcast_to(g + t, (1, 4, 2, D)), 1.0)  # the question
     s.choose()
@@ -108,14 +120,15 @@ def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
     s.read(1, q, 0.125)
     s.choose()
     assert 3 in s.selected and len(s.selected) == 1
-    chosen = mx.concatenate([keys[:, 4 * j:4 * j + 4] for j in s.selected], axis=1)  # (H, n, D)
+    chosen = mx.concatenate([keys[:, 4 * j : 4 * j + 4] for j in s.selected], axis=1)  # (H, n, D)
     out, log_mass = s.read(1, q, 0.125)
     grouped = q[0].reshape(2, 2, 3, D)
     scores = (grouped * 0.125) @ chosen[:, None].swapaxes(-1, -2)
     expected = mx.softmax(scores, axis=-1) @ chosen[:, None]
     np.testing.assert_allclose(np.array(out[0].reshape(2, 2, 3, D)), np.array(expected), atol=1e-5)
-    np.testing.assert_allclose(np.array(log_mass[0].reshape(2, 2, 3)), np.array(mx.logsumexp(scores, axis=-1)),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.array(log_mass[0].reshape(2, 2, 3)), np.array(mx.logsumexp(scores, axis=-1)), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("bits, tolerance", [(8, 0.03), (4, 0.4)])
@@ -124,22 +137,26 @@ def test_quantized_blocks_read_back_close_to_exact_ones(bits, tolerance):
     back = unpack(pack(x, bits), bits, mx.float32)
     error = float(mx.abs(back - x).max())
     assert error < tolerance
-    assert sum(p.nbytes for p in pack(x, bits)) == x.nbytes * (bits + 2) / 32  # a scale and bias per 32
+    # a scale and bias per 32
+    assert sum(p.nbytes for p in pack(x, bits)) == x.nbytes * (bits + 2) / 32
 
 
 def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide):
-    config = EngineConfig(window=32, n_sink=2, mode="episodic", block=16, prefill_chunk=250, budget=2.0)
+    config = EngineConfig(
+        window=32, n_sink=2, mode="episodic", block=16, prefill_chunk=250, budget=2.0
+    )
     s = make_strategy(wide, config, full_attention_layers(wide))
     seen_bits, worst = set(), 0.0
     with patched(wide, s):
         cache = make_cache(wide, config, s)
         tokens = ids(20_000, 7)
         for a in range(0, len(tokens), 250):
-            mx.eval(wide(mx.array(tokens[a:a + 250])[None], cache=cache))
+            mx.eval(wide(mx.array(tokens[a : a + 250])[None], cache=cache))
             worst = max(worst, s.store_bytes / s.budget)
             seen_bits |= {b.bits for b in s.complete()}
     assert worst <= 1.0
-    assert s.consolidated == 20_000 - 34 and {16, 8, 4} <= seen_bits  # exact, then fewer bits, then gone
+    # exact, then fewer bits, then gone
+    assert s.consolidated == 20_000 - 34 and {16, 8, 4} <= seen_bits
     held = [b for b in s.complete()]
     assert len(held) * 16 < 20_000 - 34 and sum(b.bits == 4 for b in held) >= len(held) - 2
     # strength fades with every evicted token: new blocks take the place of old ones
@@ -158,32 +175,48 @@ def test_use_strengthens_a_block_and_disuse_fades_it(wide):
     assert s.selected == [0]
     feed_blocks(s, keys)  # 16 more tokens evicted
     after = [s.held(b) for b in s.blocks[:4]]
-    assert after[0] > before[0] * 0.99 ** 16  # grew by its share of the vote, then faded
-    assert after[1:] == pytest.approx([x * 0.99 ** 16 for x in before[1:]])
+    assert after[0] > before[0] * 0.99**16  # grew by its share of the vote, then faded
+    assert after[1:] == pytest.approx([x * 0.99**16 for x in before[1:]])
 
 
 def test_compiled_decoding_reads_the_chosen_blocks_as_op_by_op_decoding_does(tiny):
     for positions in ("fixed", "true"):
-        config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode="episodic", block=4,
-                              recall_positions=positions)
+        config = EngineConfig(
+            window=16,
+            n_sink=2,
+            prefill_chunk=32,
+            hand_over=4,
+            mode="episodic",
+            block=4,
+            recall_positions=positions,
+        )
         fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
         assert_same(fast, slow)
         assert fast[2].strategy.selected and fast[2].decoder.compiled_steps >= 28
 
 
 def test_a_reply_traced_before_any_choice_still_reads_what_a_later_prompt_chose(tiny):
-    config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode="episodic", block=4)
+    config = EngineConfig(
+        window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode="episodic", block=4
+    )
     runs = []
     for compiled in (True, False):
-        first = generate(*tiny, config, compiled, tokens=40, prompt=[5, 6])  # blocks fill while it decodes
+        # blocks fill while it decodes
+        first = generate(*tiny, config, compiled, tokens=40, prompt=[5, 6])
         assert first[2].strategy.complete() and not first[2].strategy.selected
-        runs.append(generate(*tiny, config, compiled, tokens=24, prompt=list(range(60, 70)), engine=first[2]))
+        runs.append(
+            generate(
+                *tiny, config, compiled, tokens=24, prompt=list(range(60, 70)), engine=first[2]
+            )
+        )
     assert runs[0][2].strategy.selected
     assert_same(*runs)
 
 
 def test_a_prompt_fed_as_one_chunk_chooses_among_the_blocks_it_evicted(tiny):
-    config = EngineConfig(window=16, n_sink=2, prefill_chunk=64, hand_over=4, mode="episodic", block=4)
+    config = EngineConfig(
+        window=16, n_sink=2, prefill_chunk=64, hand_over=4, mode="episodic", block=4
+    )
     fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
     assert_same(fast, slow)
     # the 39 tokens before the last went in as one chunk, whose own evictions made every block
@@ -195,12 +228,18 @@ def test_what_is_read_changes_the_reply_and_true_positions_differ_from_fixed(tin
         config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, block=4, **knobs)
         return generate(*tiny, config, compiled=True)[1]
 
-    window, fixed, true = reply(mode="off"), reply(mode="episodic"), reply(mode="episodic", recall_positions="true")
+    window, fixed, true = (
+        reply(mode="off"),
+        reply(mode="episodic"),
+        reply(mode="episodic", recall_positions="true"),
+    )
     assert not np.allclose(window, fixed, atol=1e-3) and not np.allclose(fixed, true, atol=1e-3)
 
 
 def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(wide, tiny, tmp_path):
-    config = EngineConfig(window=16, n_sink=2, mode="episodic", block=4, prefill_chunk=32, budget=0.3)
+    config = EngineConfig(
+        window=16, n_sink=2, mode="episodic", block=4, prefill_chunk=32, budget=0.3
+    )
     first = HebbianEngine(wide, tiny[1], config)
     first.score(ids(400), ids(10, 1))
     assert 4 in {b.bits for b in first.strategy.complete()}  # quantized blocks saved too
@@ -208,13 +247,17 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(wide, tiny,
     second = HebbianEngine(wide, tiny[1], config)
     second.load(tmp_path / "m")
     a, b = first.strategy, second.strategy
-    assert [x.positions.tolist() for x in a.complete()] == [x.positions.tolist() for x in b.complete()]
+    assert [x.positions.tolist() for x in a.complete()] == [
+        x.positions.tolist() for x in b.complete()
+    ]
     assert [x.bits for x in a.complete()] == [x.bits for x in b.complete()]
     for x, y in zip(a.complete(), b.complete()):
         for layer in x.data:
             for part in range(2):
-                np.testing.assert_array_equal(np.array(unpack(x.data[layer][part], x.bits, mx.float32)),
-                                              np.array(unpack(y.data[layer][part], y.bits, mx.float32)))
+                np.testing.assert_array_equal(
+                    np.array(unpack(x.data[layer][part], x.bits, mx.float32)),
+                    np.array(unpack(y.data[layer][part], y.bits, mx.float32)),
+                )
     first.reset(keep_memory=True)
     assert first.score(ids(30, 2), ids(10, 3)) == second.score(ids(30, 2), ids(10, 3))
     arrays = a.state_dict()
@@ -236,7 +279,9 @@ def test_the_default_model_recalls_an_evicted_fact_that_the_window_has_lost(defa
     """Real model, real filler: two recall items of the tuning split (seed 7), window 128."""
     from hebbian.studies.tasks.recall import RecallTask
 
-    task = RecallTask({"model": "default", "corpus": "austen", "filler_chars": 1000, "max_tokens": 16}, seed=7)
+    task = RecallTask(
+        {"model": "default", "corpus": "austen", "filler_chars": 1000, "max_tokens": 16}, seed=7
+    )
     base = {"window": 128, "n_sink": 4, "prefill_chunk": 32}
     for item in task.items(2):
         window = task.run_trial(item, {**base, "mode": "off"}, seed=0)

@@ -15,11 +15,27 @@ from hebbian.engine import install, is_installed, patched, remove
 from hebbian.engine.patch import NAME, model_modules
 
 EXTRA_ARGS = {
-    "qwen3": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
-                  num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, rope_theta=1e6,
-                  max_position_embeddings=256, tie_word_embeddings=True),
-    "phi3": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
-                 num_key_value_heads=2, rms_norm_eps=1e-5, max_position_embeddings=256),
+    "qwen3": dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        intermediate_size=128,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        rms_norm_eps=1e-6,
+        rope_theta=1e6,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+    ),
+    "phi3": dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        intermediate_size=128,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        rms_norm_eps=1e-5,
+        max_position_embeddings=256,
+    ),
 }
 ARCHITECTURES = ["llama", "qwen2", "qwen3", "gemma3_text", "phi3"]
 TOKENS = mx.array([[5, 17, 42, 99, 3, 250, 7, 7, 31, 64, 12, 200]])
@@ -30,7 +46,12 @@ def tiny(model_type: str, **overrides) -> nn.Module:
     if model_type not in EXTRA_ARGS:
         return tiny_model(model_type, **overrides)
     module = importlib.import_module(f"mlx_lm.models.{model_type}")
-    args = {"model_type": model_type, "vocab_size": len(vocabulary()), **EXTRA_ARGS[model_type], **overrides}
+    args = {
+        "model_type": model_type,
+        "vocab_size": len(vocabulary()),
+        **EXTRA_ARGS[model_type],
+        **overrides,
+    }
     mx.random.seed(0)
     model = module.Model(module.ModelArgs.from_dict(args))
     model.set_dtype(mx.float32)
@@ -117,8 +138,10 @@ def test_side_paths_are_attached_for_the_patch_and_removed_exactly():
         with patched(model, strategy):  # nested: the outer patch keeps its wrappers
             assert all(a.k_proj.base is k for a, (k, _) in zip(attns, originals))
         assert all(isinstance(a.k_proj, SidePath) for a in attns)
-        with pytest.raises(RuntimeError, match="another strategy's side path"), \
-                patched(model, Rank1(EngineConfig(mode="rank1"), model, [0, 1])):
+        with (
+            pytest.raises(RuntimeError, match="another strategy's side path"),
+            patched(model, Rank1(EngineConfig(mode="rank1"), model, [0, 1])),
+        ):
             pass
         got = _prefill_and_step(model)  # nothing consolidated yet: the side path adds nothing
     for e, g in zip(expected, got):

@@ -2,10 +2,18 @@
 
 import pytest
 
-from hebbian.studies.fluency import distinct_n, fluency_outcomes, is_degenerate, repeated_ngram_share, words
+from hebbian.studies.fluency import (
+    distinct_n,
+    fluency_outcomes,
+    is_degenerate,
+    repeated_ngram_share,
+    words,
+)
 
 LOOP = "I am very happy to help you today. " * 6
-ANSWER = "The access code Mr. Knightley gave was 4821, written on the back of the letter from Hartfield."
+ANSWER = (
+    "The access code Mr. Knightley gave was 4821, written on the back of the letter from Hartfield."
+)
 
 
 def test_words_split_punctuation_and_drop_whitespace():

@@ -15,8 +15,11 @@ def test_top_k_softmax_is_a_softmax_over_the_k_best_only():
 
 def test_top_k_with_k_at_least_n_is_the_full_softmax():
     scores = mx.array([[0.1, 0.2, 0.3]])
-    np.testing.assert_allclose(np.array(addressing.top_k_softmax(scores, 3)),
-                               np.array(mx.softmax(scores, axis=-1)), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.array(addressing.top_k_softmax(scores, 3)),
+        np.array(mx.softmax(scores, axis=-1)),
+        rtol=1e-6,
+    )
 
 
 def test_random_one_hot_is_one_hot_and_reproducible():
@@ -28,7 +31,9 @@ def test_random_one_hot_is_one_hot_and_reproducible():
 
 
 def test_meta_policy_mix_sums_to_one():
-    gate = mx.softmax(mx.array(np.random.default_rng(0).normal(size=(2, 3, 3)).astype(np.float32)), axis=-1)
+    gate = mx.softmax(
+        mx.array(np.random.default_rng(0).normal(size=(2, 3, 3)).astype(np.float32)), axis=-1
+    )
     random = addressing.random_one_hot(mx.random.key(0), (2, 3), 5)
     top = addressing.top_k_softmax(mx.random.normal((2, 3, 5), key=mx.random.key(1)), 2)
     address = gate[..., 0:1] * top + addressing.exploration(gate, random)
@@ -38,8 +43,9 @@ def test_meta_policy_mix_sums_to_one():
 def test_exploration_is_uniform_plus_random_parts():
     gate = mx.array([[0.5, 0.3, 0.2]])
     random = mx.array([[0.0, 1.0, 0.0, 0.0]])
-    np.testing.assert_allclose(np.array(addressing.exploration(gate, random)), [[0.075, 0.275, 0.075, 0.075]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        np.array(addressing.exploration(gate, random)), [[0.075, 0.275, 0.075, 0.075]], rtol=1e-6
+    )
 
 
 def test_allocation_prefers_the_oldest_slot():

@@ -34,7 +34,16 @@ def ran_seeds(monkeypatch):
 
 
 def test_a_second_train_call_skips_completed_seeds(tmp_path, ran_seeds):
-    args = ["train", "--task", "dependency", *TINY, "--variants", "memnet,lstm", "--runs-dir", tmp_path]
+    args = [
+        "train",
+        "--task",
+        "dependency",
+        *TINY,
+        "--variants",
+        "memnet,lstm",
+        "--runs-dir",
+        tmp_path,
+    ]
     first = invoke(*args, "--seeds", 2)
     assert first.exit_code == 0, first.output
     assert ran_seeds == [0, 1]
@@ -50,8 +59,21 @@ def test_a_second_train_call_skips_completed_seeds(tmp_path, ran_seeds):
 
 
 def test_other_settings_in_the_same_directory_are_refused(tmp_path):
-    base = ["train", "--task", "dependency", "--variants", "lstm", "--eval-sequences", "8", "--batch-size", "4",
-            "--seeds", 1, "--runs-dir", tmp_path]
+    base = [
+        "train",
+        "--task",
+        "dependency",
+        "--variants",
+        "lstm",
+        "--eval-sequences",
+        "8",
+        "--batch-size",
+        "4",
+        "--seeds",
+        1,
+        "--runs-dir",
+        tmp_path,
+    ]
     assert invoke(*base, "--steps", 2).exit_code == 0
     refused = invoke(*base, "--steps", 3)
     assert refused.exit_code == 2
@@ -59,19 +81,40 @@ def test_other_settings_in_the_same_directory_are_refused(tmp_path):
 
 
 def test_unknown_variants_are_a_one_line_error(tmp_path):
-    result = invoke("train", "--task", "continual", "--variants", "memnet,gpt", "--runs-dir", tmp_path)
-    assert result.exit_code == 2 and "variants" in result.output and "Traceback" not in result.output
+    result = invoke(
+        "train", "--task", "continual", "--variants", "memnet,gpt", "--runs-dir", tmp_path
+    )
+    assert (
+        result.exit_code == 2 and "variants" in result.output and "Traceback" not in result.output
+    )
 
 
 def test_report_writes_markdown_with_figures_and_provenance(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "reports"
-    trained = invoke("train", "--task", "forgetting", *TINY, "--seeds", 2,
-                     "--variants", "memnet,memnet_no_graph,transformer", "--runs-dir", runs)
+    trained = invoke(
+        "train",
+        "--task",
+        "forgetting",
+        *TINY,
+        "--seeds",
+        2,
+        "--variants",
+        "memnet,memnet_no_graph,transformer",
+        "--runs-dir",
+        runs,
+    )
     assert trained.exit_code == 0, trained.output
     reported = invoke("report", "--runs-dir", runs, "--out", out)
     assert reported.exit_code == 0, reported.output
     text = (out / "forgetting.md").read_text()
-    for needed in ("git revision", "mlx ", "seeds (0, 1)", "| memnet_no_graph |", "p (Holm)", '"steps": 3'):
+    for needed in (
+        "git revision",
+        "mlx ",
+        "seeds (0, 1)",
+        "| memnet_no_graph |",
+        "p (Holm)",
+        '"steps": 3',
+    ):
         assert needed in text
     figures = sorted(p.name for p in out.glob("forgetting_*.png"))
     assert "forgetting_survival.png" in figures and "forgetting_heatmap.png" in figures

@@ -13,10 +13,14 @@ def trace(rows, n=3):
 
 
 def test_retention_follows_the_overwrites_of_the_written_slot():
-    omega = trace([[1, 0, 0],      # t=0 fills slot 0
-                   [0, 1, 0],      # t=1 slot 1: slot 0 untouched
-                   [0.5, 0, 0],    # t=2 overwrites half of slot 0
-                   [0.5, 0, 0.5]])  # t=3 half again
+    omega = trace(
+        [
+            [1, 0, 0],  # t=0 fills slot 0
+            [0, 1, 0],  # t=1 slot 1: slot 0 untouched
+            [0.5, 0, 0],  # t=2 overwrites half of slot 0
+            [0.5, 0, 0.5],
+        ]
+    )  # t=3 half again
     held = dynamics.retention(omega)[0]
     np.testing.assert_allclose(held[0], [1, 1, 0.5, 0.25])
     np.testing.assert_allclose(held[1], [0, 1, 1, 1])
@@ -26,7 +30,9 @@ def test_retention_follows_the_overwrites_of_the_written_slot():
 def test_survival_by_role_averages_the_writes_of_that_role():
     omega = trace([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 1]])
     roles = np.array([[1, 2, 0, 0]])
-    np.testing.assert_allclose(dynamics.survival_by_role(omega, roles, 1, 4), [1, 1, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(
+        dynamics.survival_by_role(omega, roles, 1, 4), [1, 1, 0, 0], atol=1e-9
+    )
     np.testing.assert_allclose(dynamics.survival_by_role(omega, roles, 2, 4), [1, 1, 1, np.nan])
 
 
@@ -50,4 +56,4 @@ def test_retention_is_a_share_between_zero_and_one(seed):
     omega = np.random.default_rng(seed).dirichlet(np.ones(5), size=(2, 12)) * 0.9
     held = dynamics.retention(omega)
     assert (held >= 0).all() and (held <= 1 + 1e-12).all()
-    assert (np.diagonal(held, axis1=1, axis2=2) == pytest.approx(1))
+    assert np.diagonal(held, axis1=1, axis2=2) == pytest.approx(1)

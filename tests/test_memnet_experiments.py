@@ -14,11 +14,14 @@ def test_defaults_are_valid_and_overrides_apply():
     assert experiments.settings_for("dependency", steps=7, batch_size=None).steps == 7
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(variants=("memnet", "gpt")), "variants"),
-    (dict(steps=601), "divisible"),
-    (dict(warmup=-1), "warmup"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(variants=("memnet", "gpt")), "variants"),
+        (dict(steps=601), "divisible"),
+        (dict(warmup=-1), "warmup"),
+    ],
+)
 def test_bad_settings_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
         experiments.settings_for("continual", **overrides)
@@ -28,7 +31,10 @@ def test_ablations_differ_only_in_what_they_switch_off():
     config = experiments.settings_for("dependency").memnet_config()
     counts = {v: count_parameters(experiments.build(v, config)) for v in experiments.VARIANTS}
     assert counts["memnet_no_graph"] == counts["memnet"]  # the graph has no weights
-    assert counts["memnet_no_dream"] < counts["memnet"] and counts["memnet_topk_only"] < counts["memnet"]
+    assert (
+        counts["memnet_no_dream"] < counts["memnet"]
+        and counts["memnet_topk_only"] < counts["memnet"]
+    )
 
 
 def test_recall_metrics_separate_binding_from_remembering_values():
@@ -47,7 +53,8 @@ def test_recall_metrics_separate_binding_from_remembering_values():
 
 
 def test_paired_comparison_of_equal_and_shifted_samples():
-    a = [0.5, 0.75, 0.25, 0.625, 0.375]  # binary fractions: the shifted differences are exactly equal
+    # binary fractions: the shifted differences are exactly equal
+    a = [0.5, 0.75, 0.25, 0.625, 0.375]
     assert compare(a, a)["p"] == 1.0
     shifted = compare([x + 0.125 for x in a], a)
     assert shifted["mean_diff"] == 0.125 and shifted["p"] == 2 * 0.5**5  # exact sign test

@@ -56,7 +56,9 @@ def test_spreading_activation_equals_the_formula():
     a = rng.uniform(0, 0.3, (2, 5, 5)).astype(np.float32)
     alpha = 0.3
     expected = (1 - alpha) * w + alpha * np.einsum("bhn,bnm->bhm", w, a)
-    np.testing.assert_allclose(np.array(spread(mx.array(w), mx.array(a), alpha)), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.array(spread(mx.array(w), mx.array(a), alpha)), expected, rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0])

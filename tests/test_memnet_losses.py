@@ -48,14 +48,27 @@ def test_task_loss_ignores_positions_without_a_target():
 
 
 def test_composite_loss_adds_the_weighted_parts():
-    cfg = MemNetConfig(vocab_size=12, d_model=8, n_heads=2, slot_dim=8, n_slots=4, lambda_hallucination=0.5,
-                       lambda_utilization=0.25, lambda_sparsity=2.0)
+    cfg = MemNetConfig(
+        vocab_size=12,
+        d_model=8,
+        n_heads=2,
+        slot_dim=8,
+        n_slots=4,
+        lambda_hallucination=0.5,
+        lambda_utilization=0.25,
+        lambda_sparsity=2.0,
+    )
     mx.random.seed(0)
     x = mx.array(np.random.default_rng(0).integers(0, 12, (2, 9)))
     targets = mx.where(mx.arange(9) == 8, x, -1)
     logits, aux = MemNet(cfg)(x)
     total, parts = composite_loss(logits, targets, aux, cfg)
-    expected = parts["task"] + 0.5 * parts["hallucination"] + 0.25 * parts["utilization"] + 2.0 * parts["sparsity"]
+    expected = (
+        parts["task"]
+        + 0.5 * parts["hallucination"]
+        + 0.25 * parts["utilization"]
+        + 2.0 * parts["sparsity"]
+    )
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
     assert set(parts) == {"task", "hallucination", "utilization", "sparsity"}
 

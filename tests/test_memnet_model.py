@@ -32,11 +32,15 @@ def model(**overrides):
     """
     mx.random.seed(0)
     net = MemNet(MemNetConfig(**{**SMALL, **overrides}))
-    net.fusion.from_reads.weight = mx.random.normal(net.fusion.from_reads.weight.shape, key=mx.random.key(1))
+    net.fusion.from_reads.weight = mx.random.normal(
+        net.fusion.from_reads.weight.shape, key=mx.random.key(1)
+    )
     return net
 
 
-@pytest.mark.parametrize("heads", [dict(read_heads=1, write_heads=1), dict(read_heads=3, write_heads=2)])
+@pytest.mark.parametrize(
+    "heads", [dict(read_heads=1, write_heads=1), dict(read_heads=3, write_heads=2)]
+)
 def test_shapes(heads):
     net = model(**heads)
     logits, aux = net(tokens())
@@ -87,7 +91,9 @@ def test_band_attention_equals_masked_softmax_attention():
     scores = np.array(q @ k.swapaxes(-1, -2)) / 2 + mask
     weights = np.exp(scores - scores.max(-1, keepdims=True))
     expected = (weights / weights.sum(-1, keepdims=True)) @ np.array(v)
-    np.testing.assert_allclose(np.array(band_attention(q, k, v, window)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.array(band_attention(q, k, v, window)), expected, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_memory_stays_bounded_and_the_graph_row_stochastic_at_most():
@@ -103,7 +109,8 @@ def test_memory_stays_bounded_and_the_graph_row_stochastic_at_most():
 def test_each_ablation_changes_the_output_of_the_same_weights(variant):
     full = model()
     ablation = model(**ABLATIONS[variant])
-    ablation.load_weights(list(tree_flatten(full.parameters())), strict=False)  # shared weights only
+    # shared weights only
+    ablation.load_weights(list(tree_flatten(full.parameters())), strict=False)
     a, _ = full(tokens(steps=20))
     b, _ = ablation(tokens(steps=20))
     assert not np.allclose(np.array(a), np.array(b), atol=1e-5)
@@ -136,10 +143,16 @@ def test_baselines_match_the_memnet_budget():
     assert isinstance(lstm_baseline(cfg, budget), LSTMLM)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(top_k=10), "top_k"), (dict(policy="greedy"), "policy"), (dict(alpha=1.5), "alpha"),
-    (dict(d_model=15), "multiple of n_heads"), (dict(n_slots=0), "n_slots"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(top_k=10), "top_k"),
+        (dict(policy="greedy"), "policy"),
+        (dict(alpha=1.5), "alpha"),
+        (dict(d_model=15), "multiple of n_heads"),
+        (dict(n_slots=0), "n_slots"),
+    ],
+)
 def test_config_errors_name_the_field(bad, message):
     with pytest.raises(ValueError, match=message):
         MemNetConfig(**{**SMALL, **bad})

@@ -11,7 +11,9 @@ def pairs_in(tokens, roles, key_role, value_role):
     return {int(tokens[k]): (int(tokens[k + 1]), k + 1) for k in keys if roles[k + 1] == value_role}
 
 
-@pytest.mark.parametrize("options", [dict(), dict(n_distractors=2, mark=True), dict(n_pairs=3, story_length=12)])
+@pytest.mark.parametrize(
+    "options", [dict(), dict(n_distractors=2, mark=True), dict(n_pairs=3, story_length=12)]
+)
 def test_every_query_asks_for_a_stored_value_at_the_right_distance(options):
     task = tasks.RecallTask(tasks.Vocabulary(), **{"story_length": 16, "n_pairs": 2, **options})
     batch = tasks.sample(task, 50, np.random.default_rng(0))
@@ -38,7 +40,9 @@ def test_continual_tasks_shift_keys_and_answers():
     task = tasks.RecallTask(vocab, story_length=12, n_pairs=2, task=2, answer_shift=1)
     batch = tasks.sample(task, 20, np.random.default_rng(1))
     keys = batch.tokens[batch.roles == tasks.KEY]
-    assert ((keys >= vocab.first_key + 2 * vocab.n_keys) & (keys < vocab.first_key + 3 * vocab.n_keys)).all()
+    assert (
+        (keys >= vocab.first_key + 2 * vocab.n_keys) & (keys < vocab.first_key + 3 * vocab.n_keys)
+    ).all()
     for b in range(20):
         stored = pairs_in(batch.tokens[b], batch.roles[b], tasks.KEY, tasks.VALUE)
         for q in np.nonzero(batch.targets[b] >= 0)[0]:
@@ -53,11 +57,14 @@ def test_sampling_is_reproducible():
     np.testing.assert_array_equal(a.tokens, b.tokens)
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(story_length=5, n_pairs=3), "cannot hold"),
-    (dict(n_pairs=6, n_distractors=4), "distinct keys"),
-    (dict(task=1), "task must lie"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(story_length=5, n_pairs=3), "cannot hold"),
+        (dict(n_pairs=6, n_distractors=4), "distinct keys"),
+        (dict(task=1), "task must lie"),
+    ],
+)
 def test_impossible_tasks_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         tasks.RecallTask(tasks.Vocabulary(), **options)

@@ -8,17 +8,34 @@ import pytest
 from hebbian.studies import needle_report
 
 
-def trial(item, condition, length, depth, distractors, correct, evicted=False, fact_read=False, nbytes=1e6):
-    return {"item": f"needle-{item:05d}", "index": item, "condition": condition, "seed": 1, "outcome": {
-        "correct": correct, "length": float(length), "depth": depth, "distractors": float(distractors),
-        "evicted": evicted, "fact_read": fact_read, "memory_bytes": nbytes, "logprob": -1.0}}
+def trial(
+    item, condition, length, depth, distractors, correct, evicted=False, fact_read=False, nbytes=1e6
+):
+    return {
+        "item": f"needle-{item:05d}",
+        "index": item,
+        "condition": condition,
+        "seed": 1,
+        "outcome": {
+            "correct": correct,
+            "length": float(length),
+            "depth": depth,
+            "distractors": float(distractors),
+            "evicted": evicted,
+            "fact_read": fact_read,
+            "memory_bytes": nbytes,
+            "logprob": -1.0,
+        },
+    }
 
 
 @pytest.fixture
 def run(tmp_path):
     records = [
-        trial(0, "full_cache", 1024, 0.1, 0, True), trial(0, "episodic", 1024, 0.1, 0, True),
-        trial(1, "full_cache", 1024, 0.1, 0, False), trial(1, "episodic", 1024, 0.1, 0, True),
+        trial(0, "full_cache", 1024, 0.1, 0, True),
+        trial(0, "episodic", 1024, 0.1, 0, True),
+        trial(1, "full_cache", 1024, 0.1, 0, False),
+        trial(1, "episodic", 1024, 0.1, 0, True),
         trial(2, "full_cache", 2048, 0.9, 3, True, nbytes=3e6),
         trial(2, "episodic", 2048, 0.9, 3, False, evicted=True, fact_read=True, nbytes=2e6),
         trial(3, "full_cache", 2048, 0.1, 0, True),
@@ -27,7 +44,9 @@ def run(tmp_path):
     directory = tmp_path / "run"
     directory.mkdir()
     (directory / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:6]))
-    (directory / "trials.shard-1-of-2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[4:]))
+    (directory / "trials.shard-1-of-2.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records[4:])
+    )
     return directory
 
 
@@ -48,7 +67,8 @@ def test_writes_heatmaps_and_tables(run, tmp_path):
     for d in (0, 3):
         png = tmp_path / "out" / f"needle-heatmap-{d}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png.name})" in text
-    assert "| 0.1 | 1/2 | 1/1 |" in text  # full cache, no distractors: 1024 and 2048 tokens at depth 0.1
+    # full cache, no distractors: 1024 and 2048 tokens at depth 0.1
+    assert "| 0.1 | 1/2 | 1/1 |" in text
     assert "| 0.9 | - | 0/1 |" in text  # episodic with 3 distractors; 1024 tokens has no trial
     assert "| `episodic` | 1.0 | 1.5 |" in text  # MB at 1024 and 2048 tokens
     assert "| `episodic` | 2 | 2/2 | 1/2 | 0/0 |" in text  # found twice, used once
@@ -72,16 +92,32 @@ def test_the_paired_interval_is_bonett_and_prices():
 
 
 def test_noninferiority_reads_the_paired_ci_against_the_margin():
-    records = [trial(i, c, 1024, 0.5, 0, ok) for i in range(80)
-               for c, ok in (("full_cache", i % 4 != 0), ("episodic", i % 4 != 0 and i not in (1, 2)))]
+    records = [
+        trial(i, c, 1024, 0.5, 0, ok)
+        for i in range(80)
+        for c, ok in (("full_cache", i % 4 != 0), ("episodic", i % 4 != 0 and i not in (1, 2)))
+    ]
     close = needle_report.noninferiority(records, "episodic", "full_cache", 0.10)[0]
-    assert "58/80" in close and "60/80" in close and "-0.025" in close and "**non-inferior**" in close
-    few = [r for r in records if r["index"] < 40]  # the same split at half the items: too wide to tell
-    assert "non-inferiority not shown" in needle_report.noninferiority(few, "episodic", "full_cache", 0.10)[0]
-    assert "fewer than two" in needle_report.noninferiority(records[:2], "episodic", "full_cache", 0.10)[0]
+    assert (
+        "58/80" in close and "60/80" in close and "-0.025" in close and "**non-inferior**" in close
+    )
+    # the same split at half the items: too wide to tell
+    few = [r for r in records if r["index"] < 40]
+    assert (
+        "non-inferiority not shown"
+        in needle_report.noninferiority(few, "episodic", "full_cache", 0.10)[0]
+    )
+    assert (
+        "fewer than two"
+        in needle_report.noninferiority(records[:2], "episodic", "full_cache", 0.10)[0]
+    )
 
 
 def test_the_command_line_writes_the_noninferiority_section(run, tmp_path):
-    assert needle_report.main([str(run), str(tmp_path / "out"), "--noninferiority", "episodic", "full_cache",
-                               "0.1"]) == 0
+    assert (
+        needle_report.main(
+            [str(run), str(tmp_path / "out"), "--noninferiority", "episodic", "full_cache", "0.1"]
+        )
+        == 0
+    )
     assert "## Non-inferiority" in (tmp_path / "out" / "needle.md").read_text()

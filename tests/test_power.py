@@ -58,7 +58,9 @@ def test_min_detectable_effect_at_any_n(n, alternative):
     # statsmodels' own solver fails at some of these n (alpha 0.01, one-sided)
     mde = power.min_detectable_effect("paired_t", n, alpha=0.01, alternative=alternative)
     assert (mde < 0) == (alternative == "less")
-    assert power.achieved_power("paired_t", mde, n, alpha=0.01, alternative=alternative) == pytest.approx(0.8, abs=1e-6)
+    assert power.achieved_power(
+        "paired_t", mde, n, alpha=0.01, alternative=alternative
+    ) == pytest.approx(0.8, abs=1e-6)
 
 
 def test_two_sided_power_survives_scipys_far_tail_nan():
@@ -90,7 +92,9 @@ def test_mcnemar_mde_round_trip():
 
 
 def _rejection_rate(pairs, counts, **options):
-    rejected = [stats.mcnemar([[0, b], [c, 155 - b - c]], **options).p_value < 0.05 for b, c in pairs]
+    rejected = [
+        stats.mcnemar([[0, b], [c, 155 - b - c]], **options).p_value < 0.05 for b, c in pairs
+    ]
     return np.dot(rejected, counts) / counts.sum()
 
 
@@ -102,7 +106,8 @@ def test_mcnemar_power_matches_simulation():
     asymptotic = _rejection_rate(pairs, counts, exact=False, correction=False)
     # Connor's n reaches the target for the uncorrected test (0.825 here, simulation SE ~0.009)
     assert 0.8 <= asymptotic < 0.85
-    assert _rejection_rate(pairs, counts) < asymptotic  # the exact test is conservative, as documented
+    # the exact test is conservative, as documented
+    assert _rejection_rate(pairs, counts) < asymptotic
 
 
 def test_describe_names_the_n():

@@ -12,8 +12,12 @@ spec.loader.exec_module(exploratory)
 
 
 def trial(condition, index, correct, logprob, distance):
-    return {"condition": condition, "index": index, "item": f"recall-{index:05d}",
-            "outcome": {"correct": correct, "logprob": logprob, "distance": distance}}
+    return {
+        "condition": condition,
+        "index": index,
+        "item": f"recall-{index:05d}",
+        "outcome": {"correct": correct, "logprob": logprob, "distance": distance},
+    }
 
 
 def test_only_items_every_condition_has_are_kept_in_item_order():
@@ -21,8 +25,14 @@ def test_only_items_every_condition_has_are_kept_in_item_order():
     trials += [trial("memory", i, i == 1, -9.0 - i, 100.0 + i) for i in (1, 0)]
     kinds = {f"recall-{i:05d}": "code" if i else "pet" for i in range(3)}
     data = exploratory.complete_items(exploratory.by_condition(trials, kinds))
-    assert list(data["window_only"]["item"]) == list(data["memory"]["item"]) == ["recall-00000", "recall-00001"]
-    np.testing.assert_array_equal(data["memory"]["logprob"] - data["window_only"]["logprob"], [1.0, 1.0])
+    assert (
+        list(data["window_only"]["item"])
+        == list(data["memory"]["item"])
+        == ["recall-00000", "recall-00001"]
+    )
+    np.testing.assert_array_equal(
+        data["memory"]["logprob"] - data["window_only"]["logprob"], [1.0, 1.0]
+    )
     assert list(data["memory"]["kind"]) == ["pet", "code"]
     table = exploratory.kind_table(data)
     assert "| `memory` | 1/1, -10.00 | 0/1, -9.00 |" in table
@@ -38,9 +48,11 @@ def test_the_overall_table_pairs_each_condition_with_the_baseline():
     trials = [trial("window_only", i, False, -10.0 - 30 * i, 100.0) for i in range(6)]
     trials += [trial("slots", i, i == 0, -10.0 - 30 * i + gain[i], 100.0) for i in range(6)]
     kinds = {f"recall-{i:05d}": "code" for i in range(6)}
-    table = exploratory.overall_table(exploratory.complete_items(exploratory.by_condition(trials, kinds)),
-                                      "window_only")
+    table = exploratory.overall_table(
+        exploratory.complete_items(exploratory.by_condition(trials, kinds)), "window_only"
+    )
     row = next(line for line in table if line.startswith("| `slots` | 1/6 | -83.00 | +2.00 ["))
     low, high = (float(x) for x in row.split("[")[1].split("]")[0].split(","))
-    assert 1.0 <= low < 2.0 < high <= 3.0  # paired: unpaired, the items' spread (SD 56) would swamp it
+    # paired: unpaired, the items' spread (SD 56) would swamp it
+    assert 1.0 <= low < 2.0 < high <= 3.0
     assert "| `window_only` | 0/6 | -85.00 |  |" in table

@@ -29,13 +29,16 @@ def test_filler_is_consecutive_real_paragraphs():
         filler([], np.random.default_rng(0), 10)
 
 
-@pytest.mark.parametrize("answer, reply, recalled", [
-    ("7352", "7352.", True),
-    ("7352", "The code for the red box is 7352.", True),
-    ("735", "The code is 7352.", False),  # a whole word, not a prefix
-    ("Kalo", "kalo", True),
-    ("Kalo", "I do not know.\nKalo", False),  # only the first line counts
-    ("45", "", False),
-])
+@pytest.mark.parametrize(
+    "answer, reply, recalled",
+    [
+        ("7352", "7352.", True),
+        ("7352", "The code for the red box is 7352.", True),
+        ("735", "The code is 7352.", False),  # a whole word, not a prefix
+        ("Kalo", "kalo", True),
+        ("Kalo", "I do not know.\nKalo", False),  # only the first line counts
+        ("45", "", False),
+    ],
+)
 def test_exact_match_recall(answer, reply, recalled):
     assert is_recalled(answer, reply) is recalled

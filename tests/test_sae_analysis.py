@@ -7,10 +7,14 @@ from hebbian.sae import analysis, metrics
 from hebbian.sae.compare import correct_family, markdown_table, paired
 from hebbian.sae.episodes import CHAOTIC, EMOTIONAL, ROUTINE, random_episodes, sine_episodes
 
-TRACES = np.array([[1.0, 0.0, 2.0, 0.0],   # emotional
-                   [0.0, 3.0, 0.0, 0.0],   # chaotic
-                   [1.0, 0.0, 0.0, 0.0],   # routine
-                   [0.0, 0.0, 0.0, 0.0]])  # routine (silent)
+TRACES = np.array(
+    [
+        [1.0, 0.0, 2.0, 0.0],  # emotional
+        [0.0, 3.0, 0.0, 0.0],  # chaotic
+        [1.0, 0.0, 0.0, 0.0],  # routine
+        [0.0, 0.0, 0.0, 0.0],
+    ]
+)  # routine (silent)
 LABELS = (EMOTIONAL, CHAOTIC, ROUTINE, ROUTINE)
 
 
@@ -44,13 +48,15 @@ def test_neuron_overlap_by_threshold():
     assert low["active"] == {EMOTIONAL: [0, 2], CHAOTIC: [1], ROUTINE: [0]}
     assert low["shared"][EMOTIONAL, ROUTINE] == [0] and low["core"] == []
     assert high["active"][EMOTIONAL] == [2] and high["active"][ROUTINE] == []
-    assert analysis.neuron_overlap(TRACES, LABELS, thresholds=(0.9,))[0]["active"][ROUTINE] == [0]  # any episode
+    # any episode
+    assert analysis.neuron_overlap(TRACES, LABELS, thresholds=(0.9,))[0]["active"][ROUTINE] == [0]
 
 
 def test_metrics_hand_computed():
     x = np.array([[1.0, 0.0], [3.0, 0.0]])
     x_hat = np.array([[1.0, 0.0], [2.0, 0.0]])
-    assert metrics.explained_variance(x, x_hat) == pytest.approx(1 - 1 / 2)  # mean [2, 0]: SS = 1 + 1
+    # mean [2, 0]: SS = 1 + 1
+    assert metrics.explained_variance(x, x_hat) == pytest.approx(1 - 1 / 2)
     assert np.allclose(metrics.relative_error(x, x_hat), [0.0, 1 / 9])
     assert metrics.normalized_mse(x, x_hat) == pytest.approx(1 / 18)
     assert metrics.l0(np.array([[0.0, 1.0, 2.0], [0.0, 0.0, 3.0]])) == 1.5
@@ -91,9 +97,19 @@ def test_comparisons_and_holm():
 
 def test_verdicts_read_the_expected_direction():
     a, b = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [1.0, 1.9, 3.2, 3.8, 5.1, 6.0]
-    rows = correct_family([paired("up", a, b, expected=1), paired("down", a, b, expected=-1),
-                           paired("none", a, b, expected=0), paired("noise", a, a[::-1], expected=1)])
-    assert [r.verdict() for r in rows] == ["supports the claim", "contradicts the claim (opposite direction)",
-                                           "contradicts the claim (a difference)", "no detectable difference"]
+    rows = correct_family(
+        [
+            paired("up", a, b, expected=1),
+            paired("down", a, b, expected=-1),
+            paired("none", a, b, expected=0),
+            paired("noise", a, a[::-1], expected=1),
+        ]
+    )
+    assert [r.verdict() for r in rows] == [
+        "supports the claim",
+        "contradicts the claim (opposite direction)",
+        "contradicts the claim (a difference)",
+        "no detectable difference",
+    ]
     with pytest.raises(ValueError):
         paired("raw", a, b).verdict()

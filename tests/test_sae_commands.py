@@ -25,8 +25,9 @@ class CharTokenizer:
 
 
 def test_synthetic_command_writes_report(tmp_path):
-    result = CliRunner().invoke(app, ["synthetic", "--seeds", "2", "--steps", "5", "--latents", "8",
-                                      "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["synthetic", "--seeds", "2", "--steps", "5", "--latents", "8", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     report = (tmp_path / "synthetic.md").read_text()
     assert "## Verdicts on the seed's claims" in report and "git revision" in report
@@ -38,10 +39,34 @@ def test_llm_command_runs_the_pipeline_and_restores_the_model(tmp_path, monkeypa
     model = tiny_model("llama", seed=0)
     layer = model.model.layers[1]
     monkeypatch.setattr(hebbian.models, "load", lambda spec: (model, CharTokenizer()))
-    monkeypatch.setattr(hebbian.corpus, "load", lambda name: "It is a truth universally acknowledged. " * 40)
-    args = ["llm", "--layer", "1", "--tokens", "300", "--ctx", "16", "--eval-contexts", "6", "--latents", "32",
-            "--k", "4", "--horizon", "4", "--steps", "12", "--batch-size", "64", "--out", str(tmp_path / "out"),
-            "--runs-dir", str(tmp_path / "runs")]
+    monkeypatch.setattr(
+        hebbian.corpus, "load", lambda name: "It is a truth universally acknowledged. " * 40
+    )
+    args = [
+        "llm",
+        "--layer",
+        "1",
+        "--tokens",
+        "300",
+        "--ctx",
+        "16",
+        "--eval-contexts",
+        "6",
+        "--latents",
+        "32",
+        "--k",
+        "4",
+        "--horizon",
+        "4",
+        "--steps",
+        "12",
+        "--batch-size",
+        "64",
+        "--out",
+        str(tmp_path / "out"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert model.model.layers[1] is layer
@@ -55,7 +80,10 @@ def test_llm_command_runs_the_pipeline_and_restores_the_model(tmp_path, monkeypa
 
 
 def test_llm_command_reports_bad_options(tmp_path):
-    bad = ((["--k", "64", "--latents", "32"], "exceeds"), (["--horizon", "16", "--ctx", "16"], "smaller"))
+    bad = (
+        (["--k", "64", "--latents", "32"], "exceeds"),
+        (["--horizon", "16", "--ctx", "16"], "smaller"),
+    )
     for args, message in bad:
         result = CliRunner().invoke(app, ["llm", *args, "--out", str(tmp_path)])
         assert result.exit_code == 2 and message in result.output

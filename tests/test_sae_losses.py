@@ -19,7 +19,9 @@ def test_squared_error_is_mean_over_features_per_example():
 def test_weighted_mean_is_mean_of_weighted_values():
     values = mx.array([2.5, 1.0])
     assert losses.weighted_mean(values).item() == pytest.approx(1.75)
-    assert losses.weighted_mean(values, mx.array([2.0, 0.5])).item() == pytest.approx((5.0 + 0.5) / 2)
+    assert losses.weighted_mean(values, mx.array([2.0, 0.5])).item() == pytest.approx(
+        (5.0 + 0.5) / 2
+    )
 
 
 def test_l1_penalty_scales_by_decoder_norms():
@@ -41,7 +43,9 @@ def test_kl_penalty_per_example():
 def test_kl_rate_penalty_uses_weighted_batch_rate():
     f = mx.array([[0.2], [0.4]])
     assert losses.kl_rate_penalty(f, 0.1).item() == pytest.approx(_kl(0.3), rel=1e-5)
-    assert losses.kl_rate_penalty(f, 0.1, mx.array([1.0, 3.0])).item() == pytest.approx(_kl(0.35), rel=1e-5)
+    assert losses.kl_rate_penalty(f, 0.1, mx.array([1.0, 3.0])).item() == pytest.approx(
+        _kl(0.35), rel=1e-5
+    )
     with pytest.raises(ValueError):
         losses.kl_rate_penalty(f, 1.0)
 
@@ -63,7 +67,9 @@ def test_auxk_loss_hand_computed():
     assert losses.auxk_loss(sae, x, x_hat, z, dead, k_aux=1).item() == pytest.approx(3.0, rel=1e-5)
     # with k_aux = 4 > 2 dead latents the scale is 2/4 and all dead latents join: row 0 gets 2*[0,1],
     # row 1 gets 3*[0,1] + 0.5*[1,1] = [0.5, 3.5]; error 1 + 1 + 0.25 + 2.25 = 4.5
-    assert losses.auxk_loss(sae, x, x_hat, z, dead, k_aux=4).item() == pytest.approx(0.5 * 4.5, rel=1e-5)
+    assert losses.auxk_loss(sae, x, x_hat, z, dead, k_aux=4).item() == pytest.approx(
+        0.5 * 4.5, rel=1e-5
+    )
     assert losses.auxk_loss(sae, x, x_hat, z, mx.array([False] * 3), k_aux=1).item() == 0.0
 
 
@@ -90,7 +96,8 @@ def test_decoder_normalisation_and_encoder_calibration():
     x_hat = np.array(sae(mx.array(x))[0])
     centred = x - x.mean(axis=0)
     assert np.linalg.norm(x_hat - x.mean(axis=0), axis=1).mean() == pytest.approx(
-        np.linalg.norm(centred, axis=1).mean(), rel=1e-4)
+        np.linalg.norm(centred, axis=1).mean(), rel=1e-4
+    )
 
 
 def test_model_rejects_bad_arguments():

@@ -25,14 +25,29 @@ def sparse_dictionary_data(d=16, n_atoms=24, k=3, n=2048, seed=0):
     return atoms, (codes @ atoms).astype(np.float32)
 
 
-@pytest.mark.parametrize("activation, config", [
-    ("topk", TrainConfig(steps=400, batch_size=128, lr=3e-3, sparsity="none", unit_norm_decoder=True,
-                         auxk_coef=1 / 32, dead_window=1024)),
-    ("relu", TrainConfig(steps=400, batch_size=128, lr=3e-3, sparsity="l1", coef=3e-3)),
-])
+@pytest.mark.parametrize(
+    "activation, config",
+    [
+        (
+            "topk",
+            TrainConfig(
+                steps=400,
+                batch_size=128,
+                lr=3e-3,
+                sparsity="none",
+                unit_norm_decoder=True,
+                auxk_coef=1 / 32,
+                dead_window=1024,
+            ),
+        ),
+        ("relu", TrainConfig(steps=400, batch_size=128, lr=3e-3, sparsity="l1", coef=3e-3)),
+    ],
+)
 def test_known_sparse_dictionary_is_recovered(activation, config):
     atoms, x = sparse_dictionary_data()
-    sae = SparseAutoencoder(16, 48, activation, k=3 if activation == "topk" else None, b_dec=x.mean(axis=0))
+    sae = SparseAutoencoder(
+        16, 48, activation, k=3 if activation == "topk" else None, b_dec=x.mean(axis=0)
+    )
     train(sae, x, config)
     assert mean_max_cosine(atoms, np.array(sae.W_dec)) > 0.9
 
@@ -53,9 +68,20 @@ def test_training_is_deterministic_and_keeps_unit_atoms():
 def test_latents_that_never_fire_are_reported_dead():
     _, x = sparse_dictionary_data(n=512)
     sae = SparseAutoencoder(16, 32, "topk", k=4, b_dec=x.mean(axis=0), seed=0)
-    sae.b_enc = mx.concatenate([mx.zeros((28,)), mx.full((4,), -100.0)])  # latents 28..31 never fire
-    result = train(sae, x, TrainConfig(steps=20, batch_size=64, sparsity="none", unit_norm_decoder=True,
-                                       dead_window=256, auxk_coef=1 / 32))
+    # latents 28..31 never fire
+    sae.b_enc = mx.concatenate([mx.zeros((28,)), mx.full((4,), -100.0)])
+    result = train(
+        sae,
+        x,
+        TrainConfig(
+            steps=20,
+            batch_size=64,
+            sparsity="none",
+            unit_norm_decoder=True,
+            dead_window=256,
+            auxk_coef=1 / 32,
+        ),
+    )
     assert result.dead[28:].all()
     assert result.tokens_since_fired[28:].min() == 20 * 64
 
@@ -91,7 +117,9 @@ def test_importance_weights_make_the_emotional_episode_less_sparse():
     active = {}
     for weighted in (False, True):
         sae = SparseAutoencoder(300, 32, b_dec=episodes.x.mean(axis=0), seed=0)
-        weights = (episodes.recon_weights(), episodes.sparsity_weights()) if weighted else (None, None)
+        weights = (
+            (episodes.recon_weights(), episodes.sparsity_weights()) if weighted else (None, None)
+        )
         train(sae, episodes.x, replace(config), *weights)
         recon, traces, _ = (np.array(a) for a in sae(mx.array(episodes.x)))
         active[weighted] = summarize(episodes, traces, recon, 0.05)[f"active_{EMOTIONAL}"]

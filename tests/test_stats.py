@@ -24,7 +24,9 @@ def test_fisher_exact_known_table():
 
 def test_fisher_exact_one_sided_is_upper_hypergeometric_tail():
     # P(X >= 3) with margins 4/4 of 8: (C(4,3) C(4,1) + C(4,4) C(4,0)) / C(8,4) = 17/70
-    assert stats.fisher_exact([[3, 1], [1, 3]], alternative="greater").p_value == pytest.approx(17 / 70)
+    assert stats.fisher_exact([[3, 1], [1, 3]], alternative="greater").p_value == pytest.approx(
+        17 / 70
+    )
 
 
 def test_mcnemar_exact_known_table():

@@ -31,7 +31,9 @@ def test_power_prints_34_for_a_medium_paired_effect():
 def test_power_with_n_prints_achieved_power_and_mde():
     result = invoke("power", "--test", "paired_t", "--effect", "0.5", "--n", "34")
     assert result.exit_code == 0
-    assert f"achieved power at n = 34: {calc.achieved_power('paired_t', 0.5, 34):.3f}" in result.stdout
+    assert (
+        f"achieved power at n = 34: {calc.achieved_power('paired_t', 0.5, 34):.3f}" in result.stdout
+    )
     assert f"Cohen's d_z = {calc.min_detectable_effect('paired_t', 34):.4g}" in result.stdout
 
 
@@ -41,11 +43,14 @@ def test_power_for_mcnemar_takes_the_discordant_proportion():
     assert result.stdout.splitlines()[0] == f"n = {calc.n_for('mcnemar', 0.1, discordant=0.2)}"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--test", "anova", "--effect", "0.5"], "test must be one of"),
-    (["--test", "paired_t"], "give --effect"),
-    (["--test", "mcnemar", "--effect", "0.1"], "mcnemar needs discordant"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--test", "anova", "--effect", "0.5"], "test must be one of"),
+        (["--test", "paired_t"], "give --effect"),
+        (["--test", "mcnemar", "--effect", "0.1"], "mcnemar needs discordant"),
+    ],
+)
 def test_power_errors_are_one_line_and_exit_2(args, message):
     result = invoke("power", *args)
     assert result.exit_code == 2
@@ -73,7 +78,9 @@ def test_study_and_report_commands(tmp_path, monkeypatch):
 def test_report_of_a_directory_that_is_not_a_run(tmp_path):
     result = invoke("report", tmp_path)
     assert result.exit_code == 2
-    assert error_lines(result) == [f"error: {tmp_path}: not a study run directory (no run.json or prereg.yaml)"]
+    assert error_lines(result) == [
+        f"error: {tmp_path}: not a study run directory (no run.json or prereg.yaml)"
+    ]
 
 
 def test_study_limit_must_be_positive(tmp_path):

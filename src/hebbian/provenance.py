@@ -23,7 +23,9 @@ def package_versions() -> dict[str, str]:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            versions[name] = hebbian.__version__ + " (source tree)" if name == "hebbian" else "not installed"
+            versions[name] = (
+                hebbian.__version__ + " (source tree)" if name == "hebbian" else "not installed"
+            )
     return versions
 
 
@@ -35,8 +37,13 @@ SOURCES = (":/src", ":/experiments", ":/prereg", ":/pyproject.toml")
 
 def _git(*args: str, where: Path | None = None) -> str | None:
     try:
-        out = subprocess.run(["git", *args], cwd=where or Path(hebbian.__file__).parent, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", *args],
+            cwd=where or Path(hebbian.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -54,8 +61,12 @@ def git_revision(where: Path | None = None) -> str:
 
 def snapshot() -> dict[str, object]:
     """Everything above plus the Python version and platform, as stored in a run's sessions."""
-    return {"git": git_revision(), "versions": package_versions(),
-            "python": sys.version.split()[0], "platform": platform.platform()}
+    return {
+        "git": git_revision(),
+        "versions": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
 
 
 def markdown() -> str:
@@ -64,9 +75,12 @@ def markdown() -> str:
 
     info = snapshot()
     versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
-    return "\n".join([
-        "## Provenance", "",
-        f"- git revision: `{info['git']}`",
-        f"- packages: {versions}",
-        f"- Python {info['python']} on {info['platform']}, MLX device {mx.default_device()}",
-    ])
+    return "\n".join(
+        [
+            "## Provenance",
+            "",
+            f"- git revision: `{info['git']}`",
+            f"- packages: {versions}",
+            f"- Python {info['python']} on {info['platform']}, MLX device {mx.default_device()}",
+        ]
+    )

@@ -65,8 +65,12 @@ def _global_symbol_library(symbol: str) -> str | None:
     import ctypes
 
     class DlInfo(ctypes.Structure):
-        _fields_ = [("fname", ctypes.c_char_p), ("fbase", ctypes.c_void_p),
-                    ("sname", ctypes.c_char_p), ("saddr", ctypes.c_void_p)]
+        _fields_ = [
+            ("fname", ctypes.c_char_p),
+            ("fbase", ctypes.c_void_p),
+            ("sname", ctypes.c_char_p),
+            ("saddr", ctypes.c_void_p),
+        ]
 
     try:
         address = ctypes.cast(getattr(ctypes.CDLL(None), symbol), ctypes.c_void_p)
@@ -87,7 +91,9 @@ def blas_in_use() -> str:
     # search first; without one, MLX resolves sgemm to the BLAS it ships.
     path = _global_symbol_library("cblas_sgemm")
     if path is None:
-        shipped = [p for p in loaded_blas_libraries() if "mlx" in p and "blas" in os.path.basename(p)]
+        shipped = [
+            p for p in loaded_blas_libraries() if "mlx" in p and "blas" in os.path.basename(p)
+        ]
         path = shipped[0] if shipped else None
     if path is None:
         return "unknown (import mlx first)"

@@ -81,7 +81,9 @@ def _check_fraction(value: float, name: str) -> None:
 def _sample(x: Sequence[float], name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=float)
     if arr.ndim != 1 or arr.size < 2:
-        raise ValueError(f"{name} must be a flat sequence of at least 2 numbers, got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a flat sequence of at least 2 numbers, got shape {arr.shape}"
+        )
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
@@ -110,8 +112,9 @@ def _counts(table: Sequence[Sequence[float]]) -> np.ndarray:
 # --------------------------------------------------------------------- tests
 
 
-def fisher_exact(table: Sequence[Sequence[int]], alternative: str = "two-sided",
-                 confidence: float = 0.95) -> TestResult:
+def fisher_exact(
+    table: Sequence[Sequence[int]], alternative: str = "two-sided", confidence: float = 0.95
+) -> TestResult:
     """Fisher's exact test on a 2x2 table of counts, e.g. [[a right, a wrong], [b right, b wrong]].
 
     ``statistic`` is the sample odds ratio. ``effect`` is the conditional
@@ -125,16 +128,21 @@ def fisher_exact(table: Sequence[Sequence[int]], alternative: str = "two-sided",
     res = stats.fisher_exact(counts, alternative=alternative)
     ratio = odds_ratio(counts)
     ci = ratio.confidence_interval(confidence)
-    effect = EffectSize("conditional odds ratio", float(ratio.statistic), float(ci.low), float(ci.high),
-                        confidence)
-    return TestResult("fisher_exact", float(res.statistic), float(res.pvalue), int(counts.sum()), effect)
+    effect = EffectSize(
+        "conditional odds ratio", float(ratio.statistic), float(ci.low), float(ci.high), confidence
+    )
+    return TestResult(
+        "fisher_exact", float(res.statistic), float(res.pvalue), int(counts.sum()), effect
+    )
 
 
 def paired_table(a: Sequence[bool], b: Sequence[bool]) -> np.ndarray:
     """Cross-tabulate two aligned correct/incorrect sequences as [[both, a only], [b only, neither]]."""
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"a and b must be flat sequences of the same length, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"a and b must be flat sequences of the same length, got shapes {a.shape} and {b.shape}"
+        )
     for name, arr in (("a", a), ("b", b)):
         if not np.isin(arr, (0, 1)).all():
             raise ValueError(f"{name} must hold booleans (or 0/1)")
@@ -142,8 +150,12 @@ def paired_table(a: Sequence[bool], b: Sequence[bool]) -> np.ndarray:
     return crosstab(a.astype(bool), b.astype(bool), levels=levels).count
 
 
-def mcnemar(table: Sequence[Sequence[int]], exact: bool = True, correction: bool = True,
-            confidence: float = 0.95) -> TestResult:
+def mcnemar(
+    table: Sequence[Sequence[int]],
+    exact: bool = True,
+    correction: bool = True,
+    confidence: float = 0.95,
+) -> TestResult:
     """McNemar's test (two-sided) on a paired table [[both, a only], [b only, neither]].
 
     Wraps ``statsmodels.stats.contingency_tables.mcnemar``: with ``exact`` the
@@ -171,19 +183,31 @@ def _matched_odds_ratio(a_only: int, b_only: int, confidence: float) -> EffectSi
     ci = stats.binomtest(a_only, a_only + b_only).proportion_ci(confidence, method="exact")
     with np.errstate(divide="ignore"):
         value, low, high = np.divide([a_only, ci.low, ci.high], [b_only, 1 - ci.low, 1 - ci.high])
-    return EffectSize("matched-pairs odds ratio (a only / b only)", float(value), float(low), float(high),
-                      confidence)
+    return EffectSize(
+        "matched-pairs odds ratio (a only / b only)",
+        float(value),
+        float(low),
+        float(high),
+        confidence,
+    )
 
 
-def paired_t(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided",
-             confidence: float = 0.95) -> TestResult:
+def paired_t(
+    a: Sequence[float], b: Sequence[float], alternative: str = "two-sided", confidence: float = 0.95
+) -> TestResult:
     """Paired t-test of a - b (``scipy.stats.ttest_rel``); effect is Cohen's d_z."""
     a, b = _pair(a, b)
     check_alternative(alternative)
     res = stats.ttest_rel(a, b, alternative=alternative)
     extra = {"df": float(res.df), "mean_diff": float(np.mean(a - b))}
-    return TestResult("paired_t", float(res.statistic), float(res.pvalue), a.size, cohens_dz(a, b, confidence),
-                      extra)
+    return TestResult(
+        "paired_t",
+        float(res.statistic),
+        float(res.pvalue),
+        a.size,
+        cohens_dz(a, b, confidence),
+        extra,
+    )
 
 
 def wilcoxon(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided") -> TestResult:
@@ -199,24 +223,35 @@ def wilcoxon(a: Sequence[float], b: Sequence[float], alternative: str = "two-sid
     if nonzero == 0:
         return TestResult("wilcoxon", 0.0, 1.0, a.size, extra={"n_nonzero": 0})
     res = stats.wilcoxon(a, b, alternative=alternative)
-    return TestResult("wilcoxon", float(res.statistic), float(res.pvalue), a.size, extra={"n_nonzero": nonzero})
+    return TestResult(
+        "wilcoxon", float(res.statistic), float(res.pvalue), a.size, extra={"n_nonzero": nonzero}
+    )
 
 
-def welch_t(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided",
-            confidence: float = 0.95) -> TestResult:
+def welch_t(
+    a: Sequence[float], b: Sequence[float], alternative: str = "two-sided", confidence: float = 0.95
+) -> TestResult:
     """Welch's unequal-variance t-test (``scipy.stats.ttest_ind``); effect is Cohen's d."""
     a, b = _sample(a, "a"), _sample(b, "b")
     check_alternative(alternative)
     res = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
     extra = {"df": float(res.df), "mean_diff": float(a.mean() - b.mean())}
-    return TestResult("welch_t", float(res.statistic), float(res.pvalue), a.size + b.size,
-                      cohens_d(a, b, confidence), extra)
+    return TestResult(
+        "welch_t",
+        float(res.statistic),
+        float(res.pvalue),
+        a.size + b.size,
+        cohens_d(a, b, confidence),
+        extra,
+    )
 
 
 # -------------------------------------------------------------- effect sizes
 
 
-def _noncentral_t_effect(name: str, value: float, scale: float, df: float, confidence: float) -> EffectSize:
+def _noncentral_t_effect(
+    name: str, value: float, scale: float, df: float, confidence: float
+) -> EffectSize:
     """CI for a standardized effect whose t statistic is ``value * scale`` with noncentrality ``effect * scale``."""
     _check_fraction(confidence, "confidence")
     tail = (1 - confidence) / 2
@@ -235,7 +270,9 @@ def cohens_d(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -
     n1, n2 = a.size, b.size
     pooled_sd = math.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / (n1 + n2 - 2))
     d = (a.mean() - b.mean()) / pooled_sd
-    return _noncentral_t_effect("Cohen's d", d, math.sqrt(n1 * n2 / (n1 + n2)), n1 + n2 - 2, confidence)
+    return _noncentral_t_effect(
+        "Cohen's d", d, math.sqrt(n1 * n2 / (n1 + n2)), n1 + n2 - 2, confidence
+    )
 
 
 def cohens_dz(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> EffectSize:
@@ -250,8 +287,9 @@ def cohens_dz(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) 
     return _noncentral_t_effect("Cohen's d_z", dz, math.sqrt(diff.size), diff.size - 1, confidence)
 
 
-def cohens_h(p1: float, p2: float, n1: int | None = None, n2: int | None = None,
-             confidence: float = 0.95) -> EffectSize:
+def cohens_h(
+    p1: float, p2: float, n1: int | None = None, n2: int | None = None, confidence: float = 0.95
+) -> EffectSize:
     """Cohen's h = 2 asin(sqrt p1) - 2 asin(sqrt p2) (``statsmodels proportion_effectsize``).
 
     Given both group sizes, the CI is h +/- z * sqrt(1/n1 + 1/n2): the arcsine
@@ -270,9 +308,14 @@ def cohens_h(p1: float, p2: float, n1: int | None = None, n2: int | None = None,
     return EffectSize("Cohen's h", h, h - half_width, h + half_width, confidence)
 
 
-def bootstrap_paired_diff_ci(a: Sequence[float], b: Sequence[float],
-                             statistic: Callable[..., float] = np.mean, confidence: float = 0.95,
-                             n_resamples: int = 10_000, seed: int = 0) -> EffectSize:
+def bootstrap_paired_diff_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    statistic: Callable[..., float] = np.mean,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> EffectSize:
     """Seeded BCa bootstrap CI for ``statistic`` of the paired differences a - b.
 
     Resampling the differences is resampling the pairs (``scipy.stats.bootstrap``
@@ -283,7 +326,9 @@ def bootstrap_paired_diff_ci(a: Sequence[float], b: Sequence[float],
     a, b = _pair(a, b)
     _check_fraction(confidence, "confidence")
     diff = a - b
-    res = stats.bootstrap((diff,), statistic, confidence_level=confidence, n_resamples=n_resamples, rng=seed)
+    res = stats.bootstrap(
+        (diff,), statistic, confidence_level=confidence, n_resamples=n_resamples, rng=seed
+    )
     name = f"{getattr(statistic, '__name__', 'statistic')} of paired differences (bootstrap BCa)"
     ci = res.confidence_interval
     return EffectSize(name, float(statistic(diff)), float(ci.low), float(ci.high), confidence)
@@ -299,6 +344,8 @@ def correct(p_values: Sequence[float], method: str = "holm", alpha: float = 0.05
     _check_fraction(alpha, "alpha")
     p = np.asarray(p_values, dtype=float)
     if p.ndim != 1 or p.size == 0 or not ((p >= 0) & (p <= 1)).all():
-        raise ValueError(f"p_values must be a non-empty flat sequence of numbers in [0, 1], got {p_values!r}")
+        raise ValueError(
+            f"p_values must be a non-empty flat sequence of numbers in [0, 1], got {p_values!r}"
+        )
     reject, adjusted, _, _ = multipletests(p, alpha=alpha, method=method)
     return Correction(method, alpha, tuple(adjusted.tolist()), tuple(reject.tolist()))

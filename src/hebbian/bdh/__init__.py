@@ -15,5 +15,16 @@ from .hebbian import HebbianConfig, HebbianLayer, StateLogger, kwta
 from .model import BDH, BDHConfig, load, save
 from .scaffold import ScaffoldConfig, SynapseShapeError, SynapticScaffold
 
-__all__ = ["BDH", "BDHConfig", "HebbianConfig", "HebbianLayer", "ScaffoldConfig", "StateLogger", "SynapseShapeError",
-           "SynapticScaffold", "kwta", "load", "save"]
+__all__ = [
+    "BDH",
+    "BDHConfig",
+    "HebbianConfig",
+    "HebbianLayer",
+    "ScaffoldConfig",
+    "StateLogger",
+    "SynapseShapeError",
+    "SynapticScaffold",
+    "kwta",
+    "load",
+    "save",
+]

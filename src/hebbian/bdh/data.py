@@ -28,18 +28,27 @@ class ByteData:
         cut = int(len(data) * (1 - val_fraction))
         self.train, self.val = data[:cut], data[cut:]
 
-    def batch(self, rng: np.random.Generator, batch_size: int, block_size: int) -> tuple[mx.array, mx.array]:
+    def batch(
+        self, rng: np.random.Generator, batch_size: int, block_size: int
+    ) -> tuple[mx.array, mx.array]:
         """Random training windows: inputs and the same windows shifted by one byte."""
         starts = rng.integers(0, len(self.train) - block_size - 1, size=batch_size)
         return windows(self.train, starts, block_size)
 
-    def val_batches(self, n_batches: int, batch_size: int, block_size: int) -> list[tuple[mx.array, mx.array]]:
+    def val_batches(
+        self, n_batches: int, batch_size: int, block_size: int
+    ) -> list[tuple[mx.array, mx.array]]:
         """``n_batches`` fixed validation batches of non-overlapping windows spread over the split."""
         n = n_batches * batch_size
         if len(self.val) < n * (block_size + 1):
-            raise ValueError(f"validation split of {len(self.val)} bytes is too short for {n} windows of {block_size}")
+            raise ValueError(
+                f"validation split of {len(self.val)} bytes is too short for {n} windows of {block_size}"
+            )
         starts = np.linspace(0, len(self.val) - block_size - 1, n).astype(np.int64)
-        return [windows(self.val, starts[i:i + batch_size], block_size) for i in range(0, n, batch_size)]
+        return [
+            windows(self.val, starts[i : i + batch_size], block_size)
+            for i in range(0, n, batch_size)
+        ]
 
 
 def windows(data: np.ndarray, starts: np.ndarray, block_size: int) -> tuple[mx.array, mx.array]:

@@ -30,11 +30,40 @@ from .model import BDH, load
 from .sample import continuation_logprob
 from .scaffold import ScaffoldConfig, SynapticScaffold
 
-ADJECTIVES = ("small", "large", "old", "quiet", "bright", "heavy", "soft", "wild", "round", "sharp", "cold", "sweet")
+ADJECTIVES = (
+    "small",
+    "large",
+    "old",
+    "quiet",
+    "bright",
+    "heavy",
+    "soft",
+    "wild",
+    "round",
+    "sharp",
+    "cold",
+    "sweet",
+)
 COLOURS = ("blue", "red", "green", "white", "black", "golden", "grey", "silver")
 EXPLORATORY_ETAS = (1.0, 0.1, 0.01, 0.001)  # read-out strengths tried after the pre-declared one
-NOUNS = ("bird", "stone", "horse", "flower", "sword", "ship", "tree", "coat", "bell", "fish", "cup", "knife",
-         "crown", "door", "lamp", "hill")
+NOUNS = (
+    "bird",
+    "stone",
+    "horse",
+    "flower",
+    "sword",
+    "ship",
+    "tree",
+    "coat",
+    "bell",
+    "fish",
+    "cup",
+    "knife",
+    "crown",
+    "door",
+    "lamp",
+    "hill",
+)
 
 
 def make_facts(n: int, seed: int, forbidden: set[str] = frozenset()) -> list[dict]:
@@ -42,7 +71,9 @@ def make_facts(n: int, seed: int, forbidden: set[str] = frozenset()) -> list[dic
     rng = np.random.default_rng(seed)
     words, definitions = ["glip"], ["a small blue bird"]
     while len(words) < n:
-        syllables = [rng.choice(list("bdfgklmnprstvz")) + rng.choice(list("aeiou")) for _ in range(2)]
+        syllables = [
+            rng.choice(list("bdfgklmnprstvz")) + rng.choice(list("aeiou")) for _ in range(2)
+        ]
         word = "".join(syllables) + rng.choice(list("bdgklmnprst"))
         if word not in words and word not in forbidden:
             words.append(word)
@@ -50,14 +81,22 @@ def make_facts(n: int, seed: int, forbidden: set[str] = frozenset()) -> list[dic
         d = f"a {rng.choice(ADJECTIVES)} {rng.choice(COLOURS)} {rng.choice(NOUNS)}"
         if d not in definitions:
             definitions.append(d)
-    return [{"word": w, "sentence": f"A {w} is {d}.", "cue": f"A {w} is", "answer": f" {d}."}
-            for w, d in zip(words, definitions)]
+    return [
+        {"word": w, "sentence": f"A {w} is {d}.", "cue": f"A {w} is", "answer": f" {d}."}
+        for w, d in zip(words, definitions)
+    ]
 
 
-def score(model: BDH, facts: list[dict], fast_weights: mx.array | None = None, context: bool = False) -> list[float]:
+def score(
+    model: BDH, facts: list[dict], fast_weights: mx.array | None = None, context: bool = False
+) -> list[float]:
     """log p(answer | cue) per fact, in nats; ``context`` puts the fact itself before the cue."""
-    return [continuation_logprob(model, (f["sentence"] + " " if context else "") + f["cue"], f["answer"],
-                                 fast_weights) for f in facts]
+    return [
+        continuation_logprob(
+            model, (f["sentence"] + " " if context else "") + f["cue"], f["answer"], fast_weights
+        )
+        for f in facts
+    ]
 
 
 def repeat_test(model: BDH, text: str, block_size: int, n: int = 48) -> dict[str, list[float]]:
@@ -71,13 +110,15 @@ def repeat_test(model: BDH, text: str, block_size: int, n: int = 48) -> dict[str
     starts = np.linspace(length, len(val) - length - 1, n).astype(int)
     first, second = [], []
     for s in starts:
-        lead, passage = bytes(val[s - length // 2:s]), bytes(val[s:s + length])
+        lead, passage = bytes(val[s - length // 2 : s]), bytes(val[s : s + length])
         first.append(continuation_logprob(model, lead, passage) / length)
         second.append(continuation_logprob(model, lead + passage, passage) / length)
     return {"first": first, "second": second}
 
 
-def expose(model: BDH, scaffold: SynapticScaffold, facts: list[dict], repeats: int, advance=lambda: None) -> list[dict]:
+def expose(
+    model: BDH, scaffold: SynapticScaffold, facts: list[dict], repeats: int, advance=lambda: None
+) -> list[dict]:
     """Read each fact ``repeats`` times (round-robin), the synapses learning after every sentence."""
     model.eval()
     trace = []
@@ -90,8 +131,15 @@ def expose(model: BDH, scaffold: SynapticScaffold, facts: list[dict], repeats: i
     return trace
 
 
-def eta_sweep(model: BDH, facts: list[dict], n_exposed: int, repeats: int, etas: tuple[float, ...],
-              config: ScaffoldConfig, advance=lambda: None) -> list[dict]:
+def eta_sweep(
+    model: BDH,
+    facts: list[dict],
+    n_exposed: int,
+    repeats: int,
+    etas: tuple[float, ...],
+    config: ScaffoldConfig,
+    advance=lambda: None,
+) -> list[dict]:
     """Exploratory, in one process: the same exposure at other read-out strengths, every fact rescored."""
     rows = []
     for eta in etas:
@@ -102,9 +150,19 @@ def eta_sweep(model: BDH, facts: list[dict], n_exposed: int, repeats: int, etas:
     return rows
 
 
-def recall_in_new_process(checkpoint: Path, synapses: Path, facts_path: Path, out_path: Path) -> dict:
+def recall_in_new_process(
+    checkpoint: Path, synapses: Path, facts_path: Path, out_path: Path
+) -> dict:
     """Run session 2 in a fresh interpreter and return what it wrote."""
-    cmd = [sys.executable, "-m", "hebbian.bdh.exposure", str(checkpoint), str(synapses), str(facts_path), str(out_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hebbian.bdh.exposure",
+        str(checkpoint),
+        str(synapses),
+        str(facts_path),
+        str(out_path),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the recall process failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -122,8 +180,18 @@ def main(argv: list[str]) -> None:
     out_path.write_text(json.dumps(out))
 
 
-def run(model: BDH, checkpoint: Path, n_facts: int, repeats: int, seed: int, synapses: Path, report_dir,
-        progress=None, config: ScaffoldConfig = ScaffoldConfig(), block_size: int = 64) -> dict:
+def run(
+    model: BDH,
+    checkpoint: Path,
+    n_facts: int,
+    repeats: int,
+    seed: int,
+    synapses: Path,
+    report_dir,
+    progress=None,
+    config: ScaffoldConfig = ScaffoldConfig(),
+    block_size: int = 64,
+) -> dict:
     """Both sessions, the statistics and scaffold.md (``block_size``: the context the model was trained on)."""
     progress = progress or no_progress
     text = corpus.load("shakespeare")
@@ -134,19 +202,42 @@ def run(model: BDH, checkpoint: Path, n_facts: int, repeats: int, seed: int, syn
     in_context = score(model, exposed, context=True)
     repeat = repeat_test(model, text, block_size)
     scaffold = SynapticScaffold.for_model(model.config, config)
-    trace = expose(model, scaffold, exposed, repeats, progress("exposing facts (inference only)", repeats * n_facts))
+    trace = expose(
+        model,
+        scaffold,
+        exposed,
+        repeats,
+        progress("exposing facts (inference only)", repeats * n_facts),
+    )
     scaffold.save_synapses(synapses)
     facts_path = synapses.with_name("facts.json")
     facts_path.write_text(json.dumps(facts, indent=1))
-    session2 = recall_in_new_process(checkpoint, synapses, facts_path, synapses.with_name("recall.json"))
+    session2 = recall_in_new_process(
+        checkpoint, synapses, facts_path, synapses.with_name("recall.json")
+    )
     etas = tuple(e for e in EXPLORATORY_ETAS if e != config.eta)
-    sweep = eta_sweep(model, facts, n_facts, repeats, etas, config, progress("exploratory eta sweep", len(etas)))
-    result = {"n_facts": n_facts, "repeats": repeats, "seed": seed, "facts": facts, "before": before,
-              "after": session2["after"], "in_context": in_context, "trace": trace,
-              "diagnostics_session1": scaffold.diagnostics(), "diagnostics_session2": session2["diagnostics"],
-              "scaffold_config": asdict(config), "model_config": asdict(model.config),
-              "checkpoint": str(checkpoint), "synapse_file_bytes": synapses.stat().st_size, "eta_sweep": sweep,
-              "repeat": repeat, "block_size": block_size}
+    sweep = eta_sweep(
+        model, facts, n_facts, repeats, etas, config, progress("exploratory eta sweep", len(etas))
+    )
+    result = {
+        "n_facts": n_facts,
+        "repeats": repeats,
+        "seed": seed,
+        "facts": facts,
+        "before": before,
+        "after": session2["after"],
+        "in_context": in_context,
+        "trace": trace,
+        "diagnostics_session1": scaffold.diagnostics(),
+        "diagnostics_session2": session2["diagnostics"],
+        "scaffold_config": asdict(config),
+        "model_config": asdict(model.config),
+        "checkpoint": str(checkpoint),
+        "synapse_file_bytes": synapses.stat().st_size,
+        "eta_sweep": sweep,
+        "repeat": repeat,
+        "block_size": block_size,
+    }
     return write(result, Path(report_dir))
 
 

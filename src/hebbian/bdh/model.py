@@ -86,7 +86,9 @@ def rope(x: mx.array, offset: int) -> mx.array:
     return mx.fast.rope(x, x.shape[-1], traditional=True, base=ROPE_BASE, scale=1.0, offset=offset)
 
 
-def linear_attention(q: mx.array, v: mx.array, state: mx.array | None, offset: int) -> tuple[mx.array, mx.array]:
+def linear_attention(
+    q: mx.array, v: mx.array, state: mx.array | None, offset: int
+) -> tuple[mx.array, mx.array]:
     """Strictly causal linear attention with keys = queries; returns (output, new state).
 
     q: (nh, B, T, N) at positions offset..offset+T-1; v: (B, T, D); state: the sum of
@@ -121,8 +123,13 @@ class BDH(nn.Module):
     def __call__(self, idx: mx.array) -> mx.array:
         return self.forward(idx).logits
 
-    def forward(self, idx: mx.array, states: list[mx.array] | None = None, offset: int = 0,
-                fast_weights: mx.array | None = None) -> Output:
+    def forward(
+        self,
+        idx: mx.array,
+        states: list[mx.array] | None = None,
+        offset: int = 0,
+        fast_weights: mx.array | None = None,
+    ) -> Output:
         """Logits for byte ids ``idx`` (B, T) at positions offset..offset+T-1.
 
         ``states`` continues a sequence (one attention state a layer, from an earlier call);
@@ -137,8 +144,9 @@ class BDH(nn.Module):
         new_states, activity = [], []
         for layer in range(C.n_layer):
             x_sparse = nn.relu(x.reshape(1, B * T, D) @ self.encoder)  # (nh, B*T, N)
-            a, state = linear_attention(x_sparse.reshape(nh, B, T, N), x,
-                                        None if states is None else states[layer], offset)
+            a, state = linear_attention(
+                x_sparse.reshape(nh, B, T, N), x, None if states is None else states[layer], offset
+            )
             a = a.reshape(nh, B * T, D)
             if fast_weights is not None:
                 a = a + x_sparse @ fast_weights[layer]
@@ -169,7 +177,9 @@ def load(directory: str | Path) -> tuple[BDH, dict]:
     """The model saved in ``directory`` (in eval mode) and its metadata."""
     directory = Path(directory)
     if not (directory / "config.json").exists():
-        raise FileNotFoundError(f"no BDH checkpoint in {directory} (expected config.json and model.safetensors)")
+        raise FileNotFoundError(
+            f"no BDH checkpoint in {directory} (expected config.json and model.safetensors)"
+        )
     payload = json.loads((directory / "config.json").read_text())
     model = BDH(BDHConfig(**payload["config"]))
     model.load_weights(str(directory / "model.safetensors"))

@@ -64,27 +64,45 @@ class ProtocolConfig:
 
     def hebbian_config(self, d_model: int, seed: int) -> HebbianConfig:
         n_out = self.hebb_units_per_dim * d_model
-        return HebbianConfig(self.model_config(d_model).n_neurons, n_out, max(1, round(self.hebb_k_fraction * n_out)),
-                             self.hebb_eta, self.hebb_decay, self.hebb_max_norm, seed)
+        return HebbianConfig(
+            self.model_config(d_model).n_neurons,
+            n_out,
+            max(1, round(self.hebb_k_fraction * n_out)),
+            self.hebb_eta,
+            self.hebb_decay,
+            self.hebb_max_norm,
+            seed,
+        )
 
 
 PRESETS = {
     "cpu": ProtocolConfig(),
-    "gpu": ProtocolConfig(phase_steps=500, batch_size=32, log_every=25, sweep=(16, 32, 64, 128, 256)),
-    "tiny": ProtocolConfig(d_model=16, phase_steps=4, batch_size=2, block_size=64, log_every=2, n_probes=4,
-                           carrier_bytes=16, sweep=(8, 16)),
+    "gpu": ProtocolConfig(
+        phase_steps=500, batch_size=32, log_every=25, sweep=(16, 32, 64, 128, 256)
+    ),
+    "tiny": ProtocolConfig(
+        d_model=16,
+        phase_steps=4,
+        batch_size=2,
+        block_size=64,
+        log_every=2,
+        n_probes=4,
+        carrier_bytes=16,
+        sweep=(8, 16),
+    ),
 }
 
 
-def concept_batch(data: ByteData, rng: np.random.Generator, sentence: bytes | None, batch: int,
-                  block: int) -> tuple[mx.array, mx.array]:
+def concept_batch(
+    data: ByteData, rng: np.random.Generator, sentence: bytes | None, batch: int, block: int
+) -> tuple[mx.array, mx.array]:
     """Training windows with ``sentence`` written over a random stretch of each (or plain text)."""
     starts = rng.integers(0, len(data.train) - block - 1, size=batch)
     rows = data.train[starts[:, None] + np.arange(block + 1)].astype(np.int32)
     if sentence is not None:
         s = np.frombuffer(sentence, dtype=np.uint8)
         for row, at in zip(rows, rng.integers(0, block + 1 - len(s), size=batch)):
-            row[at:at + len(s)] = s
+            row[at : at + len(s)] = s
     return mx.array(rows[:, :-1]), mx.array(rows[:, 1:])
 
 
@@ -93,14 +111,21 @@ class Probes:
 
     def __init__(self, data: ByteData, n: int, carrier_bytes: int):
         starts = np.linspace(0, len(data.val) - carrier_bytes - 1, n).astype(int)
-        self.carriers = [data.val[s:s + carrier_bytes] for s in starts]
+        self.carriers = [data.val[s : s + carrier_bytes] for s in starts]
         self.batches = {}
         for word in (*DEFINITIONS, CONTROL_WORD):
             prompt = encode(f" the {word} is")
             definition = encode(DEFINITIONS.get(word, DEFINITIONS["Zypher"]))
-            rows = np.stack([np.concatenate([c, prompt, definition]) for c in self.carriers]).astype(np.int32)
+            rows = np.stack(
+                [np.concatenate([c, prompt, definition]) for c in self.carriers]
+            ).astype(np.int32)
             space = carrier_bytes + len(f" the {word}")  # the space right after the word
-            self.batches[word] = (mx.array(rows), space, carrier_bytes + len(prompt), len(definition))
+            self.batches[word] = (
+                mx.array(rows),
+                space,
+                carrier_bytes + len(prompt),
+                len(definition),
+            )
 
     def measure(self, model: BDH, hebb: HebbianLayer) -> dict[str, dict[str, np.ndarray]]:
         """Per word: BDH neurons and Hebbian response at the space after it, and the definition loss."""
@@ -109,12 +134,15 @@ class Probes:
         for word, (rows, space, start, length) in self.batches.items():
             res = model.forward(rows[:, :-1])
             neurons = last_layer_neurons(res.activity, space)
-            logp = res.logits[:, start - 1:start - 1 + length]
+            logp = res.logits[:, start - 1 : start - 1 + length]
             logp = logp - mx.logsumexp(logp, axis=-1, keepdims=True)
-            targets = rows[:, start:start + length]
+            targets = rows[:, start : start + length]
             nll = -mx.take_along_axis(logp, targets[..., None], axis=-1).mean()
-            out[word] = {"neurons": np.array(neurons), "hebb": np.array(hebb(normalize(neurons))),
-                         "definition_loss": nll.item()}
+            out[word] = {
+                "neurons": np.array(neurons),
+                "hebb": np.array(hebb(normalize(neurons))),
+                "definition_loss": nll.item(),
+            }
         return out
 
 
@@ -122,7 +150,7 @@ def last_layer_neurons(activity, position: int | None = None) -> mx.array:
     """The last layer's sparse neurons as rows (B*T or B, nh*N), heads concatenated."""
     xs = activity[-1].x_sparse  # (nh, B, T, N)
     if position is not None:
-        xs = xs[:, :, position:position + 1]
+        xs = xs[:, :, position : position + 1]
     nh, B, T, N = xs.shape
     return xs.transpose(1, 2, 0, 3).reshape(B * T, nh * N)
 
@@ -131,16 +159,32 @@ def normalize(rows: mx.array) -> mx.array:
     return rows / mx.maximum(mx.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
-def run_phases(cfg: ProtocolConfig, d_model: int, seed: int, data: ByteData, probes: Probes,
-               phases: tuple[str, ...], advance: Callable[[], None]) -> StateLogger:
+def run_phases(
+    cfg: ProtocolConfig,
+    d_model: int,
+    seed: int,
+    data: ByteData,
+    probes: Probes,
+    phases: tuple[str, ...],
+    advance: Callable[[], None],
+) -> StateLogger:
     """Train one model through ``phases``, logging its state; returns the log."""
     mx.random.seed(seed)
     model = BDH(cfg.model_config(d_model))
     hebb = HebbianLayer(cfg.hebbian_config(d_model, seed))
     total = cfg.phase_steps * len(phases)
-    trainer = Trainer(model, TrainConfig(steps=total, batch_size=cfg.batch_size, block_size=cfg.block_size,
-                                         learning_rate=cfg.learning_rate, warmup_steps=0, schedule="constant",
-                                         seed=seed))
+    trainer = Trainer(
+        model,
+        TrainConfig(
+            steps=total,
+            batch_size=cfg.batch_size,
+            block_size=cfg.block_size,
+            learning_rate=cfg.learning_rate,
+            warmup_steps=0,
+            schedule="constant",
+            seed=seed,
+        ),
+    )
     rng = np.random.default_rng(seed)
     log = StateLogger()
 
@@ -169,7 +213,13 @@ def run_phases(cfg: ProtocolConfig, d_model: int, seed: int, data: ByteData, pro
     return log
 
 
-def run(scale: str = "cpu", seed: int = 0, report_dir="reports/bdh", progress=None, text: str | None = None) -> dict:
+def run(
+    scale: str = "cpu",
+    seed: int = 0,
+    report_dir="reports/bdh",
+    progress=None,
+    text: str | None = None,
+) -> dict:
     """The main run (three phases at ``d_model``) and the capacity sweep (phases 1-2), then the report."""
     from . import protocol_report  # imports this module: import it late
 
@@ -177,16 +227,34 @@ def run(scale: str = "cpu", seed: int = 0, report_dir="reports/bdh", progress=No
     progress = progress or no_progress
     data = ByteData(corpus.load("shakespeare") if text is None else text)
     probes = Probes(data, cfg.n_probes, cfg.carrier_bytes)
-    main = run_phases(cfg, cfg.d_model, seed, data, probes, PHASES,
-                      progress(f"protocol d_model={cfg.d_model}", 3 * cfg.phase_steps))
+    main = run_phases(
+        cfg,
+        cfg.d_model,
+        seed,
+        data,
+        probes,
+        PHASES,
+        progress(f"protocol d_model={cfg.d_model}", 3 * cfg.phase_steps),
+    )
     sweep = {cfg.d_model: main}
     for d in cfg.sweep:
         if d != cfg.d_model:
-            sweep[d] = run_phases(cfg, d, seed, data, probes, PHASES[:2],
-                                  progress(f"sweep d_model={d} (phases 1-2)", 2 * cfg.phase_steps))
+            sweep[d] = run_phases(
+                cfg,
+                d,
+                seed,
+                data,
+                probes,
+                PHASES[:2],
+                progress(f"sweep d_model={d} (phases 1-2)", 2 * cfg.phase_steps),
+            )
     return protocol_report.write(cfg, scale, seed, main, sweep, report_dir)
 
 
 def config_dict(cfg: ProtocolConfig, seed: int) -> dict:
-    return {**asdict(cfg), "seed": seed, "model": asdict(cfg.model_config()),
-            "hebbian": asdict(cfg.hebbian_config(cfg.d_model, seed))}
+    return {
+        **asdict(cfg),
+        "seed": seed,
+        "model": asdict(cfg.model_config()),
+        "hebbian": asdict(cfg.hebbian_config(cfg.d_model, seed)),
+    }

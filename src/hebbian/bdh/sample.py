@@ -13,8 +13,15 @@ from .data import encode
 from .model import BDH
 
 
-def generate(model: BDH, prompt: str | bytes, max_new_tokens: int, temperature: float = 1.0,
-             top_k: int | None = None, seed: int = 0, fast_weights: mx.array | None = None) -> bytes:
+def generate(
+    model: BDH,
+    prompt: str | bytes,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+    fast_weights: mx.array | None = None,
+) -> bytes:
     """Continue ``prompt`` by ``max_new_tokens`` bytes (decode with ``data.decode``); temperature 0 is greedy."""
     if not prompt:
         raise ValueError("the prompt must not be empty")
@@ -35,19 +42,23 @@ def generate(model: BDH, prompt: str | bytes, max_new_tokens: int, temperature: 
             key, sub = mx.random.split(key)
             nxt = mx.random.categorical(logits, key=sub)
         new.append(nxt.item())
-        out = model.forward(nxt[:, None], states=out.states, offset=offset, fast_weights=fast_weights)
+        out = model.forward(
+            nxt[:, None], states=out.states, offset=offset, fast_weights=fast_weights
+        )
         offset += 1
     return bytes(new)
 
 
-def continuation_logprob(model: BDH, prompt: str | bytes, continuation: str | bytes, fast_weights: mx.array | None = None) -> float:
+def continuation_logprob(
+    model: BDH, prompt: str | bytes, continuation: str | bytes, fast_weights: mx.array | None = None
+) -> float:
     """log p(continuation | prompt) in nats, summed over the continuation's bytes."""
     p, c = encode(prompt), encode(continuation)
     if len(p) == 0 or len(c) == 0:
         raise ValueError("prompt and continuation must both be non-empty")
     model.eval()
     ids = mx.array(np.concatenate([p, c]).astype(np.int32))[None]
-    logits = model.forward(ids[:, :-1], fast_weights=fast_weights).logits[0, len(p) - 1:]
+    logits = model.forward(ids[:, :-1], fast_weights=fast_weights).logits[0, len(p) - 1 :]
     logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
     targets = mx.array(c.astype(np.int32))
     return mx.take_along_axis(logp, targets[:, None], axis=-1).sum().item()

@@ -93,17 +93,22 @@ class SynapticScaffold:
     def diagnostics(self) -> dict[str, float]:
         """sigma_norm: memory formed (Frobenius norm); stiff_synapses: fraction with H above the
         threshold; avg_decay: mean forgetting rate per update."""
-        return {"sigma_norm": mx.linalg.norm(self.sigma.reshape(-1)).item(),
-                "stiff_synapses": (self.H > self.config.stiff_threshold).mean().item(),
-                "avg_decay": self.decay_rate().mean().item()}
+        return {
+            "sigma_norm": mx.linalg.norm(self.sigma.reshape(-1)).item(),
+            "stiff_synapses": (self.H > self.config.stiff_threshold).mean().item(),
+            "avg_decay": self.decay_rate().mean().item(),
+        }
 
     def save_synapses(self, path: str | Path) -> Path:
         """Write sigma, H and the update peaks (safetensors, config in the metadata) atomically."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.safetensors")
-        mx.save_safetensors(str(tmp), {"sigma": self.sigma, "H": self.H, "peak": self.peak},
-                            metadata={"scaffold_config": json.dumps(asdict(self.config))})
+        mx.save_safetensors(
+            str(tmp),
+            {"sigma": self.sigma, "H": self.H, "peak": self.peak},
+            metadata={"scaffold_config": json.dumps(asdict(self.config))},
+        )
         os.replace(tmp, path)
         return path
 
@@ -120,7 +125,8 @@ class SynapticScaffold:
             if tuple(tensors[name].shape) != tuple(own.shape):
                 raise SynapseShapeError(
                     f"{path} holds {name} of shape {tuple(tensors[name].shape)} but this model's {name} has "
-                    f"shape {tuple(own.shape)} (n_layer, n_head, ...): it was saved from another model")
+                    f"shape {tuple(own.shape)} (n_layer, n_head, ...): it was saved from another model"
+                )
         self.sigma, self.H, self.peak = tensors["sigma"], tensors["H"], tensors["peak"]
 
 

@@ -49,12 +49,19 @@ def learning_rate(cfg: TrainConfig):
     """The schedule as a function of the step, for mlx.optimizers."""
     warmup = min(cfg.warmup_steps, cfg.steps - 1)
     if cfg.schedule == "constant":
-        main = lambda _: mx.array(cfg.learning_rate)
+
+        def main(_):
+            return mx.array(cfg.learning_rate)
+
     else:
-        main = optim.cosine_decay(cfg.learning_rate, max(cfg.steps - warmup, 1), cfg.learning_rate * cfg.min_lr_fraction)
+        main = optim.cosine_decay(
+            cfg.learning_rate, max(cfg.steps - warmup, 1), cfg.learning_rate * cfg.min_lr_fraction
+        )
     if warmup < 1:
         return main
-    return optim.join_schedules([optim.linear_schedule(0.0, cfg.learning_rate, warmup), main], [warmup])
+    return optim.join_schedules(
+        [optim.linear_schedule(0.0, cfg.learning_rate, warmup), main], [warmup]
+    )
 
 
 def loss_fn(model: BDH, x: mx.array, y: mx.array) -> mx.array:
@@ -66,7 +73,9 @@ class Trainer:
 
     def __init__(self, model: BDH, cfg: TrainConfig):
         self.model, self.cfg = model, cfg
-        self.optimizer = optim.AdamW(learning_rate=learning_rate(cfg), weight_decay=cfg.weight_decay)
+        self.optimizer = optim.AdamW(
+            learning_rate=learning_rate(cfg), weight_decay=cfg.weight_decay
+        )
         self._loss_and_grad = nn.value_and_grad(model, loss_fn)
 
     def step(self, x: mx.array, y: mx.array) -> float:
@@ -98,8 +107,12 @@ class TrainResult:
         return self.history[-1]["val_loss"]
 
 
-def fit(model: BDH, data: ByteData, cfg: TrainConfig,
-        on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+def fit(
+    model: BDH,
+    data: ByteData,
+    cfg: TrainConfig,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
     """Train ``model`` on ``data`` for ``cfg.steps`` steps, evaluating every ``eval_interval`` and at the end."""
     rng = np.random.default_rng(cfg.seed)
     val = data.val_batches(cfg.eval_batches, cfg.batch_size, cfg.block_size)
@@ -110,8 +123,14 @@ def fit(model: BDH, data: ByteData, cfg: TrainConfig,
         if on_step:
             on_step(step, recent[-1])
         if step % cfg.eval_interval == 0 or step == cfg.steps:
-            result.history.append({"step": step, "train_loss": float(np.mean(recent)),
-                                   "val_loss": evaluate(model, val), "elapsed_s": time.perf_counter() - start})
+            result.history.append(
+                {
+                    "step": step,
+                    "train_loss": float(np.mean(recent)),
+                    "val_loss": evaluate(model, val),
+                    "elapsed_s": time.perf_counter() - start,
+                }
+            )
             recent = []
     result.wall_s = time.perf_counter() - start
     result.tokens = cfg.steps * cfg.tokens_per_step

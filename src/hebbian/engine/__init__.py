@@ -13,7 +13,25 @@ from .prefill import prefill
 from .state import StateFileError
 
 __all__ = [
-    "MODES", "STRATEGIES", "Consolidator", "EngineConfig", "Evicted", "HebbianCache", "HebbianEngine",
-    "MemoryReader", "StateFileError", "Strategy", "attention", "explicit_attention", "full_attention_layers",
-    "SteadyDecoder", "install", "is_installed", "make_cache", "make_strategy", "patched", "prefill", "remove",
+    "MODES",
+    "STRATEGIES",
+    "Consolidator",
+    "EngineConfig",
+    "Evicted",
+    "HebbianCache",
+    "HebbianEngine",
+    "MemoryReader",
+    "StateFileError",
+    "Strategy",
+    "attention",
+    "explicit_attention",
+    "full_attention_layers",
+    "SteadyDecoder",
+    "install",
+    "is_installed",
+    "make_cache",
+    "make_strategy",
+    "patched",
+    "prefill",
+    "remove",
 ]

@@ -22,7 +22,6 @@ import mlx.core as mx
 
 from .fastexp import exp
 
-
 QUERY_BLOCK = 128  # a chunk's queries are attended this many at a time (see blocked_attention)
 
 
@@ -34,7 +33,9 @@ class MemoryReader(Protocol):
         """The layer's state, or None while it is empty (for read_state inside a traced step)."""
 
     @staticmethod
-    def read_state(state: dict[str, mx.array], queries: mx.array, scale: float) -> tuple[mx.array, mx.array]:
+    def read_state(
+        state: dict[str, mx.array], queries: mx.array, scale: float
+    ) -> tuple[mx.array, mx.array]:
         """What `read` gives, from the state alone: a pure function of arrays."""
 
 
@@ -61,7 +62,9 @@ def attend(queries, keys, values, scale: float, mask, sinks, memory, weighed: bo
     """(output, weights or None): the explicit softmax where the weights are wanted or a memory
     read-out is merged (in blocks of queries for a long chunk), the fused kernel otherwise."""
     if memory is None and not weighed:
-        return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask, sinks=sinks), None
+        return mx.fast.scaled_dot_product_attention(
+            queries, keys, values, scale=scale, mask=mask, sinks=sinks
+        ), None
     if queries.shape[2] > QUERY_BLOCK:
         out, weights = blocked_attention(queries, keys, values, scale, mask, sinks, memory)
     else:
@@ -74,7 +77,11 @@ def _grouped_mask(mask, L: int, T: int, n_kv: int) -> mx.array | None:
     if isinstance(mask, str):  # causal, with the queries at the end of the keys
         return mx.arange(T - L, T)[:, None] >= mx.arange(T)[None]
     if mask is not None and mask.ndim == 4:
-        return mx.expand_dims(mask, 2) if mask.shape[1] == 1 else mask.reshape(mask.shape[0], n_kv, -1, L, T)
+        return (
+            mx.expand_dims(mask, 2)
+            if mask.shape[1] == 1
+            else mask.reshape(mask.shape[0], n_kv, -1, L, T)
+        )
     return mask
 
 
@@ -97,7 +104,11 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     scores = (q @ mx.expand_dims(keys, 2).swapaxes(-1, -2)).astype(mx.float32)
     mask = _grouped_mask(mask, L, T, n_kv)
     if mask is not None:
-        scores = mx.where(mask, scores, mx.finfo(mx.float32).min) if mask.dtype == mx.bool_ else scores + mask
+        scores = (
+            mx.where(mask, scores, mx.finfo(mx.float32).min)
+            if mask.dtype == mx.bool_
+            else scores + mask
+        )
     values = mx.expand_dims(values, 2)
     # One exponential per score, and on a CPU not mx.exp's (fastexp says why); where something
     # merges into the softmax, the weights are normalized after the value product.
@@ -123,7 +134,16 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     return out.reshape(B, n_heads, L, -1).astype(queries.dtype), (unnormalized * norm).sum(axis=2)
 
 
-def blocked_attention(queries, keys, values, scale: float, mask=None, sinks=None, memory=None, block: int = QUERY_BLOCK):
+def blocked_attention(
+    queries,
+    keys,
+    values,
+    scale: float,
+    mask=None,
+    sinks=None,
+    memory=None,
+    block: int = QUERY_BLOCK,
+):
     """explicit_attention over blocks of `block` queries, each block computed before the next is
     built: a chunk's score matrices then take a block's memory, not the whole chunk's, so peak
     memory barely depends on how many keys the cache holds."""
@@ -133,8 +153,15 @@ def blocked_attention(queries, keys, values, scale: float, mask=None, sinks=None
     for a in range(0, L, block):
         rows = slice(a, a + block)
         part = None if memory is None else tuple(x[:, :, rows] for x in memory)
-        out, w = explicit_attention(queries[:, :, rows], keys, values, scale,
-                                    None if mask is None else mask[..., rows, :], sinks, part)
+        out, w = explicit_attention(
+            queries[:, :, rows],
+            keys,
+            values,
+            scale,
+            None if mask is None else mask[..., rows, :],
+            sinks,
+            part,
+        )
         mx.async_eval(out, w)
         outs.append(out)
         weights.append(w)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
@@ -52,16 +53,17 @@ class Figures:
     peak: float = 0.0  # GB
 
     def best(self, other: Figures) -> Figures:
-        return Figures(max(self.prefill, other.prefill), max(self.decode, other.decode),
-                       min(self.peak, other.peak) if self.peak else other.peak)
+        return Figures(
+            max(self.prefill, other.prefill),
+            max(self.decode, other.decode),
+            min(self.peak, other.peak) if self.peak else other.peak,
+        )
 
 
 def measure(run: Callable[[], Iterator[GenerationResponse]]) -> Figures:
     mx.clear_cache()
     mx.reset_peak_memory()
-    last = None
-    for last in run():
-        pass
+    last = deque(run(), maxlen=1)[0]  # keeps one response alive, not every step's logits
     return Figures(last.prompt_tps, last.generation_tps, mx.get_peak_memory() / 1e9)
 
 
@@ -73,16 +75,26 @@ def rotating_cache(config: EngineConfig) -> RotatingKVCache:
 def engines(model, tokenizer, config: EngineConfig) -> dict[str, HebbianEngine]:
     """One engine per mode, as a chat keeps one, shared by the rounds and the paired blocks: its
     compiled steps are traced once (in the warm-up), not inside every measurement."""
-    return {f"engine {mode}": HebbianEngine(model, tokenizer, replace(config, mode=mode)) for mode in MODES}
+    return {
+        f"engine {mode}": HebbianEngine(model, tokenizer, replace(config, mode=mode))
+        for mode in MODES
+    }
 
 
-def contenders(model, tokenizer, config: EngineConfig, decode: int,
-               ours: dict[str, HebbianEngine]) -> dict[str, Callable]:
+def contenders(
+    model, tokenizer, config: EngineConfig, decode: int, ours: dict[str, HebbianEngine]
+) -> dict[str, Callable]:
     """Name -> a function starting one generation of `decode` tokens after a prompt."""
+
     def plain(make_cache):
-        return lambda prompt: stream_generate(model, tokenizer, mx.array(prompt), max_tokens=decode,
-                                       prompt_cache=[make_cache() for _ in model.layers],
-                                       prefill_step_size=config.prefill_chunk)
+        return lambda prompt: stream_generate(
+            model,
+            tokenizer,
+            mx.array(prompt),
+            max_tokens=decode,
+            prompt_cache=[make_cache() for _ in model.layers],
+            prefill_step_size=config.prefill_chunk,
+        )
 
     def engine(engine: HebbianEngine):
         # Reset after each run, so that the engines waiting their turn hold only their empty
@@ -95,12 +107,18 @@ def contenders(model, tokenizer, config: EngineConfig, decode: int,
 
         return run
 
-    return {FULL: plain(KVCache), ROTATING: plain(partial(rotating_cache, config)),
-            **{name: engine(e) for name, e in ours.items()}}
+    return {
+        FULL: plain(KVCache),
+        ROTATING: plain(partial(rotating_cache, config)),
+        **{name: engine(e) for name, e in ours.items()},
+    }
 
 
-def run_round(runs: dict[str, Callable], config, prompt, repeats, progress, warm_up: bool) -> dict[str, Figures]:
-    if warm_up:  # first calls, allocations, compiled steps (their shapes are bounded by the capacity)
+def run_round(
+    runs: dict[str, Callable], config, prompt, repeats, progress, warm_up: bool
+) -> dict[str, Figures]:
+    # first calls, allocations, compiled steps (their shapes are bounded by the capacity)
+    if warm_up:
         for name, run in runs.items():
             progress(f"{len(prompt)} tokens of context, warm-up: {name}")
             # decoding is steady (compiled) from the first hand-over on, at the latest
@@ -110,7 +128,7 @@ def run_round(runs: dict[str, Callable], config, prompt, repeats, progress, warm
     for r in range(repeats):
         for name, run in runs.items():
             progress(f"{len(prompt)} tokens of context, run {r + 1}/{repeats}: {name}")
-            figures[name] = figures[name].best(measure(lambda: run(prompt)))
+            figures[name] = figures[name].best(measure(partial(run, prompt)))
     return figures
 
 
@@ -145,25 +163,45 @@ def bracketed_ratios(blocks: list[tuple[str, float]]) -> dict[str, list[float]]:
 
 def running(model, config: EngineConfig, prompt: list[int], caches, around=nullcontext) -> Running:
     """An endless greedy generation after `prompt` with these caches, as mlx-lm runs one."""
-    return generate_step(mx.array(prompt), model, max_tokens=-1, prompt_cache=caches,
-                         prefill_step_size=config.prefill_chunk), around
+    return generate_step(
+        mx.array(prompt),
+        model,
+        max_tokens=-1,
+        prompt_cache=caches,
+        prefill_step_size=config.prefill_chunk,
+    ), around
 
 
 def running_engine(engine: HebbianEngine, prompt: list[int]) -> Running:
     """The same, with an engine's caches (emptied first) and its attention installed around each
     block (as HebbianEngine.stream runs it, without the bookkeeping of a conversation's turn)."""
     engine.reset()
-    return running(engine.decoder, engine.config, prompt, engine.cache, partial(patched, engine.model, engine.strategy))
+    return running(
+        engine.decoder,
+        engine.config,
+        prompt,
+        engine.cache,
+        partial(patched, engine.model, engine.strategy),
+    )
 
 
-def paired_decode(model, config: EngineConfig, ours: dict[str, HebbianEngine], prompt: list[int], passes: int,
-                  block: int, progress) -> dict[str, list[float]]:
+def paired_decode(
+    model,
+    config: EngineConfig,
+    ours: dict[str, HebbianEngine],
+    prompt: list[int],
+    passes: int,
+    block: int,
+    progress,
+) -> dict[str, list[float]]:
     """Each engine's paired decode ratios against the rotating cache (see the module docstring).
     `block` is rounded up to whole hand-over intervals, so that every block holds as many."""
     block = -(-block // config.hand_over) * config.hand_over
     rotating = [rotating_cache(config) for _ in model.layers]
-    generations = {ROTATING: running(model, config, prompt, rotating),
-                   **{name: running_engine(engine, prompt) for name, engine in ours.items()}}
+    generations = {
+        ROTATING: running(model, config, prompt, rotating),
+        **{name: running_engine(engine, prompt) for name, engine in ours.items()},
+    }
     try:
         for name, generation in generations.items():  # prefill, then decode until steady (compiled)
             progress(f"paired decode blocks: prefill and warm-up, {name}")
@@ -186,9 +224,13 @@ def paired_decode(model, config: EngineConfig, ours: dict[str, HebbianEngine], p
 def median_with_interval(ratios: list[float]) -> tuple[float, float, float]:
     """(median, low, high): the median and its distribution-free 95% confidence interval (order
     statistics, scipy's quantile_test; as wide as the data where there are too few pairs)."""
-    interval = quantile_test(np.asarray(ratios), q=statistics.median(ratios), p=0.5).confidence_interval(0.95)
-    low, high = (min(ratios) if np.isnan(interval.low) else interval.low,
-                 max(ratios) if np.isnan(interval.high) else interval.high)
+    interval = quantile_test(
+        np.asarray(ratios), q=statistics.median(ratios), p=0.5
+    ).confidence_interval(0.95)
+    low, high = (
+        min(ratios) if np.isnan(interval.low) else interval.low,
+        max(ratios) if np.isnan(interval.high) else interval.high,
+    )
     return statistics.median(ratios), float(low), float(high)
 
 
@@ -196,43 +238,80 @@ def verdict(ok: bool) -> str:
     return "[green]meets[/]" if ok else "[bold red]MISSES[/]"
 
 
-def print_round(console: Console, n: int, figures: dict[str, Figures], config: EngineConfig, decode: int,
-                repeats: int) -> None:
+def print_round(
+    console: Console,
+    n: int,
+    figures: dict[str, Figures],
+    config: EngineConfig,
+    decode: int,
+    repeats: int,
+) -> None:
     rotating = figures[ROTATING].decode
-    table = Table("", "prefill tok/s", "decode tok/s", "vs rotating", "peak GB",
-                  title=f"{n}-token context, {decode} tokens decoded, capacity {config.capacity} "
-                        f"({config.n_sink} sinks), {runtime.backend()}, best of {repeats}\n"
-                        "mlx-lm full: KVCache; rotating: RotatingKVCache of the same capacity")
+    table = Table(
+        "",
+        "prefill tok/s",
+        "decode tok/s",
+        "vs rotating",
+        "peak GB",
+        title=f"{n}-token context, {decode} tokens decoded, capacity {config.capacity} "
+        f"({config.n_sink} sinks), {runtime.backend()}, best of {repeats}\n"
+        "mlx-lm full: KVCache; rotating: RotatingKVCache of the same capacity",
+    )
     for name, f in figures.items():
-        table.add_row(name, f"{f.prefill:.1f}", f"{f.decode:.2f}", f"{f.decode / rotating:.2f}x", f"{f.peak:.3f}")
+        table.add_row(
+            name,
+            f"{f.prefill:.1f}",
+            f"{f.decode:.2f}",
+            f"{f.decode / rotating:.2f}x",
+            f"{f.peak:.3f}",
+        )
     console.print(table)
 
 
-def run_engine_bench(console: Console, model, tokenizer, config: EngineConfig, contexts: list[int],
-                     decode: int, repeats: int, passes: int, block: int) -> dict[int, dict[str, Figures]]:
+def run_engine_bench(
+    console: Console,
+    model,
+    tokenizer,
+    config: EngineConfig,
+    contexts: list[int],
+    decode: int,
+    repeats: int,
+    passes: int,
+    block: int,
+) -> dict[int, dict[str, Figures]]:
     """Prints each context's table as soon as it is measured, then the verdicts on the targets."""
     ours = engines(model, tokenizer, config)
     results, runs = {}, contenders(model, tokenizer, config, decode, ours)
     short, long = contexts[0], contexts[-1]
     with console.status("") as status:
-        results[short] = run_round(runs, config, real_prompt(tokenizer, short), repeats, status.update, warm_up=True)
+        results[short] = run_round(
+            runs, config, real_prompt(tokenizer, short), repeats, status.update, warm_up=True
+        )
         print_round(console, short, results[short], config, decode, repeats)
         if long != short:
-            results[long] = run_round(runs, config, real_prompt(tokenizer, long), repeats, status.update,
-                                      warm_up=False)
+            results[long] = run_round(
+                runs, config, real_prompt(tokenizer, long), repeats, status.update, warm_up=False
+            )
             print_round(console, long, results[long], config, decode, repeats)
             for name in ours:
                 speedup = results[long][name].decode / results[long][FULL].decode
                 growth = results[long][name].peak / results[short][name].peak
-                console.print(f"{name} at {long} tokens: decode {speedup:.2f}x mlx-lm's full cache "
-                              f"({verdict(speedup >= LONG_SPEEDUP)} >= {LONG_SPEEDUP}x); peak memory "
-                              f"{growth:.3f}x that at {short} ({verdict(growth <= MEMORY_GROWTH)} <= "
-                              f"{MEMORY_GROWTH}x)", highlight=False)
-        paired = paired_decode(model, config, ours, real_prompt(tokenizer, short), passes, block, status.update)
+                console.print(
+                    f"{name} at {long} tokens: decode {speedup:.2f}x mlx-lm's full cache "
+                    f"({verdict(speedup >= LONG_SPEEDUP)} >= {LONG_SPEEDUP}x); peak memory "
+                    f"{growth:.3f}x that at {short} ({verdict(growth <= MEMORY_GROWTH)} <= "
+                    f"{MEMORY_GROWTH}x)",
+                    highlight=False,
+                )
+        paired = paired_decode(
+            model, config, ours, real_prompt(tokenizer, short), passes, block, status.update
+        )
         for name, ratios in paired.items():
             median, low, high = median_with_interval(ratios)
-            console.print(f"{name}: decode {median:.2f}x mlx-lm's rotating cache at {short} tokens, median of "
-                          f"{len(ratios)} paired blocks (95% CI {low:.2f}-{high:.2f}, range {min(ratios):.2f}-"
-                          f"{max(ratios):.2f}) ({verdict(median >= DECODE_VS_ROTATING)} >= {DECODE_VS_ROTATING}x)",
-                          highlight=False)
+            console.print(
+                f"{name}: decode {median:.2f}x mlx-lm's rotating cache at {short} tokens, median of "
+                f"{len(ratios)} paired blocks (95% CI {low:.2f}-{high:.2f}, range {min(ratios):.2f}-"
+                f"{max(ratios):.2f}) ({verdict(median >= DECODE_VS_ROTATING)} >= {DECODE_VS_ROTATING}x)",
+                highlight=False,
+            )
     return results

@@ -70,8 +70,14 @@ class HebbianCache(_BaseCache):
 
     REBASE_AT = 4096  # under positions="cache", rebase once offsets reach max(this, 2 * capacity)
 
-    def __init__(self, config: EngineConfig, layer: int = 0, rope: nn.Module | None = None,
-                 consolidator: Consolidator | None = None, attn: nn.Module | None = None):
+    def __init__(
+        self,
+        config: EngineConfig,
+        layer: int = 0,
+        rope: nn.Module | None = None,
+        consolidator: Consolidator | None = None,
+        attn: nn.Module | None = None,
+    ):
         if config.positions == "cache" and rope is None:
             raise ValueError(f"layer {layer}: positions='cache' needs the layer's RoPE module")
         self.config = config
@@ -92,8 +98,10 @@ class HebbianCache(_BaseCache):
         self._buffers: dict[str, mx.array] = {}  # field -> (B, H or 1, slots, ...)
         self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
         self._head_at = None  # the position the head's first row is turned to in the buffer
-        self._head_from0 = None  # (head keys, the same turned to positions 0, 1, ...), for _head_turn
-        self._step = None  # between update_and_fetch and commit: (L, first slot, slots read, seen before)
+        # (head keys, the same turned to positions 0, 1, ...), for _head_turn
+        self._head_from0 = None
+        # between update_and_fetch and commit: (L, first slot, slots read, seen before)
+        self._step = None
         self._deferred = None  # a steady step's rows and head turn, until `decode` writes them
         self._given: StepInputs | None = None  # while a compiled whole step is traced
         self.seen = 0
@@ -133,21 +141,30 @@ class HebbianCache(_BaseCache):
         if L == 1 and self.steady:
             # Written by the fused step (`decode`), which the engine's attention runs; what is
             # returned is only what mlx-lm's attention code passes on (its shape fits the mask).
-            self._deferred = rows, self._given.head if self._given is not None else self._head_turn()
+            self._deferred = (
+                rows,
+                self._given.head if self._given is not None else self._head_turn(),
+            )
             self.seen += L
             return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
         # rows made on the host: arrays, not operations for every layer's step graph
         positions = np.broadcast_to(np.arange(self.seen, self.seen + L, dtype=np.int32), (B, H, L))
         rows |= {"importance": constant((B, H, L), 0.0), "positions": mx.array(positions)}
         # links are not written here: `link` starts the new tokens' links as it updates the others'
-        links = {"link_pos": constant((B, H, L), -1), "link_w": constant((B, H, L), 0.0)} if self.tracks_links else {}
+        links = (
+            {"link_pos": constant((B, H, L), -1), "link_w": constant((B, H, L), 0.0)}
+            if self.tracks_links
+            else {}
+        )
         self._reserve(rows | links, T)
         for name, x in rows.items():
             buffer = put(self._buffers[name], x[:, :, :1] if L > 1 else x, first)
             self._buffers[name] = put(buffer, x[:, :, 1:], rest) if L > 1 else buffer
         head = self._head_turn()
         if head is not None:
-            self._buffers["keys"] = place_head(self._buffers["keys"], turned(*head), *self._head_slots())
+            self._buffers["keys"] = place_head(
+                self._buffers["keys"], turned(*head), *self._head_slots()
+            )
         self.seen += L
         return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
 
@@ -184,19 +201,35 @@ class HebbianCache(_BaseCache):
 
     @property
     def meta_state(self) -> tuple[str, str, str]:
-        counters = {"seen": self.seen, "base": self.base, "evicted": self.evicted, "head_at": self._head_at,
-                    "fields": list(self._buffers), "layout": asdict(self._layout)}
+        counters = {
+            "seen": self.seen,
+            "base": self.base,
+            "evicted": self.evicted,
+            "head_at": self._head_at,
+            "fields": list(self._buffers),
+            "layout": asdict(self._layout),
+        }
         return json.dumps(asdict(self.config)), str(self.layer), json.dumps(counters)
 
     @classmethod
-    def from_state(cls, state, meta_state, rope: nn.Module | None = None,
-                   consolidator: Consolidator | None = None, attn: nn.Module | None = None) -> HebbianCache:
+    def from_state(
+        cls,
+        state,
+        meta_state,
+        rope: nn.Module | None = None,
+        consolidator: Consolidator | None = None,
+        attn: nn.Module | None = None,
+    ) -> HebbianCache:
         """Rebuild a cache from `state` and `meta_state`; RoPE, consolidator and attention are not saved."""
         config, layer, counters = meta_state
         cache = cls(EngineConfig(**json.loads(config)), int(layer), rope, consolidator, attn)
         counters = json.loads(counters)
         fields = counters["fields"]
-        cache.seen, cache.base, cache.evicted = counters["seen"], counters["base"], counters["evicted"]
+        cache.seen, cache.base, cache.evicted = (
+            counters["seen"],
+            counters["base"],
+            counters["evicted"],
+        )
         cache._head_at, cache._layout = counters["head_at"], Layout(**counters["layout"])
         cache._buffers = dict(zip(fields, state))
         cache._head_keys = state[len(fields)] if len(state) > len(fields) else None
@@ -242,14 +275,19 @@ class HebbianCache(_BaseCache):
 
     def restore(self, snapshot: dict) -> None:
         self.__dict__.update(snapshot)
-        self._buffers, self._layout = dict(snapshot["_buffers"]), Layout(**asdict(snapshot["_layout"]))
+        self._buffers, self._layout = (
+            dict(snapshot["_buffers"]),
+            Layout(**asdict(snapshot["_layout"])),
+        )
 
     @property
     def deferred(self) -> bool:
         """Whether update_and_fetch left the step's writes to `decode` (a steady decoding step)."""
         return self._deferred is not None
 
-    def decode(self, queries: mx.array, scale: float, mask=None, sinks=None) -> tuple[mx.array, list[mx.array]]:
+    def decode(
+        self, queries: mx.array, scale: float, mask=None, sinks=None
+    ) -> tuple[mx.array, list[mx.array]]:
         """A steady decoding step as one compiled call (step.py): the token's writes, the head's
         turn, the memory read, the attention, importance and links. Returns the attention output
         and the arrays the step changed, as commit does."""
@@ -265,10 +303,16 @@ class HebbianCache(_BaseCache):
         state = getattr(self.consolidator, "memory_state", None)
         state = state(self.layer) if state is not None else None
         memory = (state, given.memory_turn) if state is not None else None
-        step = steady_step(T, scale, self.config.track_importance, self._head_slots(),
-                           getattr(self.consolidator, "read_state", None))
-        out, self._buffers = step(self._buffers, rows, given.first, given.seen, queries, mask, sinks, head, memory,
-                                  links)
+        step = steady_step(
+            T,
+            scale,
+            self.config.track_importance,
+            self._head_slots(),
+            getattr(self.consolidator, "read_state", None),
+        )
+        out, self._buffers = step(
+            self._buffers, rows, given.first, given.seen, queries, mask, sinks, head, memory, links
+        )
         return out, self._settle()
 
     # --- what a compiled whole decoding step (compiled.py) uses -------------------------------
@@ -282,7 +326,11 @@ class HebbianCache(_BaseCache):
             return False
         if lay.pending + 1 < lay.batch:
             return True
-        return self.consolidator is None and not c.keep_important and not self._rebase_due(self.seen + 1)
+        return (
+            self.consolidator is None
+            and not c.keep_important
+            and not self._rebase_due(self.seen + 1)
+        )
 
     def steady_inputs(self, mask: mx.array | None) -> StepInputs:
         """The next (replayable) decoding step's host values, given its mask (the same for every
@@ -295,8 +343,14 @@ class HebbianCache(_BaseCache):
         arrays, not the lru-cached ones: the compiled step reads those as constants (put's slot
         0), and a compiled call refuses an input that is also one of its constants."""
         turn = self._memory_turn(seen) if hasattr(self.consolidator, "memory_state") else None
-        return StepInputs(mx.array([first], dtype=mx.int32), mx.array(seen, dtype=mx.int32),
-                          mx.array(seen - self.base, dtype=mx.int32), head, turn, mask)
+        return StepInputs(
+            mx.array([first], dtype=mx.int32),
+            mx.array(seen, dtype=mx.int32),
+            mx.array(seen - self.base, dtype=mx.int32),
+            head,
+            turn,
+            mask,
+        )
 
     @property
     def buffers(self) -> dict[str, mx.array]:
@@ -329,7 +383,9 @@ class HebbianCache(_BaseCache):
         summed over the group's query heads (None when not tracked); then evict. Returns the
         arrays the step changed (the cache's and the consolidator's state for this layer)."""
         if self._step is None:
-            raise RuntimeError("HebbianCache.commit without update_and_fetch: attention ran twice on one step")
+            raise RuntimeError(
+                "HebbianCache.commit without update_and_fetch: attention ran twice on one step"
+            )
         L, first, T, seen = self._step
         if attention is not None:
             if self.config.track_importance:
@@ -344,9 +400,11 @@ class HebbianCache(_BaseCache):
         self._step = None
         plan = self._layout.settle(L, first, T)
         if plan.sinks and self.config.positions == "cache":
-            own = self._buffers["keys"][..., first:first + plan.sinks, :]
+            own = self._buffers["keys"][..., first : first + plan.sinks, :]
             head = self._rotary.unrotate(own, seen - self.base)
-            self._head_keys = head if self._head_keys is None else mx.concatenate([self._head_keys, head], axis=2)
+            self._head_keys = (
+                head if self._head_keys is None else mx.concatenate([self._head_keys, head], axis=2)
+            )
         if plan.hand_over:
             self._hand_over(plan.hand_over, plan.moves, T)
             if self._rebase_due(self.seen):
@@ -371,7 +429,8 @@ class HebbianCache(_BaseCache):
                 f"layer {self.layer}: mode {self.config.mode!r} needs the layer inputs; run the model inside "
                 "hebbian.engine.patched(model, consolidator)"
             )
-        heads = H if self.config.keep_important else 1  # heads keep different tokens only with heavy hitters
+        # heads keep different tokens only with heavy hitters
+        heads = H if self.config.keep_important else 1
         return mx.broadcast_to(x[:, None], (B, heads, L, x.shape[-1]))
 
     def _reserve(self, rows: dict[str, mx.array], needed: int) -> None:
@@ -385,7 +444,9 @@ class HebbianCache(_BaseCache):
         slots = max(needed, lay.n_sink + lay.ring + lay.heavy_max + self.config.prefill_chunk)
         for name, x in rows.items():
             extra = mx.zeros((*x.shape[:2], slots - have, *x.shape[3:]), x.dtype)
-            self._buffers[name] = mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
+            self._buffers[name] = (
+                mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
+            )
 
     def _head_turn(self, record: bool = True) -> tuple[mx.array, mx.array] | None:
         """Under positions="cache", at each step: (the sinks' and heavy hitters' keys turned to
@@ -426,7 +487,9 @@ class HebbianCache(_BaseCache):
 
     def _free_keys(self, keys: mx.array, positions: mx.array) -> mx.array:
         """Keys stored at rotation position (sequence position - base), made position-free."""
-        return keys if self._rotary is None else self._rotary.unrotate_at(keys, positions - self.base)
+        return (
+            keys if self._rotary is None else self._rotary.unrotate_at(keys, positions - self.base)
+        )
 
     def _hand_over(self, leaving: list[int], moves: list[int], T: int) -> None:
         """Take the leaving tokens out (to the heavy hitters or the consolidator) and move the
@@ -453,25 +516,40 @@ class HebbianCache(_BaseCache):
             return
         keys = out["keys"] if free_keys else self._free_keys(out["keys"], out["positions"])
         linked = self._linked(before, out["link_pos"], T) if self.tracks_links else (None, None)
-        self.consolidator.consolidate(self.layer, Evicted(
-            keys, out["values"], out["importance"], out["positions"], out.get("hidden"), *linked,
-        ))
+        self.consolidator.consolidate(
+            self.layer,
+            Evicted(
+                keys,
+                out["values"],
+                out["importance"],
+                out["positions"],
+                out.get("hidden"),
+                *linked,
+            ),
+        )
 
     @staticmethod
-    def _linked(before: dict[str, mx.array], link_pos: mx.array, T: int) -> tuple[mx.array, mx.array]:
+    def _linked(
+        before: dict[str, mx.array], link_pos: mx.array, T: int
+    ) -> tuple[mx.array, mx.array]:
         """The layer inputs of the tokens at `link_pos`, and whether each is still held."""
         match = before["positions"][..., None, :T] == link_pos[..., None]
         slot = mx.argmax(match, axis=-1)
         hidden = mx.take_along_axis(before["hidden"][..., :T, :], slot[..., None], axis=2)
         return hidden, match.any(axis=-1)
 
-    def _compete(self, out: dict[str, mx.array], before: dict[str, mx.array]) -> dict[str, mx.array] | None:
+    def _compete(
+        self, out: dict[str, mx.array], before: dict[str, mx.array]
+    ) -> dict[str, mx.array] | None:
         """Leaving tokens join the heavy hitters; each head keeps the keep_important most important
         of them and returns the rest (None while there is room for all). Under positions="cache"
         the heavy hitters' keys are kept un-rotated, and so are the returned ones."""
         c, lay, b = self.config, self._layout, self._buffers
         K, S, at = c.keep_important, c.n_sink, c.n_sink + lay.ring
-        candidates = {n: mx.concatenate([before[n][:, :, at:at + lay.heavy], x], axis=2) for n, x in out.items()}
+        candidates = {
+            n: mx.concatenate([before[n][:, :, at : at + lay.heavy], x], axis=2)
+            for n, x in out.items()
+        }
         if c.positions == "cache":
             head = self._head_keys if self._head_keys is not None else out["keys"][..., :0, :]
             leaving = self._free_keys(out["keys"], out["positions"])
@@ -486,9 +564,15 @@ class HebbianCache(_BaseCache):
             b[name] = put(b[name], _take(x, kept), at)
         lay.heavy = min(n, K)
         if c.positions == "cache":
-            self._head_keys = mx.concatenate([head[..., :S, :], _take(candidates["keys"], kept)], axis=2)
+            self._head_keys = mx.concatenate(
+                [head[..., :S, :], _take(candidates["keys"], kept)], axis=2
+            )
             self._head_at = None
-        return None if returned is None else {name: _take(x, returned) for name, x in candidates.items()}
+        return (
+            None
+            if returned is None
+            else {name: _take(x, returned) for name, x in candidates.items()}
+        )
 
     def _rebase_due(self, seen: int) -> bool:
         """Whether a hand-over with `seen` tokens seen rebases (positions="cache" only)."""
@@ -500,7 +584,7 @@ class HebbianCache(_BaseCache):
         c, lay = self.config, self._layout
         shift = self.seen - lay.recent - self.base - (c.n_sink + c.keep_important)
         keys = self._buffers["keys"]
-        turned = self._rotary.turn(keys[..., c.n_sink:c.n_sink + lay.ring, :], -shift)
+        turned = self._rotary.turn(keys[..., c.n_sink : c.n_sink + lay.ring, :], -shift)
         self._buffers["keys"] = put(keys, turned, c.n_sink)
         self.base += shift
         self._head_at = None
@@ -518,12 +602,15 @@ def full_attention_layers(model: nn.Module) -> list[int]:
     """
     layers = [i for i, cache in enumerate(_model_cache(model)) if type(cache) is KVCache]
     if not layers:
-        raise ValueError(f"{type(model).__module__} has no full-attention layer for the engine's cache")
+        raise ValueError(
+            f"{type(model).__module__} has no full-attention layer for the engine's cache"
+        )
     return layers
 
 
-def make_cache(model: nn.Module, config: EngineConfig,
-               consolidator: Consolidator | None = None) -> list:
+def make_cache(
+    model: nn.Module, config: EngineConfig, consolidator: Consolidator | None = None
+) -> list:
     """The model's prompt cache with a HebbianCache on every full-attention layer."""
     caches = _model_cache(model)
     for i in full_attention_layers(model):

@@ -30,7 +30,7 @@ HELP = f"""commands:
   /save [FILE]    save the consolidated memory (default: the --memory file)
   /load FILE      load a consolidated memory
   /reset [all]    start a new conversation; "all" also forgets the consolidated memory
-  /mode NAME      switch consolidation mode ({', '.join(MODES)}): starts afresh
+  /mode NAME      switch consolidation mode ({", ".join(MODES)}): starts afresh
   /help           this text
   /quit           leave (saving the memory to the --memory file, if given); so does Ctrl-D
 Ctrl-C stops the current reply; during a long prompt it cancels the turn. A paste is one turn."""
@@ -69,11 +69,25 @@ def interruptible():
 
 
 class ChatSession:
-    def __init__(self, engine: HebbianEngine, console: Console, err: Console, write: Callable[[str], None],
-                 max_tokens: int, sampling: dict, memory: Path | None = None, system: str | None = None):
+    def __init__(
+        self,
+        engine: HebbianEngine,
+        console: Console,
+        err: Console,
+        write: Callable[[str], None],
+        max_tokens: int,
+        sampling: dict,
+        memory: Path | None = None,
+        system: str | None = None,
+    ):
         """`sampling`: HebbianEngine.stream's sampler and logits_processors (or temp)."""
         self.engine, self.console, self.err, self.write = engine, console, err, write
-        self.max_tokens, self.sampling, self.memory, self.system = max_tokens, sampling, memory, system
+        self.max_tokens, self.sampling, self.memory, self.system = (
+            max_tokens,
+            sampling,
+            memory,
+            system,
+        )
         self.save_at_exit = True  # off once /mode leaves the --memory file's state behind
         self.quit_refused = False  # a /quit already refused because the memory could not be saved
         self.messages = self.opening()
@@ -97,15 +111,19 @@ class ChatSession:
         pieces, last, start = [], None, time.perf_counter()
         try:
             with interruptible() as interrupt:
-                for last in self.engine.stream(self.messages, self.max_tokens, stop=interrupt.stop,
-                                                   **self.sampling):
+                for last in self.engine.stream(
+                    self.messages, self.max_tokens, stop=interrupt.stop, **self.sampling
+                ):
                     interrupt.streaming = True
                     pieces.append(last.text)
                     self.write(last.text)
         except KeyboardInterrupt:  # while the prompt was fed: the engine is back where it was
             self.messages.pop()
-            self.err.print(f"[yellow](prompt stopped after {time.perf_counter() - start:.1f} s: the turn is "
-                           "cancelled, the conversation is as it was)[/]", highlight=False)
+            self.err.print(
+                f"[yellow](prompt stopped after {time.perf_counter() - start:.1f} s: the turn is "
+                "cancelled, the conversation is as it was)[/]",
+                highlight=False,
+            )
             return
         self.write("\n")
         self.messages.append({"role": "assistant", "content": "".join(pieces)})
@@ -123,9 +141,12 @@ class ChatSession:
             memory = f"episodic {d['blocks']} blocks, {d['memory_bytes'] / 1e6:.1f} MB, {d['blocks_read']} read"
         else:
             memory = d["mode"] if d["mode"] == "off" else f"{d['mode']} mass {d['mass']:.1f}"
-        self.err.print(f"[dim]window {d['held']}/{d['capacity']} | evicted {d['evicted']} | "
-                       f"{memory} | prompt {last.prompt_tokens} tok, "
-                       f"{last.prompt_tps:.1f} tok/s | {reply} | peak {last.peak_memory:.2f} GB[/]", highlight=False)
+        self.err.print(
+            f"[dim]window {d['held']}/{d['capacity']} | evicted {d['evicted']} | "
+            f"{memory} | prompt {last.prompt_tokens} tok, "
+            f"{last.prompt_tps:.1f} tok/s | {reply} | peak {last.peak_memory:.2f} GB[/]",
+            highlight=False,
+        )
 
     def command(self, name: str, argument: str = "") -> bool:
         argument = argument.strip()
@@ -142,17 +163,24 @@ class ChatSession:
         elif name == "reset":
             self.messages = self.opening()
             self.engine.reset(keep_memory=argument != "all")
-            self.err.print("new conversation" + (", memory cleared" if argument == "all" else ", memory kept"))
+            self.err.print(
+                "new conversation" + (", memory cleared" if argument == "all" else ", memory kept")
+            )
         elif name == "mode" and argument in MODES:
             self.switch(argument)
         else:
-            self.err.print(f"[red]unknown or incomplete command /{name} {argument}[/] (try /help)", highlight=False)
+            self.err.print(
+                f"[red]unknown or incomplete command /{name} {argument}[/] (try /help)",
+                highlight=False,
+            )
         return True
 
     def switch(self, mode: str) -> None:
         """A fresh engine in `mode`; the --memory file keeps its state unless /save replaces it."""
         engine = self.engine
-        self.engine = HebbianEngine(engine.model, engine.tokenizer, replace(engine.config, mode=mode))
+        self.engine = HebbianEngine(
+            engine.model, engine.tokenizer, replace(engine.config, mode=mode)
+        )
         self.messages = self.opening()
         kept = ""
         if self.memory is not None and self.save_at_exit:
@@ -163,7 +191,13 @@ class ChatSession:
     def stats(self) -> None:
         table = Table("", "value", title="engine")
         for key, value in self.engine.diagnostics().items():
-            shown = f"{value:,}" if isinstance(value, int) else f"{value:.4g}" if isinstance(value, float) else value
+            shown = (
+                f"{value:,}"
+                if isinstance(value, int)
+                else f"{value:.4g}"
+                if isinstance(value, float)
+                else value
+            )
             table.add_row(key, shown)
         self.console.print(table)
 
@@ -191,8 +225,11 @@ class ChatSession:
         if self.save_memory() or self.quit_refused:
             return True
         self.quit_refused = True
-        self.err.print("[yellow]still here, so that the memory is not lost: /save FILE keeps it elsewhere; "
-                       "/quit again leaves without it[/]", highlight=False)
+        self.err.print(
+            "[yellow]still here, so that the memory is not lost: /save FILE keeps it elsewhere; "
+            "/quit again leaves without it[/]",
+            highlight=False,
+        )
         return False
 
     def load(self, path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -44,40 +43,72 @@ def _engine(spec: str, config):
         cli.fail(str(e))
 
 
-MODE = typer.Option(None, "--mode", help=f"What evicted tokens become: {', '.join(MODES)} (default: off, the window alone: the committed studies show no mode that helps without hurting yet).")
-MODEL = typer.Option("default", "--model", "-m", help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id.")
-WINDOW = typer.Option(None, "--window", min=1, help="Recent tokens kept per layer besides the sinks (default 1020).")
+MODE = typer.Option(
+    None,
+    "--mode",
+    help=f"What evicted tokens become: {', '.join(MODES)} (default: off, the window alone: "
+    "the committed studies show no mode that helps without hurting yet).",
+)
+MODEL = typer.Option(
+    "default",
+    "--model",
+    "-m",
+    help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id.",
+)
+WINDOW = typer.Option(
+    None, "--window", min=1, help="Recent tokens kept per layer besides the sinks (default 1020)."
+)
 SMALL_WINDOW = 64  # below this a chat's window holds less than a turn usually takes
 
 
 def chat(
-    model: str = typer.Option("default", "--model", "-m",
-                              help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id. "
-                                   "-m is --model, as in every hebbian command (mlx_lm.chat's -m is --max-tokens)."),
+    model: str = typer.Option(
+        "default",
+        "--model",
+        "-m",
+        help="default, an optional model name, a .gguf file, an mlx-lm dir or a HF repo id. "
+        "-m is --model, as in every hebbian command (mlx_lm.chat's -m is --max-tokens).",
+    ),
     temp: float = typer.Option(0.0, "--temp", min=0.0, help="Sampling temperature; 0 is greedy."),
     top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0, help="Sampling top-p."),
     seed: int = typer.Option(0, "--seed", help="PRNG seed."),
-    prefill_step_size: Optional[int] = typer.Option(
-        None, "--prefill-step-size", min=1,
-        help="Number of prompt tokens to process at a time (default 512); Ctrl-C stops a prompt between steps."),
-    max_tokens: int = typer.Option(256, "--max-tokens", "-n", min=1,
-                                   help="Maximum number of tokens to generate per reply."),
-    system_prompt: Optional[str] = typer.Option(None, "--system-prompt",
-                                                help="System prompt to be used for the chat template."),
+    prefill_step_size: int | None = typer.Option(
+        None,
+        "--prefill-step-size",
+        min=1,
+        help="Number of prompt tokens to process at a time (default 512); Ctrl-C stops a prompt between steps.",
+    ),
+    max_tokens: int = typer.Option(
+        256, "--max-tokens", "-n", min=1, help="Maximum number of tokens to generate per reply."
+    ),
+    system_prompt: str | None = typer.Option(
+        None, "--system-prompt", help="System prompt to be used for the chat template."
+    ),
     repetition_penalty: float = typer.Option(
-        1.1, "--repetition-penalty", min=1.0,
+        1.1,
+        "--repetition-penalty",
+        min=1.0,
         help="Divide the odds of the last 20 tokens by this (mlx-lm's repetition penalty; 1 is off). "
-             "Small models loop without it."),
-    window: Optional[int] = typer.Option(
-        None, "--window", min=1,
+        "Small models loop without it.",
+    ),
+    window: int | None = typer.Option(
+        None,
+        "--window",
+        min=1,
         help="Recent tokens kept per layer besides the sinks (default 1020); mlx_lm.chat's --max-kv-size is "
-             "--window plus --sinks."),
-    sinks: Optional[int] = typer.Option(None, "--sinks", min=0, help="First tokens never evicted (default 4)."),
-    mode: Optional[str] = MODE,
-    memory: Optional[Path] = typer.Option(
-        None, "--memory", dir_okay=False,
+        "--window plus --sinks.",
+    ),
+    sinks: int | None = typer.Option(
+        None, "--sinks", min=0, help="First tokens never evicted (default 4)."
+    ),
+    mode: str | None = MODE,
+    memory: Path | None = typer.Option(
+        None,
+        "--memory",
+        dir_okay=False,
         help="Load the consolidated memory from FILE if it exists, with the settings it was saved with "
-             "(mode, window, sinks... unless given here); save it there at exit."),
+        "(mode, window, sinks... unless given here); save it there at exit.",
+    ),
 ) -> None:
     """Chat with a model that consolidates what leaves its window. Type /help for commands.
 
@@ -95,10 +126,17 @@ def chat(
 
     cli = _cli()
     if model.isdigit():
-        cli.fail(f"-m {model}: -m is --model in hebbian (mlx_lm.chat's -m is --max-tokens); "
-                 f"for replies of {model} tokens use --max-tokens {model}")
-    given = {k: v for k, v in dict(window=window, n_sink=sinks, mode=mode, prefill_chunk=prefill_step_size).items()
-             if v is not None}
+        cli.fail(
+            f"-m {model}: -m is --model in hebbian (mlx_lm.chat's -m is --max-tokens); "
+            f"for replies of {model} tokens use --max-tokens {model}"
+        )
+    given = {
+        k: v
+        for k, v in dict(
+            window=window, n_sink=sinks, mode=mode, prefill_chunk=prefill_step_size
+        ).items()
+        if v is not None
+    }
     saved = _saved_settings(memory) if memory is not None else {}
     config = _config(**{**saved, **given})
     _warn_about(config)
@@ -108,27 +146,41 @@ def chat(
             engine.load(memory)
         except StateFileError as e:
             cli.fail(f"{e} {KEEP}")
-        cli.err.print(f"memory loaded from {memory} (mode {config.mode}, window {config.window}, "
-                      f"sinks {config.n_sink})", highlight=False)
+        cli.err.print(
+            f"memory loaded from {memory} (mode {config.mode}, window {config.window}, "
+            f"sinks {config.n_sink})",
+            highlight=False,
+        )
         for key, value in given.items():
             if key in saved and saved[key] != value and key != "mode":
-                cli.warn(f"{memory} was saved with {key} {saved[key]}; this session runs {key} {value}, "
-                         "and the file will say so once saved")
+                cli.warn(
+                    f"{memory} was saved with {key} {saved[key]}; this session runs {key} {value}, "
+                    "and the file will say so once saved"
+                )
 
     def write(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
     mx.random.seed(seed)
-    sampling = {"sampler": make_sampler(temp, top_p),
-                "logits_processors": make_logits_processors(repetition_penalty=repetition_penalty)}
-    session = ChatSession(engine, cli.console, cli.err, write, max_tokens, sampling, memory, system_prompt)
+    sampling = {
+        "sampler": make_sampler(temp, top_p),
+        "logits_processors": make_logits_processors(repetition_penalty=repetition_penalty),
+    }
+    session = ChatSession(
+        engine, cli.console, cli.err, write, max_tokens, sampling, memory, system_prompt
+    )
     interactive = sys.stdin.isatty()
     if interactive:
-        cli.err.print(f"[dim]{model}, mode {engine.config.mode}, window {engine.config.capacity} tokens; "
-                      "/help for commands, /quit to leave[/]", highlight=False)
+        cli.err.print(
+            f"[dim]{model}, mode {engine.config.mode}, window {engine.config.capacity} tokens; "
+            "/help for commands, /quit to leave[/]",
+            highlight=False,
+        )
     try:
-        left = any(not session.handle(line) for line in (_terminal_lines() if interactive else sys.stdin))
+        left = any(
+            not session.handle(line) for line in (_terminal_lines() if interactive else sys.stdin)
+        )
     except BaseException:
         session.save_memory()  # whatever went wrong, the memory is kept
         raise
@@ -164,11 +216,15 @@ def _warn_about(config) -> None:
     """Settings that run but make a poor chat: one warning line each."""
     cli = _cli()
     if config.n_sink == 0:
-        cli.warn("0 sinks: with no attention sinks the model's output falls apart once the window starts to "
-                 "evict (StreamingLLM); the default --sinks is 4")
+        cli.warn(
+            "0 sinks: with no attention sinks the model's output falls apart once the window starts to "
+            "evict (StreamingLLM); the default --sinks is 4"
+        )
     if config.window < SMALL_WINDOW:
-        cli.warn(f"window {config.window}: fewer tokens than a turn usually takes; the model sees only the last "
-                 f"{config.window} of the chat (try --window 256 or more)")
+        cli.warn(
+            f"window {config.window}: fewer tokens than a turn usually takes; the model sees only the last "
+            f"{config.window} of the chat (try --window 256 or more)"
+        )
 
 
 def _terminal_lines():
@@ -190,16 +246,32 @@ def _terminal_lines():
 
 def bench_engine(
     model: str = MODEL,
-    context: int = typer.Option(1024, "--context", min=2, help="Prompt tokens for the main figures."),
-    long: bool = typer.Option(False, "--long", help="Also measure at --long-context tokens (slow on a CPU)."),
-    long_context: int = typer.Option(8192, "--long-context", min=2, help="Prompt tokens for the long figures."),
+    context: int = typer.Option(
+        1024, "--context", min=2, help="Prompt tokens for the main figures."
+    ),
+    long: bool = typer.Option(
+        False, "--long", help="Also measure at --long-context tokens (slow on a CPU)."
+    ),
+    long_context: int = typer.Option(
+        8192, "--long-context", min=2, help="Prompt tokens for the long figures."
+    ),
     decode: int = typer.Option(64, "--decode", min=2, help="Tokens generated per measurement."),
-    window: Optional[int] = WINDOW,
-    repeats: int = typer.Option(2, "--repeats", min=1, help="Runs per contender, interleaved; the best counts."),
-    passes: int = typer.Option(12, "--passes", min=1,
-                               help="Paired decode blocks per mode for the verdict against the rotating cache."),
-    block: int = typer.Option(32, "--block", min=1,
-                              help="Tokens per paired block (rounded up to whole hand-over intervals)."),
+    window: int | None = WINDOW,
+    repeats: int = typer.Option(
+        2, "--repeats", min=1, help="Runs per contender, interleaved; the best counts."
+    ),
+    passes: int = typer.Option(
+        12,
+        "--passes",
+        min=1,
+        help="Paired decode blocks per mode for the verdict against the rotating cache.",
+    ),
+    block: int = typer.Option(
+        32,
+        "--block",
+        min=1,
+        help="Tokens per paired block (rounded up to whole hand-over intervals).",
+    ),
 ) -> None:
     """Decode/prefill tokens/s and peak memory: plain mlx-lm (full and rotating cache) vs the engine in each mode.
 

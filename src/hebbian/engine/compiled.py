@@ -34,20 +34,30 @@ class SteadyDecoder:
     def __init__(self, model: nn.Module, strategy=None):
         self.model, self.strategy = model, strategy
         self.compiled_steps = 0  # steps run by a compiled call, for diagnostics and tests
-        self._compiled: dict[tuple, object] = {}  # structure -> compiled step, or None where tracing failed
+        # structure -> compiled step, or None where tracing failed
+        self._compiled: dict[tuple, object] = {}
         self._caches: list[HebbianCache] = []  # during a call: the caches a trace reads
 
     def __call__(self, inputs: mx.array, cache=None, **kwargs) -> mx.array:
-        if kwargs or inputs.shape != (1, 1) or not cache or not all(
-                isinstance(c, HebbianCache) and c.replayable() for c in cache):
+        if (
+            kwargs
+            or inputs.shape != (1, 1)
+            or not cache
+            or not all(isinstance(c, HebbianCache) and c.replayable() for c in cache)
+        ):
             return self.model(inputs, cache=cache, **kwargs)
         mask = cache[0].make_mask(1)
         # one dtype for every token (the prompt's int32, the sampler's uint32): one trace
-        arrays = {"token": inputs.astype(mx.int32),
-                  "layers": [self._layer_arrays(c, c.steady_inputs(mask)) for c in cache]}
+        arrays = {
+            "token": inputs.astype(mx.int32),
+            "layers": [self._layer_arrays(c, c.steady_inputs(mask)) for c in cache],
+        }
         # the structure a trace depends on besides shapes: the layers the strategy holds
         # something for, and which host values a step has (the sinks' turn, a mask, ...)
-        key = frozenset(getattr(self.strategy, "active", ())), tuple(tuple(x["step"]) for x in arrays["layers"])
+        key = (
+            frozenset(getattr(self.strategy, "active", ())),
+            tuple(tuple(x["step"]) for x in arrays["layers"]),
+        )
         tracing = key not in self._compiled
         if tracing:
             self._compiled[key] = mx.compile(self._traced)
@@ -70,16 +80,25 @@ class SteadyDecoder:
 
     def _layer_arrays(self, cache: HebbianCache, given: StepInputs) -> dict:
         """One layer's inputs to the compiled step: its buffers, host values and strategy arrays."""
-        step = {name: getattr(given, name) for name in _STEP_FIELDS if getattr(given, name) is not None}
+        step = {
+            name: getattr(given, name) for name in _STEP_FIELDS if getattr(given, name) is not None
+        }
         strategy = self.strategy
-        read = strategy.step_arrays(cache.layer) if strategy is not None and cache.layer in strategy.shapes else {}
+        read = (
+            strategy.step_arrays(cache.layer)
+            if strategy is not None and cache.layer in strategy.shapes
+            else {}
+        )
         return {"buffers": cache.buffers, "step": step, "strategy": read}
 
     def _traced(self, arrays: dict) -> tuple[mx.array, list[dict[str, mx.array]]]:
         """The step as the model runs it, on the arrays given (run by mx.compile when it traces);
         the caches and the strategy are left as they were."""
         caches, strategy = self._caches, self.strategy
-        saved = [c.snapshot() for c in caches], strategy.snapshot() if strategy is not None else None
+        saved = (
+            [c.snapshot() for c in caches],
+            strategy.snapshot() if strategy is not None else None,
+        )
         try:
             for c, layer in zip(caches, arrays["layers"]):
                 c.trace_with(layer["buffers"], StepInputs(**layer["step"]))

@@ -13,7 +13,14 @@ RECALL_POSITIONS = ("fixed", "true")
 EPISODIC_RECALL = 32
 TARGETS = ("k", "v", "both")
 # A conservative default strength per mode (see EngineConfig.strength).
-DEFAULT_STRENGTH = {"off": 0.0, "rank1": 0.05, "association": 0.05, "memory": 0.1, "slots": 0.1, "episodic": 1.0}
+DEFAULT_STRENGTH = {
+    "off": 0.0,
+    "rank1": 0.05,
+    "association": 0.05,
+    "memory": 0.1,
+    "slots": 0.1,
+    "episodic": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -101,35 +108,61 @@ class EngineConfig:
         checks = [
             (self.window >= 1, f"window must be at least 1, got {self.window}"),
             (self.n_sink >= 0, f"n_sink must be 0 or more, got {self.n_sink}"),
-            (self.positions in POSITION_SCHEMES,
-             f"positions must be one of {', '.join(POSITION_SCHEMES)}, got {self.positions!r}"),
-            (0 <= self.keep_important < self.window,
-             f"keep_important must be in [0, window={self.window}), got {self.keep_important}"),
-            (not self.keep_important or self.track_importance,
-             "keep_important needs track_importance=True: heavy hitters are chosen by importance"),
-            (self.prefill_chunk >= 1, f"prefill_chunk must be at least 1, got {self.prefill_chunk}"),
+            (
+                self.positions in POSITION_SCHEMES,
+                f"positions must be one of {', '.join(POSITION_SCHEMES)}, got {self.positions!r}",
+            ),
+            (
+                0 <= self.keep_important < self.window,
+                f"keep_important must be in [0, window={self.window}), got {self.keep_important}",
+            ),
+            (
+                not self.keep_important or self.track_importance,
+                "keep_important needs track_importance=True: heavy hitters are chosen by importance",
+            ),
+            (
+                self.prefill_chunk >= 1,
+                f"prefill_chunk must be at least 1, got {self.prefill_chunk}",
+            ),
             (self.hand_over >= 1, f"hand_over must be at least 1, got {self.hand_over}"),
             (self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
-            (self.mode != "association" or self.track_importance,
-             "mode 'association' needs track_importance=True: links are read from the attention weights"),
-            (self.strength is None or self.strength > 0, f"strength must be positive, got {self.strength}"),
+            (
+                self.mode != "association" or self.track_importance,
+                "mode 'association' needs track_importance=True: links are read from the attention weights",
+            ),
+            (
+                self.strength is None or self.strength > 0,
+                f"strength must be positive, got {self.strength}",
+            ),
             (0 < self.decay <= 1, f"decay must be in (0, 1], got {self.decay}"),
-            (self.target in TARGETS, f"target must be one of {', '.join(TARGETS)}, got {self.target!r}"),
+            (
+                self.target in TARGETS,
+                f"target must be one of {', '.join(TARGETS)}, got {self.target!r}",
+            ),
             (self.max_norm > 0, f"max_norm must be positive, got {self.max_norm}"),
-            (self.stiffen_at >= 0, f"stiffen_at must be 0 (off) or positive, got {self.stiffen_at}"),
+            (
+                self.stiffen_at >= 0,
+                f"stiffen_at must be 0 (off) or positive, got {self.stiffen_at}",
+            ),
             (self.features >= 1, f"features must be at least 1, got {self.features}"),
-            (self.recall_distance is None or self.recall_distance >= 0,
-             f"recall_distance must be 0 or more, got {self.recall_distance}"),
+            (
+                self.recall_distance is None or self.recall_distance >= 0,
+                f"recall_distance must be 0 or more, got {self.recall_distance}",
+            ),
             (self.slots >= 1, f"slots must be at least 1, got {self.slots}"),
             (self.block >= 1, f"block must be at least 1, got {self.block}"),
             (self.blocks_read >= 1, f"blocks_read must be at least 1, got {self.blocks_read}"),
             (self.neighbours >= 0, f"neighbours must be 0 or more, got {self.neighbours}"),
             (self.query_tokens >= 1, f"query_tokens must be at least 1, got {self.query_tokens}"),
             (self.budget > 0, f"budget must be positive (inf: no bound), got {self.budget}"),
-            (self.recall_positions in RECALL_POSITIONS,
-             f"recall_positions must be one of {', '.join(RECALL_POSITIONS)}, got {self.recall_positions!r}"),
-            (self.mode != "episodic" or not self.keep_important,
-             "mode 'episodic' keeps no heavy hitters: set keep_important=0"),
+            (
+                self.recall_positions in RECALL_POSITIONS,
+                f"recall_positions must be one of {', '.join(RECALL_POSITIONS)}, got {self.recall_positions!r}",
+            ),
+            (
+                self.mode != "episodic" or not self.keep_important,
+                "mode 'episodic' keeps no heavy hitters: set keep_important=0",
+            ),
         ]
         for ok, message in checks:
             if not ok:

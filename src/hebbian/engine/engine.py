@@ -40,7 +40,9 @@ def _common_prefix(a: str, b: str) -> int:
 class HebbianEngine:
     def __init__(self, model: nn.Module, tokenizer, config: EngineConfig | None = None):
         self.model = model
-        self.tokenizer = tokenizer if isinstance(tokenizer, TokenizerWrapper) else TokenizerWrapper(tokenizer)
+        self.tokenizer = (
+            tokenizer if isinstance(tokenizer, TokenizerWrapper) else TokenizerWrapper(tokenizer)
+        )
         self.config = config or EngineConfig()
         self.strategy = make_strategy(model, self.config, full_attention_layers(model))
         self.decoder = SteadyDecoder(model, self.strategy)  # what generation runs: see compiled.py
@@ -57,9 +59,15 @@ class HebbianEngine:
         if self.strategy is not None:
             self.strategy.end_conversation() if keep_memory else self.strategy.reset()
 
-    def stream(self, prompt: Prompt, max_tokens: int = 256, temp: float = 0.0,
-               stop: Callable[[], bool] | None = None, sampler: Callable[[mx.array], mx.array] | None = None,
-               logits_processors: list[Callable] | None = None) -> Iterator[GenerationResponse]:
+    def stream(
+        self,
+        prompt: Prompt,
+        max_tokens: int = 256,
+        temp: float = 0.0,
+        stop: Callable[[], bool] | None = None,
+        sampler: Callable[[mx.array], mx.array] | None = None,
+        logits_processors: list[Callable] | None = None,
+    ) -> Iterator[GenerationResponse]:
         """Feed what is new in `prompt` and generate, yielding mlx-lm GenerationResponses.
 
         `sampler` (mlx-lm's make_sampler: top-p, min-p, XTC...) replaces the greedy or `temp` one;
@@ -72,13 +80,24 @@ class HebbianEngine:
         tokens, text = self._encode(prompt)
         snapshot, generated, kept = self._snapshot(), [], False
         try:
-            with patched(self.model, self.strategy), closing(stream_generate(
-                self.decoder, self.tokenizer, mx.array(tokens), max_tokens=max_tokens,
-                sampler=sampler or make_sampler(temp), logits_processors=logits_processors,
-                prompt_cache=self.cache, prefill_step_size=self.config.prefill_chunk,
-            )) as responses:
+            with (
+                patched(self.model, self.strategy),
+                closing(
+                    stream_generate(
+                        self.decoder,
+                        self.tokenizer,
+                        mx.array(tokens),
+                        max_tokens=max_tokens,
+                        sampler=sampler or make_sampler(temp),
+                        logits_processors=logits_processors,
+                        prompt_cache=self.cache,
+                        prefill_step_size=self.config.prefill_chunk,
+                    )
+                ) as responses,
+            ):
                 for response in responses:
-                    generated.append(response.token)  # generate_step has fed it to the model already
+                    # generate_step has fed it to the model already
+                    generated.append(response.token)
                     yield response
                     if stop is not None and stop():
                         break
@@ -104,25 +123,34 @@ class HebbianEngine:
         """Log-probabilities of each continuation token, fed teacher-forced after `context`
         through the engine's cache; both stay fed. An empty context continues what was fed."""
         ctx, text = self._encode(context, allow_empty=True)
-        cont = self.tokenizer.encode(continuation, add_special_tokens=False) if isinstance(continuation, str) \
+        cont = (
+            self.tokenizer.encode(continuation, add_special_tokens=False)
+            if isinstance(continuation, str)
             else list(continuation)
+        )
         if not ctx and cont and self._next_logprobs is None:
-            raise ValueError("score needs a context: nothing fed so far was scored or fed with feed()")
+            raise ValueError(
+                "score needs a context: nothing fed so far was scored or fed with feed()"
+            )
         tokens, first = ctx + cont, len(ctx) - 1  # the output at `first` predicts cont[0]
         scores, logprobs, snapshot = [], self._next_logprobs, self._snapshot()
         try:
             with patched(self.model, self.strategy):
                 for start in range(0, len(tokens), self.config.prefill_chunk):
-                    chunk = tokens[start:start + self.config.prefill_chunk]
+                    chunk = tokens[start : start + self.config.prefill_chunk]
                     out = self.model(mx.array(chunk)[None], cache=self.cache)[0]
                     lo = max(first, start)
                     if lo < start + len(chunk):  # this chunk's outputs predict continuation tokens
                         if first < 0 and start == 0:
                             scores.append(logprobs[cont[0]])
-                        rows = out[lo - start:]
+                        rows = out[lo - start :]
                         rows = rows - mx.logsumexp(rows, axis=-1, keepdims=True)
-                        targets = mx.array(tokens[lo + 1:start + len(chunk) + 1], dtype=mx.int32)
-                        scores.append(mx.take_along_axis(rows[:len(targets)], targets[:, None], axis=-1)[:, 0])
+                        targets = mx.array(tokens[lo + 1 : start + len(chunk) + 1], dtype=mx.int32)
+                        scores.append(
+                            mx.take_along_axis(rows[: len(targets)], targets[:, None], axis=-1)[
+                                :, 0
+                            ]
+                        )
                         logprobs = rows[-1]
                     mx.eval(scores, [c.state for c in self.cache], self._strategy_arrays())
         except BaseException:
@@ -172,11 +200,16 @@ class HebbianEngine:
         hebbian = [c for c in self.cache if isinstance(c, HebbianCache)]
         first = hebbian[0]
         out = {
-            "mode": self.config.mode, "tokens_seen": first.seen, "held": first.size(),
-            "capacity": self.config.capacity, "evicted": first.evicted, "consolidated": self._consolidated(),
+            "mode": self.config.mode,
+            "tokens_seen": first.seen,
+            "held": first.size(),
+            "capacity": self.config.capacity,
+            "evicted": first.evicted,
+            "consolidated": self._consolidated(),
             "cache_bytes": sum(getattr(c, "nbytes", 0) for c in self.cache),
             "memory_bytes": self.strategy.nbytes if self.strategy is not None else 0,
-            "mass": 0.0, "decay": self.config.decay,
+            "mass": 0.0,
+            "decay": self.config.decay,
         }
         if self.strategy is not None:
             out.update(self.strategy.diagnostics())
@@ -198,14 +231,18 @@ class HebbianEngine:
             text = prompt
             tokens = self.tokenizer.encode(text, add_special_tokens=first) if text else []
         elif prompt and isinstance(prompt[0], dict):
-            rendered = self.tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=False)
-            text = rendered[_common_prefix(self.transcript, rendered):]
+            rendered = self.tokenizer.apply_chat_template(
+                list(prompt), add_generation_prompt=True, tokenize=False
+            )
+            text = rendered[_common_prefix(self.transcript, rendered) :]
             tokens = self.tokenizer.encode(text, add_special_tokens=False)
         else:
             tokens = [int(t) for t in prompt]
             text = self.tokenizer.decode(tokens)
         if not tokens and not allow_empty:
-            raise ValueError("nothing new to feed: the prompt adds no tokens to what was fed before")
+            raise ValueError(
+                "nothing new to feed: the prompt adds no tokens to what was fed before"
+            )
         return tokens, text
 
     def _fed(self, text: str, next_logprobs: mx.array | None) -> None:

@@ -26,7 +26,8 @@ class Plan:
 
     sinks: int = 0  # the step's first tokens that became sinks (they already sit in place)
     hand_over: list[int] = field(default_factory=list)  # slots to hand over now, oldest first
-    moves: list[int] = field(default_factory=list)  # slots whose tokens go to the ring's start, in order
+    # slots whose tokens go to the ring's start, in order
+    moves: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -100,5 +101,9 @@ class Layout:
         """Hand over every pending token: their slots, oldest first (they become free)."""
         slots = [self.slot(j) for j in range(self.pending)]
         if slots:
-            self.start, self.pending, self.wrapped = (self.start + self.pending) % self.ring, 0, True
+            self.start, self.pending, self.wrapped = (
+                (self.start + self.pending) % self.ring,
+                0,
+                True,
+            )
         return slots

@@ -43,7 +43,9 @@ def model_modules(model: nn.Module) -> list[ModuleType]:
     names = {cls.__module__ for m in [model, *model.modules()] for cls in type(m).__mro__}
     modules = [sys.modules[n] for n in sorted(names) if hasattr(sys.modules.get(n), NAME)]
     if not modules:
-        raise ValueError(f"{type(model).__module__} does not call mlx-lm's {NAME}; the engine cannot attach")
+        raise ValueError(
+            f"{type(model).__module__} does not call mlx-lm's {NAME}; the engine cannot attach"
+        )
     return modules
 
 

@@ -18,10 +18,12 @@ def prefill(model: nn.Module, tokens: mx.array, cache: list, chunk: int) -> mx.a
     """
     if len(tokens) == 0:
         raise ValueError("prefill needs at least one token")
-    strategy = next((c.consolidator for c in cache if getattr(c, "consolidator", None) is not None), None)
+    strategy = next(
+        (c.consolidator for c in cache if getattr(c, "consolidator", None) is not None), None
+    )
     with patched(model, strategy):
         for start in range(0, len(tokens), chunk):
-            logits = model(tokens[None, start:start + chunk], cache=cache)[0, -1]
+            logits = model(tokens[None, start : start + chunk], cache=cache)[0, -1]
             mx.eval([c.state for c in cache], getattr(strategy, "arrays", list)())
         mx.eval(logits)
     return logits

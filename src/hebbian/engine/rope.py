@@ -22,7 +22,9 @@ import numpy as np
 
 
 @lru_cache(maxsize=64)
-def _turn_matrix(omega: tuple[float, ...], head_dim: int, traditional: bool, shift: int) -> mx.array:
+def _turn_matrix(
+    omega: tuple[float, ...], head_dim: int, traditional: bool, shift: int
+) -> mx.array:
     """R with (x @ R) = x turned `shift` positions on, for the angular frequencies omega (per pair)."""
     angle = shift * np.array(omega)  # float64: exact for any shift the cache uses
     cos, sin = np.cos(angle), np.sin(angle)
@@ -63,7 +65,9 @@ class Rotary:
             return self.turn(x, -offset if inverse else offset)
         # The angle is scale * position * frequency, so a negated scale is the exact inverse.
         scale = -self.scale if inverse else self.scale
-        return mx.fast.rope(x, self.dims, traditional=self.traditional, scale=scale, offset=offset, **self.settings)
+        return mx.fast.rope(
+            x, self.dims, traditional=self.traditional, scale=scale, offset=offset, **self.settings
+        )
 
     def rotate(self, x: mx.array, offset: int) -> mx.array:
         """Row t of x (..., T, D) turned to position offset + t."""
@@ -85,5 +89,6 @@ class Rotary:
         """Undo the rotation of each row of x (..., E, D), row i having been turned to positions[..., i]."""
         # mx.fast.rope takes one offset per leading index: give every row its own.
         rows = x.reshape(-1, 1, 1, x.shape[-1])
-        return self._rope(rows, positions.reshape(-1).astype(mx.int32), inverse=True).reshape(x.shape)
-
+        return self._rope(rows, positions.reshape(-1).astype(mx.int32), inverse=True).reshape(
+            x.shape
+        )

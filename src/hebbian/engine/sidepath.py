@@ -34,11 +34,17 @@ class SidePath(nn.Module):
 def attach(model: nn.Module, strategy) -> bool:
     """Wrap the K/V projections of the strategy's layers; False (and nothing done) if they
     already carry its wrappers, so that nested `patched` calls leave them to the outer one."""
-    projections = [(i, t, getattr(model.layers[i].self_attn, f"{t}_proj")) for i in strategy.shapes for t in "kv"]
+    projections = [
+        (i, t, getattr(model.layers[i].self_attn, f"{t}_proj"))
+        for i in strategy.shapes
+        for t in "kv"
+    ]
     for i, t, current in projections:
         if isinstance(current, SidePath):
             if current._strategy is not strategy:
-                raise RuntimeError(f"layer {i}: another strategy's side path is attached to {t}_proj")
+                raise RuntimeError(
+                    f"layer {i}: another strategy's side path is attached to {t}_proj"
+                )
             return False
     for i, t, base in projections:
         setattr(model.layers[i].self_attn, f"{t}_proj", SidePath(base, i, t, strategy))

@@ -32,20 +32,33 @@ class StateFileError(Exception):
 def fingerprint(model: nn.Module) -> str:
     digest = hashlib.sha256()
     args = getattr(model, "args", None)
-    digest.update(json.dumps(vars(args) if args is not None else {}, sort_keys=True, default=str).encode())
+    digest.update(
+        json.dumps(vars(args) if args is not None else {}, sort_keys=True, default=str).encode()
+    )
     for layer in (model.layers[0], model.layers[-1]):
         for name, x in tree_flatten(layer.parameters()):
             if "attn" in name:
                 digest.update(name.encode())
-                digest.update(np.array(x.astype(mx.float32) if x.dtype == mx.bfloat16 else x).tobytes())
+                digest.update(
+                    np.array(x.astype(mx.float32) if x.dtype == mx.bfloat16 else x).tobytes()
+                )
     return digest.hexdigest()
 
 
-def save_state(path: str | Path, arrays: dict[str, mx.array], config: EngineConfig, model_fingerprint: str,
-               consolidated: int) -> None:
+def save_state(
+    path: str | Path,
+    arrays: dict[str, mx.array],
+    config: EngineConfig,
+    model_fingerprint: str,
+    consolidated: int,
+) -> None:
     path = Path(path)
-    meta = {"format": FORMAT, "fingerprint": model_fingerprint, "config": config.to_dict(),
-            "consolidated": consolidated}
+    meta = {
+        "format": FORMAT,
+        "fingerprint": model_fingerprint,
+        "config": config.to_dict(),
+        "consolidated": consolidated,
+    }
     # mx.save_safetensors appends ".safetensors" to other names: give the temporary file that suffix
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.safetensors")
     try:
@@ -69,20 +82,30 @@ def read_state(path: str | Path) -> tuple[dict[str, mx.array], dict]:
         arrays, metadata = mx.load(str(path), format="safetensors", return_metadata=True)
         meta = json.loads(metadata[META_KEY])
     except (RuntimeError, ValueError, KeyError) as e:
-        reason = "not an engine state file" if isinstance(e, KeyError) else "unreadable (truncated or corrupt?)"
+        reason = (
+            "not an engine state file"
+            if isinstance(e, KeyError)
+            else "unreadable (truncated or corrupt?)"
+        )
         raise StateFileError(f"{path}: {reason}") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise StateFileError(f"{path}: not an engine state file of format {FORMAT}")
     return arrays, meta
 
 
-def load_state(path: str | Path, config: EngineConfig, model_fingerprint: str) -> tuple[dict[str, mx.array], dict]:
+def load_state(
+    path: str | Path, config: EngineConfig, model_fingerprint: str
+) -> tuple[dict[str, mx.array], dict]:
     """(arrays, metadata) of a state file made for this model and mode, or StateFileError."""
     arrays, meta = read_state(path)
     if meta.get("fingerprint") != model_fingerprint:
-        raise StateFileError(f"{path}: saved from a different model; load it with the model it was made with")
+        raise StateFileError(
+            f"{path}: saved from a different model; load it with the model it was made with"
+        )
     mode = meta.get("config", {}).get("mode")
     if mode != config.mode:
-        raise StateFileError(f"{path}: holds {mode!r} state but the engine runs mode {config.mode!r}; "
-                             f"use mode {mode!r} to load it")
+        raise StateFileError(
+            f"{path}: holds {mode!r} state but the engine runs mode {config.mode!r}; "
+            f"use mode {mode!r} to load it"
+        )
     return arrays, meta

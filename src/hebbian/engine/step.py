@@ -16,7 +16,7 @@ layer: traced once per configuration and shape, its elementwise chains fused.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 
 import mlx.core as mx
 import numpy as np
@@ -25,7 +25,7 @@ from .attention import attend
 from .rope import turned
 
 
-@lru_cache(maxsize=None)
+@cache
 def slot_index(at: int) -> mx.array:
     return mx.array([at], dtype=mx.int32)
 
@@ -38,13 +38,15 @@ def constant(shape: tuple[int, ...], value: float | int) -> mx.array:
 
 def put(buffer: mx.array, rows: mx.array, at: int | mx.array) -> mx.array:
     """`rows` written into `buffer` along the token axis from slot `at` (an int or an index array)."""
-    return mx.slice_update(buffer, rows, at if isinstance(at, mx.array) else slot_index(at), axes=(2,))
+    return mx.slice_update(
+        buffer, rows, at if isinstance(at, mx.array) else slot_index(at), axes=(2,)
+    )
 
 
 def accumulate(importance: mx.array, attention: mx.array) -> mx.array:
     """Importance plus the attention a step's queries gave the T slots it read, (B, H, L, T)."""
     received = attention[:, :, 0] if attention.shape[2] == 1 else attention.sum(axis=2)
-    return put(importance, importance[..., :received.shape[-1]] + received, 0)
+    return put(importance, importance[..., : received.shape[-1]] + received, 0)
 
 
 def place_head(keys: mx.array, head: mx.array, sinks: int, heavy_at: int) -> mx.array:
@@ -64,8 +66,10 @@ def strongest(attention, own, fresh, seen, link_w, link_pos) -> tuple[mx.array, 
     if attention.shape[2] == 1:  # decoding (own is fresh): fewer operations, the same result
         best = attention[:, :, 0]
         better = best > link_w
-        return (mx.where(fresh, 0.0, mx.where(better, best, link_w)),
-                mx.where(fresh, -1, mx.where(better, seen, link_pos)))
+        return (
+            mx.where(fresh, 0.0, mx.where(better, best, link_w)),
+            mx.where(fresh, -1, mx.where(better, seen, link_pos)),
+        )
     link_w, link_pos = mx.where(fresh, 0.0, link_w), mx.where(fresh, -1, link_pos)
     attention = mx.where(own, 0.0, attention)
     best, who = attention.max(axis=2), attention.argmax(axis=2).astype(mx.int32) + seen
@@ -76,8 +80,13 @@ def strongest(attention, own, fresh, seen, link_w, link_pos) -> tuple[mx.array, 
 def link(buffers: dict[str, mx.array], attention: mx.array, own, fresh, seen) -> None:
     """Update the link fields of `buffers` (in the dict) with a step's attention."""
     T = attention.shape[-1]
-    w, pos = strongest(attention, own, fresh, seen, buffers["link_w"][..., :T], buffers["link_pos"][..., :T])
-    buffers["link_w"], buffers["link_pos"] = put(buffers["link_w"], w, 0), put(buffers["link_pos"], pos, 0)
+    w, pos = strongest(
+        attention, own, fresh, seen, buffers["link_w"][..., :T], buffers["link_pos"][..., :T]
+    )
+    buffers["link_w"], buffers["link_pos"] = (
+        put(buffers["link_w"], w, 0),
+        put(buffers["link_pos"], pos, 0),
+    )
 
 
 @lru_cache(maxsize=4)
@@ -89,18 +98,38 @@ def own_slots(L: int, T: int, first: int) -> tuple[mx.array, mx.array]:
     return mx.array(own), mx.array(own.any(axis=0))
 
 
-def _steady_step(buffers, rows, first, seen, queries, mask, sinks, head, memory, links, *,
-                 T: int, scale: float, track: bool, head_slots: tuple[int, int], read: Callable | None):
+def _steady_step(
+    buffers,
+    rows,
+    first,
+    seen,
+    queries,
+    mask,
+    sinks,
+    head,
+    memory,
+    links,
+    *,
+    T: int,
+    scale: float,
+    track: bool,
+    head_slots: tuple[int, int],
+    read: Callable | None,
+):
     """One steady decoding step of one layer: (attention output, the new buffers).
 
     rows: the token's "keys", "values" (and "hidden"); first: its slot, (1,) int32; seen: its
     position, an int32 scalar; head: (the head's keys turned to positions 0, 1, ..., the turn to
-    their place) or None, head_slots: where place_head writes it; memory: (the consolidator's layer state, the turn that frees queries of
-    their position, or None) or None; links: (own, fresh) or None.
+    their place) or None, head_slots: where place_head writes it; memory: (the consolidator's layer
+    state, the turn that frees queries of their position, or None) or None; links: (own, fresh) or None.
     """
     b = dict(buffers)
     B, H = rows["keys"].shape[:2]
-    rows = {**rows, "importance": mx.zeros((B, H, 1)), "positions": mx.broadcast_to(seen, (B, H, 1))}
+    rows = {
+        **rows,
+        "importance": mx.zeros((B, H, 1)),
+        "positions": mx.broadcast_to(seen, (B, H, 1)),
+    }
     for name, x in rows.items():
         b[name] = put(b[name], x, first)
     if head is not None:
@@ -109,7 +138,9 @@ def _steady_step(buffers, rows, first, seen, queries, mask, sinks, head, memory,
     if memory is not None:
         state, query_turn = memory
         memory = read(state, queries if query_turn is None else turned(queries, query_turn), scale)
-    out, weights = attend(queries, keys, values, scale, mask, sinks, memory, track or links is not None)
+    out, weights = attend(
+        queries, keys, values, scale, mask, sinks, memory, track or links is not None
+    )
     if track:
         b["importance"] = accumulate(b["importance"], weights)
     if links is not None:
@@ -117,7 +148,11 @@ def _steady_step(buffers, rows, first, seen, queries, mask, sinks, head, memory,
     return out, b
 
 
-@lru_cache(maxsize=None)
-def steady_step(T: int, scale: float, track: bool, head_slots: tuple[int, int], read: Callable | None) -> Callable:
+@cache
+def steady_step(
+    T: int, scale: float, track: bool, head_slots: tuple[int, int], read: Callable | None
+) -> Callable:
     """The compiled `_steady_step` for one configuration (shared by the layers and caches that have it)."""
-    return mx.compile(partial(_steady_step, T=T, scale=scale, track=track, head_slots=head_slots, read=read))
+    return mx.compile(
+        partial(_steady_step, T=T, scale=scale, track=track, head_slots=head_slots, read=read)
+    )

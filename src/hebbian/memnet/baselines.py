@@ -51,7 +51,9 @@ class LSTMLM(nn.Module):
         return self.head(states), None
 
 
-def matched_width(build: Callable[[int], nn.Module], target: int, step: int, largest: int = 4096) -> int:
+def matched_width(
+    build: Callable[[int], nn.Module], target: int, step: int, largest: int = 4096
+) -> int:
     """The width (a multiple of ``step``) whose model's parameter count is closest to ``target``.
 
     Parameter counts grow with width, so a bisection finds the first width at or above
@@ -70,14 +72,18 @@ def matched_width(build: Callable[[int], nn.Module], target: int, step: int, lar
 
 def transformer_baseline(config: MemNetConfig, target: int) -> TransformerLM:
     """A TransformerLM with MemNet's depth, heads and window and about ``target`` parameters."""
+
     def build(dims: int) -> TransformerLM:
-        return TransformerLM(config.vocab_size, dims, config.n_layers, config.n_heads, config.window)
+        return TransformerLM(
+            config.vocab_size, dims, config.n_layers, config.n_heads, config.window
+        )
 
     return build(matched_width(build, target, config.n_heads))
 
 
 def lstm_baseline(config: MemNetConfig, target: int) -> LSTMLM:
     """An LSTMLM with about ``target`` parameters."""
+
     def build(hidden: int) -> LSTMLM:
         return LSTMLM(config.vocab_size, hidden)
 

@@ -36,13 +36,25 @@ class MemNetConfig:
     lambda_sparsity: float = 0.01
 
     def __post_init__(self) -> None:
-        positive = ("vocab_size", "d_model", "n_layers", "n_heads", "window", "n_slots", "slot_dim",
-                    "read_heads", "write_heads", "top_k")
+        positive = (
+            "vocab_size",
+            "d_model",
+            "n_layers",
+            "n_heads",
+            "window",
+            "n_slots",
+            "slot_dim",
+            "read_heads",
+            "write_heads",
+            "top_k",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+            raise ValueError(
+                f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})"
+            )
         if self.top_k > self.n_slots:
             raise ValueError(f"top_k ({self.top_k}) cannot exceed n_slots ({self.n_slots})")
         if self.policy not in POLICIES:
@@ -50,8 +62,13 @@ class MemNetConfig:
         for name in ("alpha", "graph_decay"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
-        for name in ("stdp_rate", "dream_every", "lambda_hallucination", "lambda_utilization",
-                     "lambda_sparsity"):
+        for name in (
+            "stdp_rate",
+            "dream_every",
+            "lambda_hallucination",
+            "lambda_utilization",
+            "lambda_sparsity",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
 

@@ -24,7 +24,8 @@ def retention(write_weights: np.ndarray) -> np.ndarray:
     steps = omega.shape[1]
     log_kept = np.cumsum(np.log(np.maximum(1.0 - omega, 1e-12)), axis=1)  # (B, T, N)
     # kept from just after t up to s: exp(log_kept[s] - log_kept[t])
-    span = np.exp(np.clip(log_kept[:, None, :, :] - log_kept[:, :, None, :], None, 0.0))  # (B, t, s, N)
+    # (B, t, s, N)
+    span = np.exp(np.clip(log_kept[:, None, :, :] - log_kept[:, :, None, :], None, 0.0))
     mass = omega.sum(axis=-1, keepdims=True)
     share = omega / np.maximum(mass, 1e-12)
     held = np.einsum("btn,btsn->bts", share, span)
@@ -32,7 +33,9 @@ def retention(write_weights: np.ndarray) -> np.ndarray:
     return np.where(later[None], held, 0.0)
 
 
-def survival_by_role(write_weights: np.ndarray, roles: np.ndarray, role: int, horizon: int) -> np.ndarray:
+def survival_by_role(
+    write_weights: np.ndarray, roles: np.ndarray, role: int, horizon: int
+) -> np.ndarray:
     """Mean retention after delays 0..horizon-1 of the writes made at positions of ``role``.
 
     Each delay averages over the writes that still have that many steps left in their
@@ -52,7 +55,9 @@ def survival_by_role(write_weights: np.ndarray, roles: np.ndarray, role: int, ho
 def write_mass_by_role(write_weights: np.ndarray, roles: np.ndarray, n_roles: int) -> np.ndarray:
     """Mean total write mass (sum over slots of omega) at positions of each role; NaN if absent."""
     mass = write_weights.sum(axis=-1)
-    return np.array([mass[roles == r].mean() if (roles == r).any() else np.nan for r in range(n_roles)])
+    return np.array(
+        [mass[roles == r].mean() if (roles == r).any() else np.nan for r in range(n_roles)]
+    )
 
 
 def slot_lifetimes(write_weights: np.ndarray) -> np.ndarray:

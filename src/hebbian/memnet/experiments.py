@@ -61,12 +61,18 @@ class Settings:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         unknown = set(self.variants) - set(VARIANTS)
         if unknown or not self.variants:
-            raise ValueError(f"variants must be a non-empty subset of {VARIANTS}, got {self.variants!r}")
+            raise ValueError(
+                f"variants must be a non-empty subset of {VARIANTS}, got {self.variants!r}"
+            )
         if self.steps < 1 or self.batch_size < 1 or self.eval_sequences < 1 or self.warmup < 0:
             raise ValueError("steps, batch_size and eval_sequences must be >= 1, warmup >= 0")
-        if self.task == "continual" and (self.steps % self.n_tasks or self.steps // self.n_tasks < self.evals_per_task):
-            raise ValueError(f"continual needs steps ({self.steps}) divisible by n_tasks ({self.n_tasks}), "
-                             f"with at least evals_per_task ({self.evals_per_task}) steps per task")
+        if self.task == "continual" and (
+            self.steps % self.n_tasks or self.steps // self.n_tasks < self.evals_per_task
+        ):
+            raise ValueError(
+                f"continual needs steps ({self.steps}) divisible by n_tasks ({self.n_tasks}), "
+                f"with at least evals_per_task ({self.evals_per_task}) steps per task"
+            )
         self.recall_tasks()  # validates the data settings
         self.memnet_config()  # validates the model settings
 
@@ -75,8 +81,18 @@ class Settings:
 
     def recall_tasks(self) -> list[tasks.RecallTask]:
         """One RecallTask per (continual) task."""
-        return [tasks.RecallTask(self.vocabulary(), self.story_length, self.n_pairs, self.n_distractors,
-                                 self.mark, task=i, answer_shift=self.answer_shift) for i in range(self.n_tasks)]
+        return [
+            tasks.RecallTask(
+                self.vocabulary(),
+                self.story_length,
+                self.n_pairs,
+                self.n_distractors,
+                self.mark,
+                task=i,
+                answer_shift=self.answer_shift,
+            )
+            for i in range(self.n_tasks)
+        ]
 
     def memnet_config(self) -> MemNetConfig:
         return MemNetConfig(vocab_size=self.vocabulary().size, **self.model)
@@ -89,7 +105,9 @@ class Settings:
 
 DEFAULTS = {
     "dependency": Settings("dependency"),
-    "continual": Settings("continual", steps=600, n_tasks=3, answer_shift=1, variants=("memnet", *BASELINES)),
+    "continual": Settings(
+        "continual", steps=600, n_tasks=3, answer_shift=1, variants=("memnet", *BASELINES)
+    ),
     "forgetting": Settings("forgetting", story_length=20, n_pairs=2, n_distractors=4, mark=True),
 }
 
@@ -108,10 +126,16 @@ def build(variant: str, config: MemNetConfig) -> nn.Module:
     if variant in ABLATIONS:
         return MemNet(ablated(config, variant))
     budget = count_parameters(MemNet(config))
-    return transformer_baseline(config, budget) if variant == "transformer" else lstm_baseline(config, budget)
+    return (
+        transformer_baseline(config, budget)
+        if variant == "transformer"
+        else lstm_baseline(config, budget)
+    )
 
 
-def run_seed(settings: Settings, seed: int, advance: Callable[[str], None] = lambda variant: None) -> dict:
+def run_seed(
+    settings: Settings, seed: int, advance: Callable[[str], None] = lambda variant: None
+) -> dict:
     """Train and evaluate every variant on one seed; ``advance(variant)`` after each training step."""
     run = _continual if settings.task == "continual" else _recall
     config = settings.memnet_config()  # the loss weights and reach are the same for every variant
@@ -120,14 +144,31 @@ def run_seed(settings: Settings, seed: int, advance: Callable[[str], None] = lam
         start = time.perf_counter()
         mx.random.seed(seed)
         model = build(variant, config)
-        train_rng, eval_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-        result = run(settings, config, model, seed, train_rng, eval_rng, lambda step, loss, v=variant: advance(v))
+        train_rng, eval_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+        )
+        result = run(
+            settings,
+            config,
+            model,
+            seed,
+            train_rng,
+            eval_rng,
+            lambda step, loss, v=variant: advance(v),
+        )
         result["parameters"] = count_parameters(model)
         result["seconds"] = round(time.perf_counter() - start, 1)
         results[variant] = result
-    return {"task": settings.task, "seed": seed, "settings": settings.to_dict(), "memnet_config": config.to_dict(),
-            "provenance": provenance.describe(), "receptive_field": config.receptive_field,
-            "chance": tasks.chance(settings.recall_tasks()[0]), "variants": results}
+    return {
+        "task": settings.task,
+        "seed": seed,
+        "settings": settings.to_dict(),
+        "memnet_config": config.to_dict(),
+        "provenance": provenance.describe(),
+        "receptive_field": config.receptive_field,
+        "chance": tasks.chance(settings.recall_tasks()[0]),
+        "variants": results,
+    }
 
 
 def _batches(task: tasks.RecallTask, settings: Settings, steps: int, rng: np.random.Generator):
@@ -136,7 +177,13 @@ def _batches(task: tasks.RecallTask, settings: Settings, steps: int, rng: np.ran
 
 def _loss_curve(losses: list[float]) -> list[float]:
     blocks = len(losses) // LOSS_EVERY
-    return np.asarray(losses[: blocks * LOSS_EVERY]).reshape(blocks, LOSS_EVERY).mean(axis=1).round(4).tolist()
+    return (
+        np.asarray(losses[: blocks * LOSS_EVERY])
+        .reshape(blocks, LOSS_EVERY)
+        .mean(axis=1)
+        .round(4)
+        .tolist()
+    )
 
 
 def _recall_metrics(preds: np.ndarray, batch: tasks.Batch, reach: int) -> dict:
@@ -157,9 +204,11 @@ def _recall_metrics(preds: np.ndarray, batch: tasks.Batch, reach: int) -> dict:
         "beyond_reach": float(correct[beyond].mean()) if beyond.any() else float("nan"),
         "within_reach": float(correct[~beyond].mean()) if (~beyond).any() else float("nan"),
         "in_sequence": float(in_sequence.mean()),
-        "by_distance": {"distance": found.tolist(),
-                        "n": [int((distances == d).sum()) for d in found],
-                        "correct": [int(correct[distances == d].sum()) for d in found]},
+        "by_distance": {
+            "distance": found.tolist(),
+            "n": [int((distances == d).sum()) for d in found],
+            "correct": [int(correct[distances == d].sum()) for d in found],
+        },
     }
 
 
@@ -173,19 +222,31 @@ def _memory_summary(trace: dict | None, batch: tasks.Batch) -> dict | None:
         "read_entropy": float(dynamics.read_entropy(trace["read_weights"]).mean()),
         "read_entropy_uniform": float(np.log(omega.shape[-1])),
         "policy": trace["policy"].mean(axis=(0, 1, 2)).round(4).tolist(),
-        "write_mass_by_role": dynamics.write_mass_by_role(omega, batch.roles, len(tasks.ROLE_NAMES)).tolist(),
+        "write_mass_by_role": dynamics.write_mass_by_role(
+            omega, batch.roles, len(tasks.ROLE_NAMES)
+        ).tolist(),
     }
 
 
 def _recall(settings, config, model, seed, train_rng, eval_rng, on_step) -> dict:
     """dependency and forgetting: train on one task, then score recall (and, for forgetting, dynamics)."""
     task = settings.recall_tasks()[0]
-    losses = train(model, config, _batches(task, settings, settings.steps, train_rng), seed,
-                   settings.learning_rate, settings.warmup, on_step=on_step)
+    losses = train(
+        model,
+        config,
+        _batches(task, settings, settings.steps, train_rng),
+        seed,
+        settings.learning_rate,
+        settings.warmup,
+        on_step=on_step,
+    )
     batch = tasks.sample(task, settings.eval_sequences, eval_rng)
     preds, trace = evaluate(model, batch.tokens)
-    result = {"loss": _loss_curve(losses), "metrics": _recall_metrics(preds, batch, config.receptive_field),
-              "memory": _memory_summary(trace, batch)}
+    result = {
+        "loss": _loss_curve(losses),
+        "metrics": _recall_metrics(preds, batch, config.receptive_field),
+        "memory": _memory_summary(trace, batch),
+    }
     if trace is not None and settings.task == "forgetting":
         result["dynamics"] = _dynamics(trace, batch)
     return result
@@ -195,41 +256,74 @@ def _continual(settings, config, model, seed, train_rng, eval_rng, on_step) -> d
     recall_tasks = settings.recall_tasks()
     per_task = settings.steps // settings.n_tasks
     evals = [tasks.sample(t, settings.eval_sequences, eval_rng) for t in recall_tasks]
-    checkpoints = {i * per_task + round(k * per_task / settings.evals_per_task)
-                   for i in range(settings.n_tasks) for k in range(1, settings.evals_per_task + 1)}
+    checkpoints = {
+        i * per_task + round(k * per_task / settings.evals_per_task)
+        for i in range(settings.n_tasks)
+        for k in range(1, settings.evals_per_task + 1)
+    }
     curve = {"step": [], "accuracy": []}
 
     def step_and_evaluate(step: int, loss: float) -> None:
         on_step(step, loss)
         if step + 1 in checkpoints:
             curve["step"].append(step + 1)
-            curve["accuracy"].append([float(item_correct(evaluate(model, b.tokens)[0], b)[0].mean())
-                                      for b in evals])
+            curve["accuracy"].append(
+                [float(item_correct(evaluate(model, b.tokens)[0], b)[0].mean()) for b in evals]
+            )
 
     stream = chain.from_iterable(_batches(t, settings, per_task, train_rng) for t in recall_tasks)
-    losses = train(model, config, stream, seed, settings.learning_rate, settings.warmup, on_step=step_and_evaluate)
+    losses = train(
+        model,
+        config,
+        stream,
+        seed,
+        settings.learning_rate,
+        settings.warmup,
+        on_step=step_and_evaluate,
+    )
     acc = np.asarray(curve["accuracy"])  # (evaluations, tasks)
     at_boundary = acc[[curve["step"].index((i + 1) * per_task) for i in range(settings.n_tasks)]]
     final = at_boundary[-1]
     # Forgetting of task i: its best accuracy at any task boundary from its own onwards, minus its final one.
     forgetting = [float(at_boundary[i:-1, i].max() - final[i]) for i in range(settings.n_tasks - 1)]
-    return {"loss": _loss_curve(losses), "curve": curve,
-            "metrics": {"final_accuracy": float(final.mean()), "forgetting": float(np.mean(forgetting)),
-                        "final_by_task": final.tolist(), "forgetting_by_task": forgetting}}
+    return {
+        "loss": _loss_curve(losses),
+        "curve": curve,
+        "metrics": {
+            "final_accuracy": float(final.mean()),
+            "forgetting": float(np.mean(forgetting)),
+            "final_by_task": final.tolist(),
+            "forgetting_by_task": forgetting,
+        },
+    }
 
 
 def _dynamics(trace: dict, batch: tasks.Batch, example: int = 0) -> dict:
     """Survival curves per role, slot lifetimes, read entropy over time and one example's heatmaps."""
     omega = trace["write_weights"]
     horizon = omega.shape[1]
-    roles = (tasks.KEY, tasks.VALUE, tasks.DISTRACTOR_KEY, tasks.DISTRACTOR_VALUE, tasks.FILLER, tasks.MARK)
+    roles = (
+        tasks.KEY,
+        tasks.VALUE,
+        tasks.DISTRACTOR_KEY,
+        tasks.DISTRACTOR_VALUE,
+        tasks.FILLER,
+        tasks.MARK,
+    )
     return {
-        "survival": {tasks.ROLE_NAMES[r]: np.round(dynamics.survival_by_role(omega, batch.roles, r, horizon), 4)
-                     .tolist() for r in roles},
+        "survival": {
+            tasks.ROLE_NAMES[r]: np.round(
+                dynamics.survival_by_role(omega, batch.roles, r, horizon), 4
+            ).tolist()
+            for r in roles
+        },
         "slot_lifetimes": dynamics.slot_lifetimes(omega).round(3).tolist(),
         "read_entropy_by_step": dynamics.read_entropy(trace["read_weights"]).round(4).tolist(),
-        "example": {"tokens": batch.tokens[example].tolist(), "roles": batch.roles[example].tolist(),
-                    "write_weights": omega[example].round(3).tolist(),
-                    "read_weights": trace["read_weights"][example].mean(axis=1).round(3).tolist(),
-                    "adjacency": trace["adjacency"][example].round(3).tolist()},
+        "example": {
+            "tokens": batch.tokens[example].tolist(),
+            "roles": batch.roles[example].tolist(),
+            "write_weights": omega[example].round(3).tolist(),
+            "read_weights": trace["read_weights"][example].mean(axis=1).round(3).tolist(),
+            "adjacency": trace["adjacency"][example].round(3).tolist(),
+        },
     }

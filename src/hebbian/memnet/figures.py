@@ -19,14 +19,20 @@ DPI = 90
 ROLE_LETTERS = {0: ".", 1: "K", 2: "V", 3: "k", 4: "v", 5: "M", 6: "Q", 7: "q"}
 
 
-def mean_and_band(rows: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_and_band(
+    rows: np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over axis 0 (seeds) and its t-interval; NaNs are ignored, one seed gives no band."""
     rows = np.asarray(rows, dtype=float)
     n = np.sum(~np.isnan(rows), axis=0)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # columns without data are NaN by design
         mean = np.nanmean(rows, axis=0)
-        half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * np.nanstd(rows, axis=0, ddof=1) / np.sqrt(n)
+        half = (
+            stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
+            * np.nanstd(rows, axis=0, ddof=1)
+            / np.sqrt(n)
+        )
     half = np.where(n > 1, half, 0.0)
     return mean, mean - half, mean + half
 
@@ -44,14 +50,18 @@ def _band(ax, x, rows, label):
     ax.fill_between(x, low, high, alpha=0.12)
 
 
-def accuracy_vs_distance(seeds: list[dict], variants: list[str], path: Path, bin_width: int = 2) -> Path:
+def accuracy_vs_distance(
+    seeds: list[dict], variants: list[str], path: Path, bin_width: int = 2
+) -> Path:
     """Recall accuracy against distance (binned) per variant, with the controller's reach marked.
 
     Bins are aligned so that one ends exactly at the reach: no bin mixes items the
     controller can see with items it cannot.
     """
     reach, chance = seeds[0]["receptive_field"], seeds[0]["chance"]
-    longest = max(max(s["variants"][v]["metrics"]["by_distance"]["distance"]) for s in seeds for v in variants)
+    longest = max(
+        max(s["variants"][v]["metrics"]["by_distance"]["distance"]) for s in seeds for v in variants
+    )
     first = reach + 1 - (reach // bin_width) * bin_width
     edges = np.unique(np.concatenate([[1], np.arange(first, longest + bin_width + 1, bin_width)]))
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
@@ -72,13 +82,21 @@ def accuracy_vs_distance(seeds: list[dict], variants: list[str], path: Path, bin
     return _save(fig, path)
 
 
-def metric_by_variant(seeds: list[dict], variants: list[str], metric: str, label: str, path: Path) -> Path:
+def metric_by_variant(
+    seeds: list[dict], variants: list[str], metric: str, label: str, path: Path
+) -> Path:
     """One metric per variant: seeds as dots, their mean as a bar."""
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     for i, variant in enumerate(variants):
         values = [s["variants"][variant]["metrics"][metric] for s in seeds]
         ax.bar(i, np.mean(values), color="C0", alpha=0.35)
-        ax.plot(np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)), values, "o", color="C0", ms=4)
+        ax.plot(
+            np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)),
+            values,
+            "o",
+            color="C0",
+            ms=4,
+        )
     ax.set_xticks(range(len(variants)), variants, rotation=20, fontsize=8)
     ax.set_ylabel(label)
     return _save(fig, path)
@@ -128,17 +146,31 @@ def survival_curves(seeds: list[dict], variants: list[str], path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_mass_by_role(seeds: list[dict], variants: list[str], role_names: tuple[str, ...], path: Path) -> Path:
+def write_mass_by_role(
+    seeds: list[dict], variants: list[str], role_names: tuple[str, ...], path: Path
+) -> Path:
     """Mean write mass at each token role, per MemNet variant (write frequency)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    shown = [i for i, _ in enumerate(role_names)
-             if not np.isnan(seeds[0]["variants"][variants[0]]["memory"]["write_mass_by_role"][i])]
+    shown = [
+        i
+        for i, _ in enumerate(role_names)
+        if not np.isnan(seeds[0]["variants"][variants[0]]["memory"]["write_mass_by_role"][i])
+    ]
     width = 0.8 / len(variants)
     for j, variant in enumerate(variants):
-        rows = np.array([[s["variants"][variant]["memory"]["write_mass_by_role"][i] for i in shown] for s in seeds])
+        rows = np.array(
+            [
+                [s["variants"][variant]["memory"]["write_mass_by_role"][i] for i in shown]
+                for s in seeds
+            ]
+        )
         ax.bar(np.arange(len(shown)) + j * width, np.nanmean(rows, axis=0), width, label=variant)
-    ax.set_xticks(np.arange(len(shown)) + width * (len(variants) - 1) / 2, [role_names[i] for i in shown],
-                  fontsize=8, rotation=15)
+    ax.set_xticks(
+        np.arange(len(shown)) + width * (len(variants) - 1) / 2,
+        [role_names[i] for i in shown],
+        fontsize=8,
+        rotation=15,
+    )
     ax.set_ylabel("write mass per token")
     ax.legend(fontsize=7)
     return _save(fig, path)
@@ -162,7 +194,10 @@ def memory_heatmap(example: dict, path: Path) -> Path:
     """One sequence: write weights and read weights per step and slot, and the final graph."""
     labels = [f"{ROLE_LETTERS[r]}{t}" for r, t in zip(example["roles"], example["tokens"])]
     fig, axes = plt.subplots(1, 3, figsize=(9, 4.2), gridspec_kw={"width_ratios": [1, 1, 1.1]})
-    for ax, key, title in ((axes[0], "write_weights", "writes (omega)"), (axes[1], "read_weights", "reads")):
+    for ax, key, title in (
+        (axes[0], "write_weights", "writes (omega)"),
+        (axes[1], "read_weights", "reads"),
+    ):
         image = ax.imshow(np.asarray(example[key]), aspect="auto", cmap="viridis", vmin=0)
         ax.set_yticks(range(len(labels)), labels, fontsize=5)
         ax.set(title=title, xlabel="slot")

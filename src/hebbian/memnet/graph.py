@@ -12,7 +12,9 @@ from __future__ import annotations
 import mlx.core as mx
 
 
-def stdp_update(adjacency: mx.array, pre: mx.array, post: mx.array, rate: float, decay: float) -> mx.array:
+def stdp_update(
+    adjacency: mx.array, pre: mx.array, post: mx.array, rate: float, decay: float
+) -> mx.array:
     """One STDP step, batched: A <- rownorm((1 - decay) A + rate * pre^T post).
 
     adjacency: (B, N, N); pre: (B, N), slot activity at t-1; post: (B, N), activity at t.

@@ -40,8 +40,9 @@ def utilization_loss(weights: mx.array) -> mx.array:
     return math.log(weights.shape[-1]) - usage_entropy(weights)
 
 
-def composite_loss(logits: mx.array, targets: mx.array, aux: MemNetAux | None,
-                   config: MemNetConfig | None) -> tuple[mx.array, dict[str, mx.array]]:
+def composite_loss(
+    logits: mx.array, targets: mx.array, aux: MemNetAux | None, config: MemNetConfig | None
+) -> tuple[mx.array, dict[str, mx.array]]:
     """Total loss and its parts; models without memory (aux None) get the task loss alone."""
     task = task_loss(logits, targets)
     if aux is None:
@@ -50,9 +51,14 @@ def composite_loss(logits: mx.array, targets: mx.array, aux: MemNetAux | None,
     parts = {
         "task": task,
         "hallucination": mx.mean((aux.hallucination - aux.embedded) ** 2),
-        "utilization": 0.5 * (utilization_loss(trace.write_weights) + utilization_loss(trace.read_weights)),
+        "utilization": 0.5
+        * (utilization_loss(trace.write_weights) + utilization_loss(trace.read_weights)),
         "sparsity": trace.write_gates.mean(),
     }
-    total = (task + config.lambda_hallucination * parts["hallucination"]
-             + config.lambda_utilization * parts["utilization"] + config.lambda_sparsity * parts["sparsity"])
+    total = (
+        task
+        + config.lambda_hallucination * parts["hallucination"]
+        + config.lambda_utilization * parts["utilization"]
+        + config.lambda_sparsity * parts["sparsity"]
+    )
     return total, parts

@@ -94,7 +94,9 @@ class MultiHeadMemoryBank(nn.Module):
         query = addressing.unit(self.read_query(h).reshape(batch, steps, hr, dim))
         query = query * (1.0 + nn.softplus(self.read_strength(h)))[..., None]
         policy = self._policy(h)
-        explore = addressing.exploration(policy, addressing.random_one_hot(key, (batch, steps, hr), cfg.n_slots))
+        explore = addressing.exploration(
+            policy, addressing.random_one_hot(key, (batch, steps, hr), cfg.n_slots)
+        )
         write_key = addressing.unit(self.write_key(h).reshape(batch, steps, hw, dim))
         write_key = write_key * (1.0 + nn.softplus(self.write_strength(h)))[..., None]
         value = mx.tanh(self.write_value(h)).reshape(batch, steps, hw, dim)

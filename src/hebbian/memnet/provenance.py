@@ -8,4 +8,7 @@ from hebbian import provenance
 def describe() -> dict:
     """{'git': revision, 'packages': 'name version, ...'} from `hebbian.provenance`."""
     info = provenance.snapshot()
-    return {"git": info["git"], "packages": ", ".join(f"{k} {v}" for k, v in info["versions"].items())}
+    return {
+        "git": info["git"],
+        "packages": ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+    }

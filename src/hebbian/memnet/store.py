@@ -32,11 +32,15 @@ def check_settings(root: Path, task: str, settings: dict) -> None:
     """Raise SettingsMismatch if a stored seed of ``task`` ran with other settings."""
     for result in load_seeds(root, task):
         if result["settings"] != settings:
-            changed = sorted(k for k in settings.keys() | result["settings"].keys()
-                             if settings.get(k) != result["settings"].get(k))
+            changed = sorted(
+                k
+                for k in settings.keys() | result["settings"].keys()
+                if settings.get(k) != result["settings"].get(k)
+            )
             raise SettingsMismatch(
                 f"{Path(root) / task} holds seeds run with other settings ({', '.join(changed)}); "
-                "delete it or pass another --runs-dir")
+                "delete it or pass another --runs-dir"
+            )
 
 
 def is_done(root: Path, task: str, seed: int) -> bool:

@@ -21,7 +21,9 @@ class MemorySynthesizer(nn.Module):
         self.norm1 = nn.LayerNorm(slot_dim)
         self.attention = nn.MultiHeadAttention(slot_dim, n_heads)
         self.norm2 = nn.LayerNorm(slot_dim)
-        self.mlp = nn.Sequential(nn.Linear(slot_dim, 2 * slot_dim), nn.ReLU(), nn.Linear(2 * slot_dim, slot_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(slot_dim, 2 * slot_dim), nn.ReLU(), nn.Linear(2 * slot_dim, slot_dim)
+        )
         self.refine_logit = mx.array(-3.0)
 
     def __call__(self, memory: mx.array) -> mx.array:

@@ -22,7 +22,16 @@ import numpy as np
 
 # Role of each position, returned with every batch for the analyses.
 FILLER, KEY, VALUE, DISTRACTOR_KEY, DISTRACTOR_VALUE, MARK, QUERY, QUERY_KEY = range(8)
-ROLE_NAMES = ("filler", "key", "value", "distractor key", "distractor value", "mark", "query", "query key")
+ROLE_NAMES = (
+    "filler",
+    "key",
+    "value",
+    "distractor key",
+    "distractor value",
+    "mark",
+    "query",
+    "query key",
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,10 @@ class RecallTask:
         if used > self.story_length:
             raise ValueError(f"story_length {self.story_length} cannot hold {used} pair tokens")
         if self.n_pairs + self.n_distractors > self.vocab.n_keys:
-            raise ValueError(f"{self.n_pairs + self.n_distractors} pairs need distinct keys, "
-                             f"only {self.vocab.n_keys} per task")
+            raise ValueError(
+                f"{self.n_pairs + self.n_distractors} pairs need distinct keys, "
+                f"only {self.vocab.n_keys} per task"
+            )
         if not 0 <= self.task < self.vocab.n_tasks:
             raise ValueError(f"task must lie in [0, {self.vocab.n_tasks}), got {self.task}")
 
@@ -105,11 +116,17 @@ def sample(task: RecallTask, batch: int, rng: np.random.Generator) -> Batch:
 def _fill(task: RecallTask, rng: np.random.Generator, out: Batch, b: int) -> None:
     vocab = task.vocab
     n_units = task.n_pairs + task.n_distractors
-    keys = vocab.first_key + task.task * vocab.n_keys + rng.choice(vocab.n_keys, n_units, replace=False)
+    keys = (
+        vocab.first_key
+        + task.task * vocab.n_keys
+        + rng.choice(vocab.n_keys, n_units, replace=False)
+    )
     values = rng.integers(0, vocab.n_values, n_units)
     unit_tokens = task.n_pairs * (3 if task.mark else 2) + task.n_distractors * 2
     # Units (index >= 0) and single fillers (-1) in random order place the pairs uniformly.
-    order = rng.permutation(np.concatenate([np.arange(n_units), -np.ones(task.story_length - unit_tokens, int)]))
+    order = rng.permutation(
+        np.concatenate([np.arange(n_units), -np.ones(task.story_length - unit_tokens, int)])
+    )
     pos, value_at = 0, {}
     for unit in order:
         if unit < 0:
@@ -121,7 +138,9 @@ def _fill(task: RecallTask, rng: np.random.Generator, out: Batch, b: int) -> Non
             out.tokens[b, pos], out.roles[b, pos] = vocab.mark, MARK
             pos += 1
         out.tokens[b, pos : pos + 2] = keys[unit], vocab.first_value + values[unit]
-        out.roles[b, pos : pos + 2] = (KEY, VALUE) if queried else (DISTRACTOR_KEY, DISTRACTOR_VALUE)
+        out.roles[b, pos : pos + 2] = (
+            (KEY, VALUE) if queried else (DISTRACTOR_KEY, DISTRACTOR_VALUE)
+        )
         value_at[unit] = pos + 1
         pos += 2
     for i, unit in enumerate(rng.permutation(task.n_pairs)):

@@ -22,9 +22,16 @@ EVAL_KEY = 0  # the random read policy's draws at evaluation, the same for every
 TRACE_FIELDS = ("write_weights", "read_weights", "write_gates", "policy", "adjacency")
 
 
-def train(model: nn.Module, config: MemNetConfig, batches: Iterable[Batch], seed: int,
-          learning_rate: float = 3e-3, warmup: int = 100, clip: float = 1.0,
-          on_step: Callable[[int, float], None] | None = None) -> list[float]:
+def train(
+    model: nn.Module,
+    config: MemNetConfig,
+    batches: Iterable[Batch],
+    seed: int,
+    learning_rate: float = 3e-3,
+    warmup: int = 100,
+    clip: float = 1.0,
+    on_step: Callable[[int, float], None] | None = None,
+) -> list[float]:
     """Adam on the composite loss over ``batches``; returns the loss of every step.
 
     The learning rate rises linearly over ``warmup`` steps. Without it the controller's
@@ -32,7 +39,11 @@ def train(model: nn.Module, config: MemNetConfig, batches: Iterable[Batch], seed
     answer prior, and the memory gates, fed that vector, saturated shut.
     ``on_step(step, loss)`` is called after each update (progress bars, evaluations).
     """
-    schedule = optim.linear_schedule(learning_rate / warmup, learning_rate, warmup) if warmup else learning_rate
+    schedule = (
+        optim.linear_schedule(learning_rate / warmup, learning_rate, warmup)
+        if warmup
+        else learning_rate
+    )
     optimizer = optim.Adam(schedule)
 
     def loss_fn(model, tokens, targets, key):
@@ -53,7 +64,9 @@ def train(model: nn.Module, config: MemNetConfig, batches: Iterable[Batch], seed
     return losses
 
 
-def evaluate(model: nn.Module, tokens: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, dict | None]:
+def evaluate(
+    model: nn.Module, tokens: np.ndarray, chunk: int = 256
+) -> tuple[np.ndarray, dict | None]:
     """Greedy predictions (B, T) and, for a MemNet, its memory trace as numpy arrays (else None).
 
     The trace holds ``write_weights`` (B, T, N), ``read_weights`` (B, T, H_r, N),
@@ -65,7 +78,11 @@ def evaluate(model: nn.Module, tokens: np.ndarray, chunk: int = 256) -> tuple[np
         preds.append(np.array(logits.argmax(axis=-1)))
         if aux is not None:
             traces.append({name: np.array(getattr(aux.trace, name)) for name in TRACE_FIELDS})
-    trace = {name: np.concatenate([t[name] for t in traces]) for name in TRACE_FIELDS} if traces else None
+    trace = (
+        {name: np.concatenate([t[name] for t in traces]) for name in TRACE_FIELDS}
+        if traces
+        else None
+    )
     return np.concatenate(preds), trace
 
 

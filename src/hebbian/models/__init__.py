@@ -38,7 +38,9 @@ def resolve(spec: str) -> tuple[str, str | Path]:
     if spec in OPTIONAL_MODELS:
         path = OPTIONAL_MODELS[spec].path
         if not path.exists():
-            raise ModelSpecError(f"model {spec!r} is not installed: run `hebbian models fetch {spec}`")
+            raise ModelSpecError(
+                f"model {spec!r} is not installed: run `hebbian models fetch {spec}`"
+            )
         return "gguf", path
     path = Path(spec).expanduser()
     if path.is_file():
@@ -72,7 +74,9 @@ def _to_float32_on_cpu(model: nn.Module) -> nn.Module:
         return model
     from mlx_lm.utils import dequantize_model
 
-    if any(isinstance(m, nn.QuantizedLinear | nn.QuantizedEmbedding) for _, m in model.named_modules()):
+    if any(
+        isinstance(m, nn.QuantizedLinear | nn.QuantizedEmbedding) for _, m in model.named_modules()
+    ):
         model = dequantize_model(model)
     model.set_dtype(mx.float32)
     return model

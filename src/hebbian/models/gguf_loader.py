@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -175,7 +175,9 @@ def load_weights(model: nn.Module, reader, arch_name: str, dtype: mx.Dtype) -> N
         if arch.norm_offset and "norm" in name:
             value = value - arch.norm_offset
         if value.shape != param.shape:
-            raise GGUFError(f"tensor {gguf_name} has shape {value.shape}, model expects {param.shape}")
+            raise GGUFError(
+                f"tensor {gguf_name} has shape {value.shape}, model expects {param.shape}"
+            )
         weights.append((name, mx.array(value, dtype=dtype)))
     model.load_weights(weights)
     mx.eval(model.parameters())

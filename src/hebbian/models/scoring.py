@@ -18,7 +18,7 @@ def token_nll(model: nn.Module, tokens: list[int], window: int = 1024) -> list[f
         raise ValueError("need at least two tokens to score")
     nll: list[float] = []
     for start in range(0, len(tokens) - 1, window):
-        chunk = mx.array(tokens[start:start + window + 1])[None]
+        chunk = mx.array(tokens[start : start + window + 1])[None]
         logits = model(chunk[:, :-1]).astype(mx.float32)
         losses = nn.losses.cross_entropy(logits, chunk[:, 1:], reduction="none")
         nll.extend(losses[0].tolist())

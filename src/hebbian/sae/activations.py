@@ -61,14 +61,20 @@ def token_contexts(tokenizer, text: str, n_contexts: int, ctx: int) -> np.ndarra
     return ids[:need].reshape(n_contexts, ctx)
 
 
-def collect(model, tokens: np.ndarray, layer: int, horizon: int = 32, batch: int = 8,
-            on_batch: Callable[[int], None] | None = None) -> Activations:
+def collect(
+    model,
+    tokens: np.ndarray,
+    layer: int,
+    horizon: int = 32,
+    batch: int = 8,
+    on_batch: Callable[[int], None] | None = None,
+) -> Activations:
     """Run ``tokens`` [C, ctx] through ``model`` up to ``layer``; ``on_batch(n_contexts_done)``."""
     n_ctx, ctx = tokens.shape
     block = model.model.layers[layer]
     xs, received, windowed = [], [], []
     for start in range(0, n_ctx, batch):
-        chunk = mx.array(tokens[start:start + batch])
+        chunk = mx.array(tokens[start : start + batch])
         h = hidden_before(model, chunk, layer)
         probs = attention_probs(block, h)
         out = block(h, create_attention_mask(h, None))
@@ -81,8 +87,14 @@ def collect(model, tokens: np.ndarray, layer: int, horizon: int = 32, batch: int
             on_batch(min(start + batch, n_ctx))
     x = np.concatenate(xs).reshape(-1, xs[0].shape[-1])
     context, position = np.divmod(np.arange(n_ctx * (ctx - 1)), ctx - 1)
-    return Activations(x, np.concatenate(received).reshape(-1), np.concatenate(windowed).reshape(-1), context,
-                       position + 1, tokens)
+    return Activations(
+        x,
+        np.concatenate(received).reshape(-1),
+        np.concatenate(windowed).reshape(-1),
+        context,
+        position + 1,
+        tokens,
+    )
 
 
 def cache_path(root: Path, **key) -> Path:

@@ -54,10 +54,15 @@ def euclidean_matrix(traces: np.ndarray) -> np.ndarray:
 def type_traces(traces: np.ndarray, labels: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Mean trace of each event type, in first-appearance order of the labels."""
     labels_arr = np.array(labels)
-    return {label: np.asarray(traces)[labels_arr == label].mean(axis=0) for label in dict.fromkeys(labels)}
+    return {
+        label: np.asarray(traces)[labels_arr == label].mean(axis=0)
+        for label in dict.fromkeys(labels)
+    }
 
 
-def distinctiveness(traces: np.ndarray, labels: tuple[str, ...]) -> dict[str, dict[tuple[str, str], float]]:
+def distinctiveness(
+    traces: np.ndarray, labels: tuple[str, ...]
+) -> dict[str, dict[tuple[str, str], float]]:
     """Raw cosine, normalised cosine and Euclidean distance between the event types' mean traces.
 
     Normalisation z-scores latents across all episodes first, then averages per type.
@@ -73,16 +78,25 @@ def distinctiveness(traces: np.ndarray, labels: tuple[str, ...]) -> dict[str, di
     return out
 
 
-def neuron_overlap(traces: np.ndarray, labels: tuple[str, ...],
-                   thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS) -> list[dict]:
+def neuron_overlap(
+    traces: np.ndarray, labels: tuple[str, ...], thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+) -> list[dict]:
     """Per threshold: latents active on any episode of each type, pairwise shared, and the core."""
     traces, labels_arr = np.asarray(traces), np.array(labels)
     rows = []
     for thr in thresholds:
-        active = {name: set(np.flatnonzero((traces[labels_arr == name] > thr).any(axis=0)).tolist())
-                  for name in dict.fromkeys(labels)}
+        active = {
+            name: set(np.flatnonzero((traces[labels_arr == name] > thr).any(axis=0)).tolist())
+            for name in dict.fromkeys(labels)
+        }
         shared = {(a, b): sorted(active[a] & active[b]) for a, b in combinations(active, 2)}
         core = sorted(set.intersection(*active.values())) if active else []
-        rows.append({"threshold": thr, "active": {k: sorted(v) for k, v in active.items()},
-                     "shared": shared, "core": core})
+        rows.append(
+            {
+                "threshold": thr,
+                "active": {k: sorted(v) for k, v in active.items()},
+                "shared": shared,
+                "core": core,
+            }
+        )
     return rows

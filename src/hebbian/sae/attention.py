@@ -76,5 +76,5 @@ def received_within(probs: np.ndarray, horizon: int) -> np.ndarray:
         raise ValueError(f"horizon must lie in 1..{t}, got {horizon}")
     lag = np.arange(t)[:, None] - np.arange(t)[None, :]  # query minus key
     received = np.sum(np.asarray(probs, np.float64) * ((lag >= 0) & (lag < horizon)), axis=-2)
-    received[..., t - horizon + 1:] = np.nan
+    received[..., t - horizon + 1 :] = np.nan
     return received

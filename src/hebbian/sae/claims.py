@@ -37,32 +37,60 @@ def _name(tag: str, beta: float, weights: str) -> str:
 def l1_family(runs: list[Run], config: SyntheticConfig, tag: str) -> list[Comparison]:
     """The weighting, optimal-beta and fidelity comparisons for one L1 form (uncorrected)."""
     ref = config.reference_beta
-    rows = [paired(f"{tag} beta={b:g}: active gap, weighted vs uniform",
-                   table(runs, _name(tag, b, "weighted"), "active_gap"),
-                   table(runs, _name(tag, b, "uniform"), "active_gap"), expected=1)
-            for b in config.betas]
+    rows = [
+        paired(
+            f"{tag} beta={b:g}: active gap, weighted vs uniform",
+            table(runs, _name(tag, b, "weighted"), "active_gap"),
+            table(runs, _name(tag, b, "uniform"), "active_gap"),
+            expected=1,
+        )
+        for b in config.betas
+    ]
     for other in (b for b in config.betas if b != ref):
-        for metric, label, sign in (("active_gap", "active gap", 1), (COSINE, "emo/routine cosine", -1)):
-            rows.append(paired(f"{tag} weighted: {label}, beta {ref:g} vs {other:g}",
-                               table(runs, _name(tag, ref, "weighted"), metric),
-                               table(runs, _name(tag, other, "weighted"), metric), expected=sign))
+        for metric, label, sign in (
+            ("active_gap", "active gap", 1),
+            (COSINE, "emo/routine cosine", -1),
+        ):
+            rows.append(
+                paired(
+                    f"{tag} weighted: {label}, beta {ref:g} vs {other:g}",
+                    table(runs, _name(tag, ref, "weighted"), metric),
+                    table(runs, _name(tag, other, "weighted"), metric),
+                    expected=sign,
+                )
+            )
     low = min(config.betas)
     for label in (CHAOTIC, ROUTINE):  # the seed: relaxed pressure gives every type richer codes
-        rows.append(paired(f"{tag} weighted: {label} active latents, beta {low:g} vs {ref:g}",
-                           table(runs, _name(tag, low, "weighted"), f"active_{label}"),
-                           table(runs, _name(tag, ref, "weighted"), f"active_{label}"), expected=1))
-    rows.append(paired(f"{tag} beta={ref:g}: emotional MSE, weighted vs uniform",
-                       table(runs, _name(tag, ref, "weighted"), f"mse_{EMOTIONAL}"),
-                       table(runs, _name(tag, ref, "uniform"), f"mse_{EMOTIONAL}"), expected=-1))
+        rows.append(
+            paired(
+                f"{tag} weighted: {label} active latents, beta {low:g} vs {ref:g}",
+                table(runs, _name(tag, low, "weighted"), f"active_{label}"),
+                table(runs, _name(tag, ref, "weighted"), f"active_{label}"),
+                expected=1,
+            )
+        )
+    rows.append(
+        paired(
+            f"{tag} beta={ref:g}: emotional MSE, weighted vs uniform",
+            table(runs, _name(tag, ref, "weighted"), f"mse_{EMOTIONAL}"),
+            table(runs, _name(tag, ref, "uniform"), f"mse_{EMOTIONAL}"),
+            expected=-1,
+        )
+    )
     return rows
 
 
 def kl_family(runs: list[Run]) -> list[Comparison]:
     """Does weighting the KL penalty (beta 3) change the emotional episode's active latents?"""
-    return [paired(f"{form} beta=3: emotional active latents, weighted vs uniform",
-                   table(runs, f"p4/{form}/3/weighted", f"active_{EMOTIONAL}"),
-                   table(runs, f"p4/{form}/3/uniform", f"active_{EMOTIONAL}"), expected=0)
-            for form in ("kl_example", "kl")]
+    return [
+        paired(
+            f"{form} beta=3: emotional active latents, weighted vs uniform",
+            table(runs, f"p4/{form}/3/weighted", f"active_{EMOTIONAL}"),
+            table(runs, f"p4/{form}/3/uniform", f"active_{EMOTIONAL}"),
+            expected=0,
+        )
+        for form in ("kl_example", "kl")
+    ]
 
 
 def families(runs: list[Run], config: SyntheticConfig) -> dict[str, list[Comparison]]:

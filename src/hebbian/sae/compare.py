@@ -33,21 +33,28 @@ class Comparison:
     p_robust: float | None = None
     p_adjusted: float | None = None
     reject: bool | None = None
-    expected: int | None = None  # the sign of a - b that the claim under test predicts (0: no difference)
+    # the sign of a - b that the claim under test predicts (0: no difference)
+    expected: int | None = None
 
     def verdict(self) -> str:
         """What the corrected result says about the expected direction."""
         if self.reject is None:
             raise ValueError("correct the family first")
         if self.expected == 0:
-            return "contradicts the claim (a difference)" if self.reject else \
-                "consistent with the claim (no detectable difference)"
+            return (
+                "contradicts the claim (a difference)"
+                if self.reject
+                else "consistent with the claim (no detectable difference)"
+            )
         if not self.reject:
             return "no detectable difference"
         if self.expected is None:
             return "a difference"
-        return "supports the claim" if np.sign(self.mean_diff) == self.expected else \
-            "contradicts the claim (opposite direction)"
+        return (
+            "supports the claim"
+            if np.sign(self.mean_diff) == self.expected
+            else "contradicts the claim (opposite direction)"
+        )
 
 
 def paired(name: str, a, b, expected: int | None = None) -> Comparison:
@@ -60,30 +67,59 @@ def paired(name: str, a, b, expected: int | None = None) -> Comparison:
     diff = a - b
     wil = stats.wilcoxon(a, b)
     if np.ptp(diff) == 0:
-        return Comparison(name, "wilcoxon (constant differences)", a.size, a.mean(), b.mean(), float(diff.mean()),
-                          wil.p_value, None, wil.p_value, expected=expected)
+        return Comparison(
+            name,
+            "wilcoxon (constant differences)",
+            a.size,
+            a.mean(),
+            b.mean(),
+            float(diff.mean()),
+            wil.p_value,
+            None,
+            wil.p_value,
+            expected=expected,
+        )
     res = stats.paired_t(a, b)
-    return Comparison(name, "paired t", a.size, a.mean(), b.mean(), float(diff.mean()), res.p_value, res.effect,
-                      wil.p_value, expected=expected)
+    return Comparison(
+        name,
+        "paired t",
+        a.size,
+        a.mean(),
+        b.mean(),
+        float(diff.mean()),
+        res.p_value,
+        res.effect,
+        wil.p_value,
+        expected=expected,
+    )
 
 
-def correct_family(rows: list[Comparison], method: str = "holm", alpha: float = 0.05) -> list[Comparison]:
+def correct_family(
+    rows: list[Comparison], method: str = "holm", alpha: float = 0.05
+) -> list[Comparison]:
     """The rows with Holm- (or ``method``-) adjusted p-values and reject decisions filled in."""
     corrected = stats.correct([r.p_value for r in rows], method=method, alpha=alpha)
-    return [replace(r, p_adjusted=p, reject=rej) for r, p, rej in zip(rows, corrected.p_values, corrected.reject)]
+    return [
+        replace(r, p_adjusted=p, reject=rej)
+        for r, p, rej in zip(rows, corrected.p_values, corrected.reject)
+    ]
 
 
 def markdown_table(rows: list[Comparison]) -> str:
     """A markdown table of comparisons (means, difference, effect with CI, p, robust p, adjusted p)."""
-    head = ("| comparison | test | n | mean a | mean b | a - b | effect [95% CI] | p | robust p | adj. p | reject |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|")
+    head = (
+        "| comparison | test | n | mean a | mean b | a - b | effect [95% CI] | p | robust p | adj. p | reject |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     for r in rows:
         e = r.effect
         eff = "n/a" if e is None else f"{e.name} {e.value:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}]"
-        lines.append(f"| {r.name} | {r.test} | {r.n} | {r.mean_a:.4g} | {r.mean_b:.4g} | {r.mean_diff:+.4g} | {eff} "
-                     f"| {_p(r.p_value)} | {_p(r.p_robust)} | {_p(r.p_adjusted)} | "
-                     f"{'' if r.reject is None else ('yes' if r.reject else 'no')} |")
+        lines.append(
+            f"| {r.name} | {r.test} | {r.n} | {r.mean_a:.4g} | {r.mean_b:.4g} | {r.mean_diff:+.4g} | {eff} "
+            f"| {_p(r.p_value)} | {_p(r.p_robust)} | {_p(r.p_adjusted)} | "
+            f"{'' if r.reject is None else ('yes' if r.reject else 'no')} |"
+        )
     return "\n".join(lines)
 
 

@@ -57,18 +57,26 @@ def _labels(n: int) -> tuple[str, ...]:
     return (EMOTIONAL, CHAOTIC) + (ROUTINE,) * (n - 2)
 
 
-def random_episodes(n: int = 10, size: int = 300, boost: float = 0.8, block: int = 20,
-                    seed: int = 0) -> Episodes:
+def random_episodes(
+    n: int = 10, size: int = 300, boost: float = 0.8, block: int = 20, seed: int = 0
+) -> Episodes:
     """Uniform [0, 1) vectors; episodes 0 and 1 get ``boost`` added on disjoint feature blocks."""
     rng = np.random.default_rng(seed)
     x = rng.random((n, size)).astype(np.float32)
-    x[0, size // 10: size // 10 + block] += boost
-    x[1, size // 2: size // 2 + block] += boost
+    x[0, size // 10 : size // 10 + block] += boost
+    x[1, size // 2 : size // 2 + block] += boost
     return Episodes(x, _labels(n))
 
 
-def sine_episodes(n: int = 10, size: int = 300, cycles: float = 3.0, noise: float = 0.1,
-                  amplitude_boost: float = 3.0, chaotic_cycles: float = 24.0, seed: int = 0) -> Episodes:
+def sine_episodes(
+    n: int = 10,
+    size: int = 300,
+    cycles: float = 3.0,
+    noise: float = 0.1,
+    amplitude_boost: float = 3.0,
+    chaotic_cycles: float = 24.0,
+    seed: int = 0,
+) -> Episodes:
     """Noisy sine waves; an amplitude-boosted emotional and a high-frequency chaotic event."""
     rng = np.random.default_rng(seed)
     t = np.arange(size) / size
@@ -76,6 +84,6 @@ def sine_episodes(n: int = 10, size: int = 300, cycles: float = 3.0, noise: floa
     x = np.tile(base, (n, 1))
     quarter = size // 4
     x[0, :quarter] *= amplitude_boost
-    x[1, quarter:2 * quarter] = np.sin(2 * np.pi * chaotic_cycles * t[quarter:2 * quarter])
+    x[1, quarter : 2 * quarter] = np.sin(2 * np.pi * chaotic_cycles * t[quarter : 2 * quarter])
     noisy = x + noise * rng.standard_normal((n, size))
     return Episodes(noisy.astype(np.float32), _labels(n), x.astype(np.float32))

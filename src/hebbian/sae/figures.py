@@ -41,7 +41,9 @@ def traces(runs: list[Run], names: list[str], path: Path) -> Path:
         run = find(runs, name)
         ax.imshow(run.traces, aspect="auto", cmap="viridis", interpolation="nearest")
         ax.set_title(name, fontsize=8)
-        ax.set_yticks(range(len(run.episodes.labels)), [lab[:4] for lab in run.episodes.labels], fontsize=6)
+        ax.set_yticks(
+            range(len(run.episodes.labels)), [lab[:4] for lab in run.episodes.labels], fontsize=6
+        )
         ax.set_xlabel("latent", fontsize=7)
     return _save(fig, path)
 
@@ -52,19 +54,37 @@ def beta_sweep(runs: list[Run], config: SyntheticConfig, path: Path) -> Path:
     for ax, tag in zip(axes, ("l1", "l1_plain")):
         for color, label in zip(("C3", "C1", "C0"), TYPES):
             for weights, style in (("weighted", "-"), ("uniform", "--")):
-                vals = np.stack([table(runs, f"p5/{tag}/{b:g}/{weights}", f"active_{label}") for b in config.betas])
+                vals = np.stack(
+                    [
+                        table(runs, f"p5/{tag}/{b:g}/{weights}", f"active_{label}")
+                        for b in config.betas
+                    ]
+                )
                 se = vals.std(axis=1, ddof=1) / np.sqrt(vals.shape[1])
-                ax.errorbar(config.betas, vals.mean(axis=1), yerr=se, color=color, ls=style, marker="o", ms=3,
-                            label=f"{label}, {weights}")
+                ax.errorbar(
+                    config.betas,
+                    vals.mean(axis=1),
+                    yerr=se,
+                    color=color,
+                    ls=style,
+                    marker="o",
+                    ms=3,
+                    label=f"{label}, {weights}",
+                )
         ax.set_xscale("log")
         ax.set_xlabel("beta (L1 coefficient)")
-        ax.set_title({"l1": "L1 scaled by decoder norms", "l1_plain": "plain L1 (the seed's)"}[tag], fontsize=9)
+        ax.set_title(
+            {"l1": "L1 scaled by decoder norms", "l1_plain": "plain L1 (the seed's)"}[tag],
+            fontsize=9,
+        )
     axes[0].set_ylabel(f"active latents (of {config.latents})")
     axes[1].legend(fontsize=6)
     return _save(fig, path)
 
 
-def loss_curves(histories: dict[str, dict[str, list[float]]], path: Path, keys=("loss", "l0")) -> Path:
+def loss_curves(
+    histories: dict[str, dict[str, list[float]]], path: Path, keys=("loss", "l0")
+) -> Path:
     """Training curves (one line per run) for each history key."""
     fig, axes = figure(1, len(keys), figsize=(5 * len(keys), 3))
     for ax, key in zip(np.atleast_1d(axes), keys):
@@ -78,21 +98,36 @@ def loss_curves(histories: dict[str, dict[str, list[float]]], path: Path, keys=(
     return _save(fig, path)
 
 
-def importance(position: np.ndarray, received: np.ndarray, ratio: np.ndarray, thresholds: tuple[float, float],
-               path: Path) -> Path:
+def importance(
+    position: np.ndarray,
+    received: np.ndarray,
+    ratio: np.ndarray,
+    thresholds: tuple[float, float],
+    path: Path,
+) -> Path:
     """Mean attention received and importance by position; importance histogram with group cut-offs."""
     fig, axes = figure(1, 2, figsize=(10, 3))
     pos = np.unique(position)
-    axes[0].plot(pos, [received[position == p].mean() for p in pos], label="attention received (column sum)")
-    axes[0].plot(pos, [np.nanmean(ratio[position == p]) if np.isfinite(ratio[position == p]).any() else np.nan
-                       for p in pos], label="importance (fixed horizon, / position mean)")
+    axes[0].plot(
+        pos, [received[position == p].mean() for p in pos], label="attention received (column sum)"
+    )
+    axes[0].plot(
+        pos,
+        [
+            np.nanmean(ratio[position == p]) if np.isfinite(ratio[position == p]).any() else np.nan
+            for p in pos
+        ],
+        label="importance (fixed horizon, / position mean)",
+    )
     axes[0].set_yscale("log")
     axes[0].set_xlabel("position in context")
     axes[0].legend(fontsize=7)
     axes[1].hist(np.log10(ratio[np.isfinite(ratio)]), bins=60, color="0.5")
     for thr, name, height in zip(thresholds, ("important >=", "routine <="), (0.9, 0.75)):
         axes[1].axvline(np.log10(thr), color="C3", ls="--")
-        axes[1].text(np.log10(thr), axes[1].get_ylim()[1] * height, f" {name} {thr:.2f}", fontsize=7)
+        axes[1].text(
+            np.log10(thr), axes[1].get_ylim()[1] * height, f" {name} {thr:.2f}", fontsize=7
+        )
     axes[1].set_xlabel("log10 importance")
     return _save(fig, path)
 
@@ -106,7 +141,13 @@ def group_means(per_context: dict[str, dict[str, np.ndarray]], path: Path) -> Pa
         data = [per_context[n][metric] for n in names]
         ax.boxplot(data, showfliers=False)
         for i, vals in enumerate(data, start=1):
-            ax.plot(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals, ".", color="C0", ms=3)
+            ax.plot(
+                np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)),
+                vals,
+                ".",
+                color="C0",
+                ms=3,
+            )
         ax.set_xticks(range(1, len(names) + 1), names, fontsize=7, rotation=15)
         ax.set_ylabel(f"{metric} (per-context mean)")
     return _save(fig, path)

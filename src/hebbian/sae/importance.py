@@ -34,11 +34,17 @@ IMPORTANT_Q, ROUTINE_Q = 0.75, 0.5
 EXPECTED_CHANGE = {"L0": 1, "relative error": -1}
 
 
-def relative_to_position(values: np.ndarray, position: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def relative_to_position(
+    values: np.ndarray, position: np.ndarray, reference: np.ndarray
+) -> np.ndarray:
     """``values`` divided by the mean over the ``reference`` rows at the same position (NaN stays NaN)."""
     ref_pos, ref_vals = position[reference], values[reference]
-    baseline = {p: np.nanmean(ref_vals[ref_pos == p]) if np.isfinite(ref_vals[ref_pos == p]).any() else np.nan
-                for p in np.unique(position)}
+    baseline = {
+        p: np.nanmean(ref_vals[ref_pos == p])
+        if np.isfinite(ref_vals[ref_pos == p]).any()
+        else np.nan
+        for p in np.unique(position)
+    }
     return values / np.array([baseline[p] for p in position])
 
 
@@ -58,11 +64,17 @@ def groups(importance: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, n
 def context_means(values: np.ndarray, context: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Mean of ``values`` over the masked tokens of each context (contexts with none are NaN)."""
     ids = np.unique(context)
-    return np.array([values[(context == c) & mask].mean() if np.any((context == c) & mask) else np.nan
-                     for c in ids])
+    return np.array(
+        [
+            values[(context == c) & mask].mean() if np.any((context == c) & mask) else np.nan
+            for c in ids
+        ]
+    )
 
 
-def context_overlap(active: np.ndarray, context: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def context_overlap(
+    active: np.ndarray, context: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
     """Per context, the Jaccard index of the latents used by group ``a``'s and group ``b``'s tokens."""
     out = []
     for c in np.unique(context):
@@ -73,14 +85,22 @@ def context_overlap(active: np.ndarray, context: np.ndarray, a: np.ndarray, b: n
     return np.array(out)
 
 
-def _paired_contexts(name: str, a: np.ndarray, b: np.ndarray, expected: int | None = None) -> Comparison:
+def _paired_contexts(
+    name: str, a: np.ndarray, b: np.ndarray, expected: int | None = None
+) -> Comparison:
     keep = np.isfinite(a) & np.isfinite(b)  # a context may lack tokens of one group
     return paired(name, a[keep], b[keep], expected)
 
 
-def group_comparisons(per_token: dict[str, dict[str, np.ndarray]], active: dict[str, np.ndarray],
-                      context: np.ndarray, important: np.ndarray, routine: np.ndarray,
-                      uniform: str, weighted: str) -> list[Comparison]:
+def group_comparisons(
+    per_token: dict[str, dict[str, np.ndarray]],
+    active: dict[str, np.ndarray],
+    context: np.ndarray,
+    important: np.ndarray,
+    routine: np.ndarray,
+    uniform: str,
+    weighted: str,
+) -> list[Comparison]:
     """Important vs routine tokens within each SAE, and the weighting's effect on each group.
 
     ``per_token[sae][metric]`` holds per-token values (e.g. 'L0', 'relative error');
@@ -90,14 +110,28 @@ def group_comparisons(per_token: dict[str, dict[str, np.ndarray]], active: dict[
     for metric in per_token[uniform]:
         for name in (uniform, weighted):
             vals = per_token[name][metric]
-            rows.append(_paired_contexts(f"{name}: {metric}, important vs routine",
-                                         context_means(vals, context, important),
-                                         context_means(vals, context, routine)))
+            rows.append(
+                _paired_contexts(
+                    f"{name}: {metric}, important vs routine",
+                    context_means(vals, context, important),
+                    context_means(vals, context, routine),
+                )
+            )
         shift = per_token[weighted][metric] - per_token[uniform][metric]
-        rows.append(_paired_contexts(f"{metric} change ({weighted} - {uniform}), important vs routine",
-                                     context_means(shift, context, important),
-                                     context_means(shift, context, routine), EXPECTED_CHANGE.get(metric)))
-    rows.append(_paired_contexts(f"feature overlap (Jaccard) of important and routine tokens, {weighted} vs {uniform}",
-                                 context_overlap(active[weighted], context, important, routine),
-                                 context_overlap(active[uniform], context, important, routine), expected=-1))
+        rows.append(
+            _paired_contexts(
+                f"{metric} change ({weighted} - {uniform}), important vs routine",
+                context_means(shift, context, important),
+                context_means(shift, context, routine),
+                EXPECTED_CHANGE.get(metric),
+            )
+        )
+    rows.append(
+        _paired_contexts(
+            f"feature overlap (Jaccard) of important and routine tokens, {weighted} vs {uniform}",
+            context_overlap(active[weighted], context, important, routine),
+            context_overlap(active[uniform], context, important, routine),
+            expected=-1,
+        )
+    )
     return rows

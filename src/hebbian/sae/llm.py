@@ -105,19 +105,33 @@ class LLMResults:
     outliers: int = 0  # tokens set aside for their norm (training and held-out)
 
 
-def _collect(model, tokenizer, text: str, config: LLMConfig,
-             progress: Progress) -> tuple[acts_mod.Activations, bool]:
+def _collect(
+    model, tokenizer, text: str, config: LLMConfig, progress: Progress
+) -> tuple[acts_mod.Activations, bool]:
     """The activations and whether they came from the cache."""
     n_ctx = config.train_contexts + config.eval_contexts
     tokens = acts_mod.token_contexts(tokenizer, text, n_ctx, config.ctx)
-    path = acts_mod.cache_path(Path(config.runs_dir), model=config.model, corpus=config.corpus, layer=config.layer,
-                               ctx=config.ctx, contexts=n_ctx, horizon=config.horizon, tokens=_hash_tokens(tokens),
-                               fields=sorted(acts_mod.Activations.__dataclass_fields__))
+    path = acts_mod.cache_path(
+        Path(config.runs_dir),
+        model=config.model,
+        corpus=config.corpus,
+        layer=config.layer,
+        ctx=config.ctx,
+        contexts=n_ctx,
+        horizon=config.horizon,
+        tokens=_hash_tokens(tokens),
+        fields=sorted(acts_mod.Activations.__dataclass_fields__),
+    )
     if path.exists():
         progress("collect", n_ctx, n_ctx)
         return acts_mod.load(path), True
-    acts = acts_mod.collect(model, tokens, config.layer, config.horizon,
-                            on_batch=lambda done: progress("collect", done, n_ctx))
+    acts = acts_mod.collect(
+        model,
+        tokens,
+        config.layer,
+        config.horizon,
+        on_batch=lambda done: progress("collect", done, n_ctx),
+    )
     acts_mod.save(acts, path)
     return acts, False
 
@@ -127,12 +141,21 @@ def _hash_tokens(tokens: np.ndarray) -> str:
 
 
 def _recipes(config: LLMConfig) -> dict[str, tuple[str, TrainConfig]]:
-    base = TrainConfig(steps=config.steps, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                       warmup_steps=config.warmup_steps, dead_window=config.tokens,
-                       log_every=max(1, config.steps // 40))
+    base = TrainConfig(
+        steps=config.steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        warmup_steps=config.warmup_steps,
+        dead_window=config.tokens,
+        log_every=max(1, config.steps // 40),
+    )
     relu = replace(base, sparsity="l1", coef=config.l1, l1_scaled=True)
     return {
-        TOPK: ("topk", replace(base, sparsity="none", unit_norm_decoder=True, auxk_coef=config.auxk_coef)),
+        TOPK: (
+            "topk",
+            replace(base, sparsity="none", unit_norm_decoder=True, auxk_coef=config.auxk_coef),
+        ),
         UNIFORM: ("relu", relu),
         WEIGHTED: ("relu", relu),
     }
@@ -146,9 +169,15 @@ def _encode(sae: SparseAutoencoder, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _score(run: SAERun, x_train: np.ndarray, x_eval: np.ndarray) -> None:
     x_hat, f = _encode(run.sae, x_eval)
     x_hat_train, _ = _encode(run.sae, x_train)
-    run.metrics.update({"L0": l0(f), "explained variance": explained_variance(x_eval, x_hat),
-                        "explained variance (train)": explained_variance(x_train, x_hat_train),
-                        "normalized MSE": normalized_mse(x_eval, x_hat), "dead fraction": run.result.dead_fraction})
+    run.metrics.update(
+        {
+            "L0": l0(f),
+            "explained variance": explained_variance(x_eval, x_hat),
+            "explained variance (train)": explained_variance(x_train, x_hat_train),
+            "normalized MSE": normalized_mse(x_eval, x_hat),
+            "dead fraction": run.result.dead_fraction,
+        }
+    )
 
 
 def inliers_only(transform, max_norm: float):
@@ -156,9 +185,16 @@ def inliers_only(transform, max_norm: float):
     return lambda h: mx.where(mx.linalg.norm(h, axis=-1, keepdims=True) > max_norm, h, transform(h))
 
 
-def _ce(model, eval_tokens: np.ndarray, layer: int, saes: dict[str, SAERun], scale: float, max_norm: float,
-        progress: Progress) -> dict[str, float]:
-    batches = [mx.array(eval_tokens[i:i + 4]) for i in range(0, len(eval_tokens), 4)]
+def _ce(
+    model,
+    eval_tokens: np.ndarray,
+    layer: int,
+    saes: dict[str, SAERun],
+    scale: float,
+    max_norm: float,
+    progress: Progress,
+) -> dict[str, float]:
+    batches = [mx.array(eval_tokens[i : i + 4]) for i in range(0, len(eval_tokens), 4)]
     total = 2 + len(saes)
     progress("CE", 0, total)
     out = {"clean": mean_ce(model, batches)}
@@ -167,15 +203,21 @@ def _ce(model, eval_tokens: np.ndarray, layer: int, saes: dict[str, SAERun], sca
         out["zero-ablation"] = mean_ce(model, batches)
     progress("CE", 2, total)
     for i, (name, run) in enumerate(saes.items()):
-        with spliced(model, layer, inliers_only(lambda h, sae=run.sae: sae(h * scale)[0] / scale, max_norm)):
+        with spliced(
+            model, layer, inliers_only(lambda h, sae=run.sae: sae(h * scale)[0] / scale, max_norm)
+        ):
             out[name] = mean_ce(model, batches)
         run.metrics["CE with SAE"] = out[name]
-        run.metrics["CE loss recovered"] = ce_loss_recovered(out["clean"], out[name], out["zero-ablation"])
+        run.metrics["CE loss recovered"] = ce_loss_recovered(
+            out["clean"], out[name], out["zero-ablation"]
+        )
         progress("CE", 3 + i, total)
     return out
 
 
-def run_llm(model, tokenizer, text: str, config: LLMConfig, progress: Progress = lambda *a: None) -> LLMResults:
+def run_llm(
+    model, tokenizer, text: str, config: LLMConfig, progress: Progress = lambda *a: None
+) -> LLMResults:
     """The whole pipeline (see the module docstring) on an already loaded model."""
     n_layers = len(model.model.layers)
     if not 0 <= config.layer < n_layers:
@@ -185,7 +227,9 @@ def run_llm(model, tokenizer, text: str, config: LLMConfig, progress: Progress =
     max_norm = config.outlier_factor * float(np.median(norms))
     inlier = norms <= max_norm
     train_rows = acts.rows(np.arange(config.train_contexts))
-    eval_rows = acts.rows(np.arange(config.train_contexts, config.train_contexts + config.eval_contexts))
+    eval_rows = acts.rows(
+        np.arange(config.train_contexts, config.train_contexts + config.eval_contexts)
+    )
     train_rows, eval_rows = train_rows[inlier[train_rows]], eval_rows[inlier[eval_rows]]
     scale = float(math.sqrt(acts.x.shape[1]) / norms[train_rows].mean())
     x_train, x_eval = acts.x[train_rows] * scale, acts.x[eval_rows] * scale
@@ -194,26 +238,57 @@ def run_llm(model, tokenizer, text: str, config: LLMConfig, progress: Progress =
 
     saes: dict[str, SAERun] = {}
     for name, (activation, recipe) in _recipes(config).items():
-        sae = SparseAutoencoder(x_train.shape[1], config.latents, activation,
-                                k=config.k if activation == "topk" else None,
-                                b_dec=x_train.mean(axis=0), seed=config.seed)
+        sae = SparseAutoencoder(
+            x_train.shape[1],
+            config.latents,
+            activation,
+            k=config.k if activation == "topk" else None,
+            b_dec=x_train.mean(axis=0),
+            seed=config.seed,
+        )
         sae.calibrate_encoder(x_train[:4096])
         weights = (recon_w, sparsity_w) if name == WEIGHTED else (None, None)
-        result = train(sae, x_train, recipe, *weights,
-                       on_step=lambda step, logs, name=name: progress(f"train {name}", step, config.steps))
+        result = train(
+            sae,
+            x_train,
+            recipe,
+            *weights,
+            on_step=lambda step, logs, name=name: progress(f"train {name}", step, config.steps),
+        )
         saes[name] = SAERun(sae, result)
         _score(saes[name], x_train, x_eval)
 
-    ce = _ce(model, acts.tokens[config.train_contexts:], config.layer, saes, scale, max_norm, progress)
+    ce = _ce(
+        model, acts.tokens[config.train_contexts :], config.layer, saes, scale, max_norm, progress
+    )
 
     important, routine = groups(importance[eval_rows], importance[train_rows])
     per_token, active = {}, {}
     for name in (UNIFORM, WEIGHTED):
         x_hat, f = _encode(saes[name].sae, x_eval)
         active[name] = f > 0
-        per_token[name] = {"L0": active[name].sum(axis=1).astype(float),
-                           "relative error": relative_error(x_eval, x_hat)}
-    comparisons = correct_family(group_comparisons(per_token, active, acts.context[eval_rows], important, routine,
-                                                   UNIFORM, WEIGHTED))
-    return LLMResults(config, acts, scale, train_rows, eval_rows, saes, ce, comparisons, per_token,
-                      important, routine, importance, cached, int((~inlier).sum()))
+        per_token[name] = {
+            "L0": active[name].sum(axis=1).astype(float),
+            "relative error": relative_error(x_eval, x_hat),
+        }
+    comparisons = correct_family(
+        group_comparisons(
+            per_token, active, acts.context[eval_rows], important, routine, UNIFORM, WEIGHTED
+        )
+    )
+    return LLMResults(
+        config,
+        acts,
+        scale,
+        train_rows,
+        eval_rows,
+        saes,
+        ce,
+        comparisons,
+        per_token,
+        important,
+        routine,
+        importance,
+        cached,
+        int((~inlier).sum()),
+    )

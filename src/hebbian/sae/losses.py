@@ -73,8 +73,9 @@ def kl_rate_penalty(f: mx.array, target: float, weights: mx.array | None = None)
     return mx.sum(_bernoulli_kl(target, rate))
 
 
-def auxk_loss(sae: SparseAutoencoder, x: mx.array, x_hat: mx.array, z: mx.array,
-              dead: mx.array, k_aux: int) -> mx.array:
+def auxk_loss(
+    sae: SparseAutoencoder, x: mx.array, x_hat: mx.array, z: mx.array, dead: mx.array, k_aux: int
+) -> mx.array:
     """Normalised MSE of the top-``k_aux`` dead latents' reconstruction of the residual.
 
     ``dead`` is a boolean [n_latents] mask; with no dead latent the loss is 0.

@@ -31,7 +31,7 @@ def explained_variance(x: np.ndarray, x_hat: np.ndarray) -> float:
 def relative_error(x: np.ndarray, x_hat: np.ndarray) -> np.ndarray:
     """Per-example ||x - x_hat||^2 / ||x||^2, shape [N]."""
     x, x_hat = np.asarray(x, np.float64), np.asarray(x_hat, np.float64)
-    return np.sum((x - x_hat) ** 2, axis=-1) / np.sum(x ** 2, axis=-1)
+    return np.sum((x - x_hat) ** 2, axis=-1) / np.sum(x**2, axis=-1)
 
 
 def normalized_mse(x: np.ndarray, x_hat: np.ndarray) -> float:
@@ -47,6 +47,7 @@ def ce_loss_recovered(ce_clean: float, ce_sae: float, ce_zero: float) -> float:
 
 def mean_max_cosine(true_atoms: np.ndarray, learned_atoms: np.ndarray) -> float:
     """Average over true atoms (rows) of the largest |cosine| with any learned atom (rows)."""
+
     def unit(a):
         a = np.asarray(a, np.float64)
         return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)

@@ -40,8 +40,15 @@ class SparseAutoencoder(nn.Module):
     the initial weights.
     """
 
-    def __init__(self, d_in: int, n_latents: int, activation: str = "relu", k: int | None = None,
-                 b_dec: np.ndarray | None = None, seed: int = 0):
+    def __init__(
+        self,
+        d_in: int,
+        n_latents: int,
+        activation: str = "relu",
+        k: int | None = None,
+        b_dec: np.ndarray | None = None,
+        seed: int = 0,
+    ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
@@ -56,7 +63,9 @@ class SparseAutoencoder(nn.Module):
         self.W_dec = mx.array(atoms)
         self.W_enc = mx.array(atoms.T.copy())
         self.b_enc = mx.zeros((n_latents,))
-        self.b_dec = mx.array(np.zeros(d_in, np.float32) if b_dec is None else np.asarray(b_dec, np.float32))
+        self.b_dec = mx.array(
+            np.zeros(d_in, np.float32) if b_dec is None else np.asarray(b_dec, np.float32)
+        )
 
     def pre_activations(self, x: mx.array) -> mx.array:
         return (x - self.b_dec) @ self.W_enc + self.b_enc
@@ -90,7 +99,9 @@ class SparseAutoencoder(nn.Module):
         """
         x = mx.array(np.asarray(x, np.float32))
         x_hat, _, _ = self(x)
-        ratio = mx.mean(mx.linalg.norm(x_hat - self.b_dec, axis=-1)) / mx.mean(mx.linalg.norm(x - self.b_dec, axis=-1))
+        ratio = mx.mean(mx.linalg.norm(x_hat - self.b_dec, axis=-1)) / mx.mean(
+            mx.linalg.norm(x - self.b_dec, axis=-1)
+        )
         self.W_enc = self.W_enc / ratio
 
     def decoder_norms(self) -> mx.array:

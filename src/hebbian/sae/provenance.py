@@ -12,10 +12,19 @@ def markdown(config: dict, seeds: str, elapsed_s: float) -> str:
     from .. import runtime
 
     info = provenance.snapshot()
-    lines = ["## Provenance", "", f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
-             f"- git revision: `{info['git']}`", f"- seeds: {seeds}",
-             f"- platform: {info['platform']}, python {info['python']}, MLX backend {runtime.backend()}",
-             f"- run time: {elapsed_s:.0f} s",
-             "- versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), "", "Config:", "", "```"]
+    lines = [
+        "## Provenance",
+        "",
+        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
+        f"- git revision: `{info['git']}`",
+        f"- seeds: {seeds}",
+        f"- platform: {info['platform']}, python {info['python']}, MLX backend {runtime.backend()}",
+        f"- run time: {elapsed_s:.0f} s",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+        "",
+        "Config:",
+        "",
+        "```",
+    ]
     lines += [f"{k} = {v!r}" for k, v in config.items()]
     return "\n".join(lines + ["```", ""])

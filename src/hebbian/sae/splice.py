@@ -44,7 +44,7 @@ class Spliced(nn.Module):
 
     def __call__(self, x: mx.array, *args, **kwargs) -> mx.array:
         out = self.inner(x, *args, **kwargs)
-        return mx.concatenate([out[:, :self.keep], self.transform(out[:, self.keep:])], axis=1)
+        return mx.concatenate([out[:, : self.keep], self.transform(out[:, self.keep :])], axis=1)
 
 
 @contextmanager
@@ -62,7 +62,7 @@ def spliced(model, layer: int, transform: Transform, keep: int = 1) -> Iterator[
 def next_token_ce(model, tokens: mx.array, start: int = 1) -> tuple[float, int]:
     """(summed CE in nats, count) of predicting tokens[:, start+1:] from positions start..T-2."""
     logits = model(tokens)[:, start:-1].astype(mx.float32)
-    targets = tokens[:, start + 1:]
+    targets = tokens[:, start + 1 :]
     ce = nn.losses.cross_entropy(logits, targets, reduction="sum")
     return float(ce.item()), int(targets.size)
 

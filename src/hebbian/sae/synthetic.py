@@ -75,25 +75,49 @@ class Run:
 
 def conditions(config: SyntheticConfig) -> list[Condition]:
     """The seed's conditions (see the module docstring), named ``phase/penalty/beta/weights``."""
-    base = TrainConfig(steps=config.steps, lr=config.lr, kl_target=config.kl_target,
-                       log_every=max(1, config.steps // 40))
+    base = TrainConfig(
+        steps=config.steps,
+        lr=config.lr,
+        kl_target=config.kl_target,
+        log_every=max(1, config.steps // 40),
+    )
     out = [
-        Condition("p2/kl/1/uniform", "random", "sigmoid", replace(base, sparsity="kl", coef=1.0), False),
-        Condition("p3/kl/1/uniform", "sine", "sigmoid", replace(base, sparsity="kl", coef=1.0), False),
+        Condition(
+            "p2/kl/1/uniform", "random", "sigmoid", replace(base, sparsity="kl", coef=1.0), False
+        ),
+        Condition(
+            "p3/kl/1/uniform", "sine", "sigmoid", replace(base, sparsity="kl", coef=1.0), False
+        ),
     ]
     for form in ("kl_example", "kl"):
         for weighted in (False, True):
-            out.append(Condition(f"p4/{form}/3/{'weighted' if weighted else 'uniform'}", "sine", "sigmoid",
-                                 replace(base, sparsity=form, coef=3.0), weighted))
+            out.append(
+                Condition(
+                    f"p4/{form}/3/{'weighted' if weighted else 'uniform'}",
+                    "sine",
+                    "sigmoid",
+                    replace(base, sparsity=form, coef=3.0),
+                    weighted,
+                )
+            )
     for scaled, tag in ((True, "l1"), (False, "l1_plain")):
         for beta in config.betas:
             for weighted in (False, True):
-                out.append(Condition(f"p5/{tag}/{beta:g}/{'weighted' if weighted else 'uniform'}", "sine", "relu",
-                                     replace(base, sparsity="l1", coef=beta, l1_scaled=scaled), weighted))
+                out.append(
+                    Condition(
+                        f"p5/{tag}/{beta:g}/{'weighted' if weighted else 'uniform'}",
+                        "sine",
+                        "relu",
+                        replace(base, sparsity="l1", coef=beta, l1_scaled=scaled),
+                        weighted,
+                    )
+                )
     return out
 
 
-def summarize(episodes: Episodes, traces: np.ndarray, recon: np.ndarray, threshold: float) -> dict[str, float]:
+def summarize(
+    episodes: Episodes, traces: np.ndarray, recon: np.ndarray, threshold: float
+) -> dict[str, float]:
     """Per-type active latents, sparsity and reconstruction MSE, and the distinctiveness of the types' traces.
 
     ``mse_clean_*`` scores the reconstruction against the noise-free signal (a
@@ -125,16 +149,30 @@ def summarize(episodes: Episodes, traces: np.ndarray, recon: np.ndarray, thresho
 def run_condition(condition: Condition, seed: int, config: SyntheticConfig) -> Run:
     """Train one SAE for ``condition`` at ``seed`` and summarise it."""
     episodes = GENERATORS[condition.data](n=config.episodes, size=config.size, seed=seed)
-    sae = SparseAutoencoder(config.size, config.latents, condition.activation, b_dec=episodes.x.mean(axis=0),
-                            seed=seed)
-    weights = (episodes.recon_weights(), episodes.sparsity_weights()) if condition.weighted else (None, None)
+    sae = SparseAutoencoder(
+        config.size, config.latents, condition.activation, b_dec=episodes.x.mean(axis=0), seed=seed
+    )
+    weights = (
+        (episodes.recon_weights(), episodes.sparsity_weights())
+        if condition.weighted
+        else (None, None)
+    )
     result = train(sae, episodes.x, replace(condition.train, seed=seed), *weights)
     recon, traces, _ = (np.array(a) for a in sae(mx.array(episodes.x)))
-    return Run(condition, seed, episodes, traces, recon, result,
-               summarize(episodes, traces, recon, config.threshold))
+    return Run(
+        condition,
+        seed,
+        episodes,
+        traces,
+        recon,
+        result,
+        summarize(episodes, traces, recon, config.threshold),
+    )
 
 
-def run_synthetic(config: SyntheticConfig, progress: Callable[[int, int], None] | None = None) -> list[Run]:
+def run_synthetic(
+    config: SyntheticConfig, progress: Callable[[int, int], None] | None = None
+) -> list[Run]:
     """Every condition at every seed (seeds 0..config.seeds-1); ``progress(done, total)`` after each."""
     todo = [(c, seed) for c in conditions(config) for seed in range(config.seeds)]
     runs = []

@@ -44,7 +44,8 @@ class TrainConfig:
     lr: float = 1e-3
     sparsity: str = "l1"
     coef: float = 5e-4
-    warmup_steps: int = 0  # lr and sparsity coefficient ramp linearly from 0 over these steps (SAELens)
+    # lr and sparsity coefficient ramp linearly from 0 over these steps (SAELens)
+    warmup_steps: int = 0
     kl_target: float = 0.05
     l1_scaled: bool = True
     unit_norm_decoder: bool = False
@@ -57,7 +58,13 @@ class TrainConfig:
     def __post_init__(self):
         if self.sparsity not in SPARSITY:
             raise ValueError(f"sparsity must be one of {SPARSITY}, got {self.sparsity!r}")
-        if self.steps < 1 or self.log_every < 1 or self.lr <= 0 or self.coef < 0 or self.auxk_coef < 0:
+        if (
+            self.steps < 1
+            or self.log_every < 1
+            or self.lr <= 0
+            or self.coef < 0
+            or self.auxk_coef < 0
+        ):
             raise ValueError("steps and log_every must be >= 1, lr > 0, coef and auxk_coef >= 0")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
@@ -89,7 +96,9 @@ def _loss(sae: SparseAutoencoder, x, w_rec, w_sp, dead, coef, cfg: TrainConfig, 
     x_hat, f, z = sae(x)
     recon = weighted_mean(squared_error(x, x_hat), w_rec)
     if cfg.sparsity == "l1":
-        sparsity = weighted_mean(l1_penalty(f, sae.decoder_norms() if cfg.l1_scaled else None), w_sp)
+        sparsity = weighted_mean(
+            l1_penalty(f, sae.decoder_norms() if cfg.l1_scaled else None), w_sp
+        )
     elif cfg.sparsity == "kl":
         sparsity = kl_rate_penalty(f, cfg.kl_target, w_sp)
     elif cfg.sparsity == "kl_example":
@@ -105,8 +114,10 @@ def _loss(sae: SparseAutoencoder, x, w_rec, w_sp, dead, coef, cfg: TrainConfig, 
 def _schedule(config: TrainConfig):
     if not config.warmup_steps:
         return config.lr
-    return optim.join_schedules([optim.linear_schedule(0.0, config.lr, config.warmup_steps),
-                                 lambda _: config.lr], [config.warmup_steps])
+    return optim.join_schedules(
+        [optim.linear_schedule(0.0, config.lr, config.warmup_steps), lambda _: config.lr],
+        [config.warmup_steps],
+    )
 
 
 def _project_out_atom_direction(grad_dec: mx.array, atoms: mx.array) -> mx.array:
@@ -122,11 +133,17 @@ def _batches(n: int, batch_size: int | None, rng: np.random.Generator):
             continue
         order = rng.permutation(n)
         for start in range(0, n - batch_size + 1, batch_size):
-            yield order[start:start + batch_size]
+            yield order[start : start + batch_size]
 
 
-def train(sae: SparseAutoencoder, x, config: TrainConfig, recon_weights=None, sparsity_weights=None,
-          on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+def train(
+    sae: SparseAutoencoder,
+    x,
+    config: TrainConfig,
+    recon_weights=None,
+    sparsity_weights=None,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
     """Train ``sae`` in place on ``x`` [N, d_in]; weights are optional per-example [N] arrays.
 
     ``on_step(step, logs)`` is called every ``log_every`` steps and after the last.
@@ -134,8 +151,10 @@ def train(sae: SparseAutoencoder, x, config: TrainConfig, recon_weights=None, sp
     x = mx.array(np.asarray(x, np.float32))
     n = x.shape[0]
     # unit weights rather than None keep one compiled graph for weighted and unweighted runs
-    w_rec, w_sp = (mx.ones((n,)) if w is None else mx.array(np.asarray(w, np.float32))
-                   for w in (recon_weights, sparsity_weights))
+    w_rec, w_sp = (
+        mx.ones((n,)) if w is None else mx.array(np.asarray(w, np.float32))
+        for w in (recon_weights, sparsity_weights)
+    )
     for name, w in (("recon_weights", w_rec), ("sparsity_weights", w_sp)):
         if w.shape != (n,):
             raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
@@ -161,21 +180,36 @@ def train(sae: SparseAutoencoder, x, config: TrainConfig, recon_weights=None, sp
         return loss, *aux_out
 
     since_fired = np.zeros(sae.n_latents, np.int64)
-    result = TrainResult(history={k: [] for k in ("step", "loss", "recon", "sparsity", "aux", "l0", "dead")},
-                         dead_window=config.dead_window)
+    result = TrainResult(
+        history={k: [] for k in ("step", "loss", "recon", "sparsity", "aux", "l0", "dead")},
+        dead_window=config.dead_window,
+    )
     batches = _batches(n, config.batch_size, rng)
     for step in range(1, config.steps + 1):
         idx = next(batches)
-        xb, rb, sb = (x, w_rec, w_sp) if idx is None else (a[mx.array(idx)] for a in (x, w_rec, w_sp))
-        coef = config.coef * min(1.0, step / config.warmup_steps) if config.warmup_steps else config.coef
-        loss, recon, sparsity, aux, l0, fired = step_fn(xb, rb, sb, mx.array(since_fired >= config.dead_window),
-                                                        mx.array(coef))
+        xb, rb, sb = (
+            (x, w_rec, w_sp) if idx is None else (a[mx.array(idx)] for a in (x, w_rec, w_sp))
+        )
+        coef = (
+            config.coef * min(1.0, step / config.warmup_steps)
+            if config.warmup_steps
+            else config.coef
+        )
+        loss, recon, sparsity, aux, l0, fired = step_fn(
+            xb, rb, sb, mx.array(since_fired >= config.dead_window), mx.array(coef)
+        )
         mx.eval(state, loss, fired)
         since_fired += xb.shape[0]
         since_fired[np.array(fired)] = 0
         if step % config.log_every == 0 or step == config.steps:
-            logs = {"loss": loss.item(), "recon": recon.item(), "sparsity": sparsity.item(), "aux": aux.item(),
-                    "l0": l0.item(), "dead": float(np.mean(since_fired >= config.dead_window))}
+            logs = {
+                "loss": loss.item(),
+                "recon": recon.item(),
+                "sparsity": sparsity.item(),
+                "aux": aux.item(),
+                "l0": l0.item(),
+                "dead": float(np.mean(since_fired >= config.dead_window)),
+            }
             result.history["step"].append(step)
             for key, value in logs.items():
                 result.history[key].append(value)

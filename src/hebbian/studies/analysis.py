@@ -47,7 +47,9 @@ class Outcomes:
         return self.values[h.a][h.outcome], self.values[h.b][h.outcome]
 
 
-def align(prereg: Prereg, records: Iterable[Mapping[str, Any]], n_items: int | None = None) -> Outcomes:
+def align(
+    prereg: Prereg, records: Iterable[Mapping[str, Any]], n_items: int | None = None
+) -> Outcomes:
     """Pair the records of the first ``n_items`` items (all when None) across the prereg's conditions."""
     by_item: dict[str, dict[str, Mapping]] = defaultdict(dict)
     index = {}
@@ -66,10 +68,16 @@ def align(prereg: Prereg, records: Iterable[Mapping[str, Any]], n_items: int | N
             complete.append(item)
         else:
             incomplete += 1
-    values = {c: {o.name: np.array([by_item[i][c]["outcome"][o.name] for i in complete],
-                                   dtype=bool if o.type == "binary" else float)
-                  for o in prereg.outcomes}
-              for c in names}
+    values = {
+        c: {
+            o.name: np.array(
+                [by_item[i][c]["outcome"][o.name] for i in complete],
+                dtype=bool if o.type == "binary" else float,
+            )
+            for o in prereg.outcomes
+        }
+        for c in names
+    }
     return Outcomes(tuple(complete), values, excluded, incomplete)
 
 
@@ -129,8 +137,15 @@ def decide(prereg: Prereg, outcomes: Outcomes) -> tuple[Inference, ...]:
         corrected = stats.correct(p, members[0].method, members[0].alpha)
         for h, p_adj, reject in zip(members, corrected.p_values, corrected.reject, strict=True):
             result, note, observed = tested[h.id]
-            inferences[h.id] = Inference(h, outcomes.n, result, note, p_adj if result else None,
-                                         bool(reject and result), observed)
+            inferences[h.id] = Inference(
+                h,
+                outcomes.n,
+                result,
+                note,
+                p_adj if result else None,
+                bool(reject and result),
+                observed,
+            )
     return tuple(inferences[h.id] for h in prereg.hypotheses)
 
 
@@ -155,15 +170,28 @@ def check_validity(prereg: Prereg, outcomes: Outcomes) -> ValidityCheck:
     pos_name = prereg.role("positive_control").name
     neg = prereg.role("negative_control")
     pos = float(np.mean(outcomes.values[pos_name][v.outcome]))
-    checks = [(f"positive control {pos_name}: mean {v.outcome} {pos:.3f} >= {v.positive_min:g}", pos >= v.positive_min)]
+    checks = [
+        (
+            f"positive control {pos_name}: mean {v.outcome} {pos:.3f} >= {v.positive_min:g}",
+            pos >= v.positive_min,
+        )
+    ]
     if neg is not None:
         neg_mean = float(np.mean(outcomes.values[neg.name][v.outcome]))
         if v.negative_max is not None:
-            checks.append((f"negative control {neg.name}: mean {v.outcome} {neg_mean:.3f} <= {v.negative_max:g}",
-                           neg_mean <= v.negative_max))
+            checks.append(
+                (
+                    f"negative control {neg.name}: mean {v.outcome} {neg_mean:.3f} <= {v.negative_max:g}",
+                    neg_mean <= v.negative_max,
+                )
+            )
         if v.min_gap is not None:
-            checks.append((f"gap {pos_name} - {neg.name}: {pos - neg_mean:.3f} >= {v.min_gap:g}",
-                           pos - neg_mean >= v.min_gap))
+            checks.append(
+                (
+                    f"gap {pos_name} - {neg.name}: {pos - neg_mean:.3f} >= {v.min_gap:g}",
+                    pos - neg_mean >= v.min_gap,
+                )
+            )
     lines = tuple(f"{'pass' if ok else 'FAIL'}: {text}" for text, ok in checks)
     return ValidityCheck(all(ok for _, ok in checks), lines)
 
@@ -191,14 +219,20 @@ def summary(condition: str, role: str, x: np.ndarray, binary: bool) -> Summary:
         k = int(x.sum())
         ci = sps.binomtest(k, x.size).proportion_ci(CONFIDENCE, method="wilson")
         return Summary(condition, role, x.size, k / x.size, (ci.low, ci.high), k)
-    ci = sps.ttest_1samp(x, 0.0).confidence_interval(CONFIDENCE) if x.size > 1 and np.ptp(x) > 0 else None
+    ci = (
+        sps.ttest_1samp(x, 0.0).confidence_interval(CONFIDENCE)
+        if x.size > 1 and np.ptp(x) > 0
+        else None
+    )
     return Summary(condition, role, x.size, float(x.mean()), (ci.low, ci.high) if ci else None)
 
 
 def summarize(prereg: Prereg, outcomes: Outcomes, metric: str) -> tuple[Summary, ...]:
     """Every condition's rate (Wilson CI) or mean (t CI) on ``metric``."""
     binary = prereg.outcome(metric).type == "binary"
-    return tuple(summary(c.name, c.role, outcomes.values[c.name][metric], binary) for c in prereg.conditions)
+    return tuple(
+        summary(c.name, c.role, outcomes.values[c.name][metric], binary) for c in prereg.conditions
+    )
 
 
 @dataclass(frozen=True)
@@ -211,8 +245,9 @@ class Fluency:
     examples: tuple[tuple[str, str], ...]
 
 
-def fluency(prereg: Prereg, records: Iterable[Mapping[str, Any]], outcomes: Outcomes,
-            examples: int = 3) -> dict[str, Fluency]:
+def fluency(
+    prereg: Prereg, records: Iterable[Mapping[str, Any]], outcomes: Outcomes, examples: int = 3
+) -> dict[str, Fluency]:
     """Each condition's reply fluency over the analysed items whose trials record it (``studies.fluency``).
 
     Empty when no trial records it (a task that does not generate, or a log written before it was
@@ -227,11 +262,17 @@ def fluency(prereg: Prereg, records: Iterable[Mapping[str, Any]], outcomes: Outc
     out = {}
     for c in prereg.conditions:
         mine = sorted((r for r in kept if r["condition"] == c.name), key=lambda r: order[r["item"]])
-        values = {name: np.array([r["outcome"][name] for r in mine], dtype=bool if name == "degenerate" else float)
-                  for name in ("degenerate", "rep4", "distinct2")}
+        values = {
+            name: np.array(
+                [r["outcome"][name] for r in mine], dtype=bool if name == "degenerate" else float
+            )
+            for name in ("degenerate", "rep4", "distinct2")
+        }
         replies = tuple((r["item"], r["outcome"]["reply"]) for r in mine if "reply" in r["outcome"])
-        out[c.name] = Fluency(*(summary(c.name, c.role, x, name == "degenerate") for name, x in values.items()),
-                              replies[:examples])
+        out[c.name] = Fluency(
+            *(summary(c.name, c.role, x, name == "degenerate") for name, x in values.items()),
+            replies[:examples],
+        )
     return out
 
 
@@ -239,7 +280,8 @@ def fluency(prereg: Prereg, records: Iterable[Mapping[str, Any]], outcomes: Outc
 class Description:
     """What the report shows beside a hypothesis's decision."""
 
-    difference: stats.EffectSize | None  # mean of a - b with its bootstrap CI (a rate difference if binary)
+    # mean of a - b with its bootstrap CI (a rate difference if binary)
+    difference: stats.EffectSize | None
     cohens_h: stats.EffectSize | None
     fisher: stats.TestResult | None
 
@@ -248,8 +290,17 @@ def describe(prereg: Prereg, outcomes: Outcomes, h: Hypothesis) -> Description:
     a, b = outcomes.pair(h)
     diff = a.astype(float) - b.astype(float)
     binary = prereg.outcome(h.outcome).type == "binary"
-    difference = stats.bootstrap_paired_diff_ci(a.astype(float), b.astype(float), confidence=CONFIDENCE) \
-        if diff.size > 1 and np.ptp(diff) > 0 else None
-    cohens_h = stats.cohens_h(a.mean(), b.mean(), a.size, b.size, CONFIDENCE) if binary and a.size else None
-    fisher = stats.fisher_exact(rate_table(a, b), h.alternative) if h.also_fisher and a.size else None
+    difference = (
+        stats.bootstrap_paired_diff_ci(a.astype(float), b.astype(float), confidence=CONFIDENCE)
+        if diff.size > 1 and np.ptp(diff) > 0
+        else None
+    )
+    cohens_h = (
+        stats.cohens_h(a.mean(), b.mean(), a.size, b.size, CONFIDENCE)
+        if binary and a.size
+        else None
+    )
+    fisher = (
+        stats.fisher_exact(rate_table(a, b), h.alternative) if h.also_fisher and a.size else None
+    )
     return Description(difference, cohens_h, fisher)

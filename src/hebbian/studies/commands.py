@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -30,21 +30,39 @@ def _fail(lines: Sequence[str], code: int = 2) -> NoReturn:
 
 
 def study(
-    prereg: Path = typer.Argument(..., help="The pre-registration YAML (see prereg/synthetic.yaml)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1,
-                                        help="Smoke run on the first N items, in its own run directory; "
-                                             "its report claims no result."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (error if it has no trials). "
-                                                        "A plain rerun continues too."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<id>, or runs/<id>-smoke "
-                                                            "with --limit)."),
-    deviation: Optional[str] = typer.Option(None, "--deviation",
-                                            help="Record why the run departs from its pre-registration (needed to "
-                                                 "run an edited prereg once trials exist)."),
-    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N",
-                                        help="Run only share K (0 to N-1) of the trials split N ways, for processes "
-                                             "a scheduler starts (a job array); under mlx.launch the rank and "
-                                             "size give the share. The last share to finish writes the report."),
+    prereg: Path = typer.Argument(
+        ..., help="The pre-registration YAML (see prereg/synthetic.yaml)."
+    ),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        help="Smoke run on the first N items, in its own run directory; "
+        "its report claims no result.",
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run (error if it has no trials). "
+        "A plain rerun continues too.",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run directory (default: runs/<id>, or runs/<id>-smoke with --limit)."
+    ),
+    deviation: str | None = typer.Option(
+        None,
+        "--deviation",
+        help="Record why the run departs from its pre-registration (needed to "
+        "run an edited prereg once trials exist).",
+    ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        metavar="K/N",
+        help="Run only share K (0 to N-1) of the trials split N ways, for processes "
+        "a scheduler starts (a job array); under mlx.launch the rank and "
+        "size give the share. The last share to finish writes the report.",
+    ),
 ) -> None:
     """Run a pre-registered study: every condition on every item, resumable; then write its report."""
     from hebbian.studies import shards
@@ -54,24 +72,34 @@ def study(
 
     try:
         share = shards.resolve(shard)
-        run = run_study(prereg, limit=limit, resume=resume, out=out, deviation=deviation, shard=share,
-                        console=_err())
+        run = run_study(
+            prereg,
+            limit=limit,
+            resume=resume,
+            out=out,
+            deviation=deviation,
+            shard=share,
+            console=_err(),
+        )
         path = write_report(run) if share is None else shards.report(run, when_complete=True)
     except StudyError as e:
         _fail(e.lines)
     except KeyboardInterrupt:
         _fail(["interrupted; every finished trial is saved: rerun the same command to resume"], 130)
     if path is None:
-        _err().print(f"share {share} is finished; the last share to finish writes the report "
-                     f"(or `hebbian report {run}` once every share has)")
+        _err().print(
+            f"share {share} is finished; the last share to finish writes the report "
+            f"(or `hebbian report {run}` once every share has)"
+        )
         return
     Console(soft_wrap=True, highlight=False).print(f"report: {path}")
 
 
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory written by `hebbian study`."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Markdown file (default: RUN_DIR/report.md); "
-                                                           "figures go beside it."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Markdown file (default: RUN_DIR/report.md); figures go beside it."
+    ),
 ) -> None:
     """Write the markdown report (and figures) of a study run; a run split among processes is gathered first."""
     from hebbian.studies import rundir, shards
@@ -87,15 +115,25 @@ def report(
 
 
 def power(
-    test: str = typer.Option(..., "--test", help="paired_t, wilcoxon, welch_t, t_ind, fisher, proportions, mcnemar."),
-    effect: Optional[float] = typer.Option(None, "--effect",
-                                           help="Smallest effect of interest: d_z, d, Cohen's h, or p10 - p01."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Alpha, the per-test rate of false rejections under H0."),
+    test: str = typer.Option(
+        ..., "--test", help="paired_t, wilcoxon, welch_t, t_ind, fisher, proportions, mcnemar."
+    ),
+    effect: float | None = typer.Option(
+        None, "--effect", help="Smallest effect of interest: d_z, d, Cohen's h, or p10 - p01."
+    ),
+    alpha: float = typer.Option(
+        0.05, "--alpha", help="Alpha, the per-test rate of false rejections under H0."
+    ),
     target: float = typer.Option(0.8, "--power", help="Target power."),
-    alternative: str = typer.Option("two-sided", "--alternative", help="two-sided, greater or less."),
-    n: Optional[int] = typer.Option(None, "--n", help="Given n: print the achieved power and the minimum "
-                                                      "detectable effect instead."),
-    discordant: Optional[float] = typer.Option(None, "--discordant", help="mcnemar only: p10 + p01."),
+    alternative: str = typer.Option(
+        "two-sided", "--alternative", help="two-sided, greater or less."
+    ),
+    n: int | None = typer.Option(
+        None,
+        "--n",
+        help="Given n: print the achieved power and the minimum detectable effect instead.",
+    ),
+    discordant: float | None = typer.Option(None, "--discordant", help="mcnemar only: p10 + p01."),
 ) -> None:
     """Sample size for a test and effect size, or the power and minimum detectable effect of a given n."""
     from hebbian.studies import power as calc
@@ -105,7 +143,11 @@ def power(
     try:
         if n is None:
             if effect is None:
-                _fail(["give --effect (the smallest effect of interest), or --n for the minimum detectable effect"])
+                _fail(
+                    [
+                        "give --effect (the smallest effect of interest), or --n for the minimum detectable effect"
+                    ]
+                )
             out.print(f"n = {calc.n_for(test, effect, alpha, target, alternative, **kw)}")
             out.print(calc.describe(test, effect, alpha, target, alternative, **kw))
             return
@@ -114,20 +156,29 @@ def power(
             achieved = calc.achieved_power(test, effect, n, alpha, alternative, **kw)
             out.print(f"achieved power at n = {n}: {achieved:.3f}")
         mde = calc.min_detectable_effect(test, n, alpha, target, alternative, **kw)
-        out.print(f"minimum detectable effect at n = {n} ({target:.0%} power, alpha {alpha:g}, {alternative}): "
-                  f"{name} = {mde:.4g}")
+        out.print(
+            f"minimum detectable effect at n = {n} ({target:.0%} power, alpha {alpha:g}, {alternative}): "
+            f"{name} = {mde:.4g}"
+        )
     except ValueError as e:
         _fail([str(e)])
 
 
 def tune(
     spec: Path = typer.Argument(..., help="A tuning file (see prereg/tuning/recall.yaml)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<id>)."),
-    report_to: Optional[Path] = typer.Option(None, "--report", help="Markdown report (default: RUN_DIR/report.md); "
-                                                                     "its figure goes beside it."),
-    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N",
-                                        help="Run only share K (0 to N-1) of the tuning items split N ways, as "
-                                             "`hebbian study --shard` does."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default: runs/<id>)."),
+    report_to: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Markdown report (default: RUN_DIR/report.md); its figure goes beside it.",
+    ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        metavar="K/N",
+        help="Run only share K (0 to N-1) of the tuning items split N ways, as "
+        "`hebbian study --shard` does.",
+    ),
 ) -> None:
     """Tune a study's treatments on a tuning split: every grid point on every tuning item, resumable; then
     report each point against the reference and pick, per condition, the best. The pre-registration
@@ -139,8 +190,11 @@ def tune(
     try:
         share = shards.resolve(shard)
         run = run_tuning(spec, out=out, console=_err(), shard=share)
-        path = write_tuning_report(load_spec(spec), run, report_to) if share is None else \
-            report_shares(load_spec(spec), run, report_to)
+        path = (
+            write_tuning_report(load_spec(spec), run, report_to)
+            if share is None
+            else report_shares(load_spec(spec), run, report_to)
+        )
     except StudyError as e:
         _fail(e.lines)
     except KeyboardInterrupt:

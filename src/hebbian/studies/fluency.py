@@ -42,7 +42,7 @@ def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     w = words(text)
-    return [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+    return [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
 
 
 def repeated_ngram_share(text: str, n: int = 4) -> float:
@@ -64,5 +64,8 @@ def is_degenerate(text: str) -> bool:
 
 def fluency_outcomes(text: str) -> dict[str, bool | float]:
     """The fluency outcomes a generating task records: degenerate, rep4 and distinct2."""
-    return {"degenerate": is_degenerate(text), "rep4": repeated_ngram_share(text, 4),
-            "distinct2": distinct_n(text, 2)}
+    return {
+        "degenerate": is_degenerate(text),
+        "rep4": repeated_ngram_share(text, 4),
+        "distinct2": distinct_n(text, 2),
+    }

@@ -41,7 +41,9 @@ def load(run: Path) -> list[dict[str, Any]]:
                 seen.add((r["item"], r["condition"]))
                 records.append(r)
     if not records:
-        raise ValueError(f"{run}: no trial with an outcome (is it a run directory of a needle study?)")
+        raise ValueError(
+            f"{run}: no trial with an outcome (is it a run directory of a needle study?)"
+        )
     return records
 
 
@@ -50,9 +52,13 @@ def conditions(records: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r["condition"] for r in sorted(records, key=lambda r: r["index"])))
 
 
-def recall_grid(records: list[dict[str, Any]]) -> dict[tuple[str, float], dict[Cell, tuple[int, int]]]:
+def recall_grid(
+    records: list[dict[str, Any]],
+) -> dict[tuple[str, float], dict[Cell, tuple[int, int]]]:
     """(condition, distractors) -> (length, depth) -> (recalled, trials)."""
-    grid: dict[tuple[str, float], dict[Cell, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    grid: dict[tuple[str, float], dict[Cell, list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0])
+    )
     for r in records:
         o = r["outcome"]
         cell = grid[r["condition"], o["distractors"]][o["length"], o["depth"]]
@@ -63,11 +69,19 @@ def recall_grid(records: list[dict[str, Any]]) -> dict[tuple[str, float], dict[C
 
 def axes(records: list[dict[str, Any]]) -> tuple[list[float], list[float], list[float]]:
     """The lengths, depths and distractor counts the trials cover, sorted."""
-    return tuple(sorted({r["outcome"][name] for r in records}) for name in ("length", "depth", "distractors"))
+    return tuple(
+        sorted({r["outcome"][name] for r in records}) for name in ("length", "depth", "distractors")
+    )
 
 
-def heatmap(grid: dict, names: list[str], lengths: list[float], depths: list[float], distractors: float,
-            path: Path) -> Path:
+def heatmap(
+    grid: dict,
+    names: list[str],
+    lengths: list[float],
+    depths: list[float],
+    distractors: float,
+    path: Path,
+) -> Path:
     """One panel per condition: depth (rows) x length (columns), colour the recall rate, text k/n."""
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
@@ -78,7 +92,14 @@ def heatmap(grid: dict, names: list[str], lengths: list[float], depths: list[flo
         rate = np.full((len(depths), len(lengths)), np.nan)
         for (length, depth), (k, n) in cells.items():
             rate[depths.index(depth), lengths.index(length)] = k / n
-            ax.text(lengths.index(length), depths.index(depth), f"{k}/{n}", ha="center", va="center", fontsize=7)
+            ax.text(
+                lengths.index(length),
+                depths.index(depth),
+                f"{k}/{n}",
+                ha="center",
+                va="center",
+                fontsize=7,
+            )
         ax.imshow(rate, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
         ax.set_xticks(range(len(lengths)), [f"{int(x)}" for x in lengths], fontsize=7)
         ax.set_yticks(range(len(depths)), [f"{d:g}" for d in depths], fontsize=7)
@@ -87,8 +108,10 @@ def heatmap(grid: dict, names: list[str], lengths: list[float], depths: list[flo
             ax.set_ylabel("depth", fontsize=8)
         if i >= len(names) - cols:
             ax.set_xlabel("prompt tokens", fontsize=8)
-    fig.suptitle(f"exact recall, {int(distractors)} distractor fact(s) (colour: rate; text: recalled/trials)",
-                 fontsize=10)
+    fig.suptitle(
+        f"exact recall, {int(distractors)} distractor fact(s) (colour: rate; text: recalled/trials)",
+        fontsize=10,
+    )
     FigureCanvasAgg(fig)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,22 +119,38 @@ def heatmap(grid: dict, names: list[str], lengths: list[float], depths: list[flo
     return path
 
 
-def grid_table(cells: dict[Cell, tuple[int, int]], lengths: list[float], depths: list[float]) -> list[str]:
-    lines = ["| depth | " + " | ".join(f"{int(x)} tokens" for x in lengths) + " |", "|---|" + "---|" * len(lengths)]
+def grid_table(
+    cells: dict[Cell, tuple[int, int]], lengths: list[float], depths: list[float]
+) -> list[str]:
+    lines = [
+        "| depth | " + " | ".join(f"{int(x)} tokens" for x in lengths) + " |",
+        "|---|" + "---|" * len(lengths),
+    ]
     for depth in depths:
-        row = ["{}/{}".format(*cells[length, depth]) if (length, depth) in cells else "-" for length in lengths]
+        row = [
+            "{}/{}".format(*cells[length, depth]) if (length, depth) in cells else "-"
+            for length in lengths
+        ]
         lines.append(f"| {depth:g} | " + " | ".join(row) + " |")
     return lines
 
 
-def memory_table(records: list[dict[str, Any]], names: list[str], lengths: list[float]) -> list[str]:
+def memory_table(
+    records: list[dict[str, Any]], names: list[str], lengths: list[float]
+) -> list[str]:
     """Mean bytes held at the end of a trial, per condition and length, in MB."""
-    lines = ["| condition | " + " | ".join(f"{int(x)} tokens" for x in lengths) + " |", "|---|" + "---|" * len(lengths)]
+    lines = [
+        "| condition | " + " | ".join(f"{int(x)} tokens" for x in lengths) + " |",
+        "|---|" + "---|" * len(lengths),
+    ]
     for name in names:
         row = []
         for length in lengths:
-            b = [r["outcome"]["memory_bytes"] for r in records if r["condition"] == name
-                 and r["outcome"]["length"] == length]
+            b = [
+                r["outcome"]["memory_bytes"]
+                for r in records
+                if r["condition"] == name and r["outcome"]["length"] == length
+            ]
             row.append(f"{np.mean(b) / 1e6:.1f}" if b else "-")
         lines.append(f"| `{name}` | " + " | ".join(row) + " |")
     return lines
@@ -119,18 +158,24 @@ def memory_table(records: list[dict[str, Any]], names: list[str], lengths: list[
 
 def retrieval_table(records: list[dict[str, Any]], names: list[str]) -> list[str]:
     """Over trials whose fact had been evicted: fact's block read, and recall when read / not read."""
-    lines = ["| condition | evicted trials | fact's block read | recalled when read | recalled when not read |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| condition | evicted trials | fact's block read | recalled when read | recalled when not read |",
+        "|---|---|---|---|---|",
+    ]
     for name in names:
         gone = [r["outcome"] for r in records if r["condition"] == name and r["outcome"]["evicted"]]
         read = [o for o in gone if o["fact_read"]]
         unread = [o for o in gone if not o["fact_read"]]
-        lines.append(f"| `{name}` | {len(gone)} | {len(read)}/{len(gone)} | "
-                     f"{sum(o['correct'] for o in read)}/{len(read)} | {sum(o['correct'] for o in unread)}/{len(unread)} |")
+        lines.append(
+            f"| `{name}` | {len(gone)} | {len(read)}/{len(gone)} | "
+            f"{sum(o['correct'] for o in read)}/{len(read)} | {sum(o['correct'] for o in unread)}/{len(unread)} |"
+        )
     return lines
 
 
-def paired_difference_ci(a: np.ndarray, b: np.ndarray, z: float = 1.959964) -> tuple[float, float, float]:
+def paired_difference_ci(
+    a: np.ndarray, b: np.ndarray, z: float = 1.959964
+) -> tuple[float, float, float]:
     """Bonett and Price's (2012) adjusted Wald interval for the difference of two paired proportions
     (one added success to each discordant cell, two to n): (a's rate - b's rate, CI low, CI high)."""
     n = a.size
@@ -142,17 +187,21 @@ def paired_difference_ci(a: np.ndarray, b: np.ndarray, z: float = 1.959964) -> t
 def noninferiority(records: list[dict[str, Any]], a: str, b: str, margin: float) -> list[str]:
     """`a` against `b` on recall over the items both ran: the paired difference a - b with its 95% CI
     (`paired_difference_ci`), and whether the CI's lower bound lies above -margin (non-inferior)."""
-    by = {name: {r["item"]: bool(r["outcome"]["correct"]) for r in records if r["condition"] == name}
-          for name in (a, b)}
+    by = {
+        name: {r["item"]: bool(r["outcome"]["correct"]) for r in records if r["condition"] == name}
+        for name in (a, b)
+    }
     items = sorted(set(by[a]) & set(by[b]))
     if len(items) < 2:
         return [f"`{a}` against `{b}`: fewer than two items ran both; nothing to say."]
     x, y = (np.array([by[name][i] for i in items]) for name in (a, b))
     value, low, high = paired_difference_ci(x, y)
     verdict = "non-inferior" if low > -margin else "non-inferiority not shown"
-    return [f"`{a}` recalls {int(x.sum())}/{len(items)}, `{b}` {int(y.sum())}/{len(items)} on the items both ran; "
-            f"paired difference {value:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] (Bonett-Price adjusted Wald); "
-            f"margin -{margin:g}: **{verdict}**."]
+    return [
+        f"`{a}` recalls {int(x.sum())}/{len(items)}, `{b}` {int(y.sum())}/{len(items)} on the items both ran; "
+        f"paired difference {value:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] (Bonett-Price adjusted Wald); "
+        f"margin -{margin:g}: **{verdict}**."
+    ]
 
 
 def write(run: Path, out: Path, noninferior: tuple[str, str, float] | None = None) -> Path:
@@ -161,34 +210,60 @@ def write(run: Path, out: Path, noninferior: tuple[str, str, float] | None = Non
     records = load(run)
     names, grid = conditions(records), recall_grid(records)
     lengths, depths, distractor_counts = axes(records)
-    lines = [f"# Needle in a haystack: recall by depth and length ({run})", "",
-             "Descriptions only (the tests are in the study's own report). Each cell: trials recalled / "
-             "trials, by the cell's nominal prompt length and depth.", ""]
+    lines = [
+        f"# Needle in a haystack: recall by depth and length ({run})",
+        "",
+        "Descriptions only (the tests are in the study's own report). Each cell: trials recalled / "
+        "trials, by the cell's nominal prompt length and depth.",
+        "",
+    ]
     for d in distractor_counts:
         png = heatmap(grid, names, lengths, depths, d, out / f"needle-heatmap-{int(d)}.png")
-        lines += [f"## {int(d)} distractor fact(s)", "", f"![recall heatmap, {int(d)} distractors]({png.name})", ""]
+        lines += [
+            f"## {int(d)} distractor fact(s)",
+            "",
+            f"![recall heatmap, {int(d)} distractors]({png.name})",
+            "",
+        ]
         for name in names:
             lines += [f"`{name}`:", "", *grid_table(grid.get((name, d), {}), lengths, depths), ""]
-    lines += ["## Memory held at the end of a trial (MB: cache plus consolidated state)", "",
-              *memory_table(records, names, lengths), "",
-              "## Retrieval check: found, and used?", "",
-              "Over the trials whose fact had left every layer's cache by the end of the prompt: whether a "
-              "block read when the question was asked held the value's last token, and recall with and without.",
-              "", *retrieval_table(records, names), ""]
+    lines += [
+        "## Memory held at the end of a trial (MB: cache plus consolidated state)",
+        "",
+        *memory_table(records, names, lengths),
+        "",
+        "## Retrieval check: found, and used?",
+        "",
+        "Over the trials whose fact had left every layer's cache by the end of the prompt: whether a "
+        "block read when the question was asked held the value's last token, and recall with and without.",
+        "",
+        *retrieval_table(records, names),
+        "",
+    ]
     if noninferior:
-        lines += ["## Non-inferiority (pre-registered in the prereg's exploratory list)", "",
-                  *noninferiority(records, *noninferior), ""]
+        lines += [
+            "## Non-inferiority (pre-registered in the prereg's exploratory list)",
+            "",
+            *noninferiority(records, *noninferior),
+            "",
+        ]
     page = out / "needle.md"
     page.write_text("\n".join(lines))
     return page
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Depth x length recall heatmaps of a needle study run.")
+    parser = argparse.ArgumentParser(
+        description="Depth x length recall heatmaps of a needle study run."
+    )
     parser.add_argument("run", type=Path, help="the run directory (hebbian study --out)")
     parser.add_argument("out", type=Path, help="the folder to write needle.md and the PNGs into")
-    parser.add_argument("--noninferiority", nargs=3, metavar=("A", "B", "MARGIN"),
-                        help="also judge A non-inferior to B in recall at this margin (e.g. episodic full_cache 0.10)")
+    parser.add_argument(
+        "--noninferiority",
+        nargs=3,
+        metavar=("A", "B", "MARGIN"),
+        help="also judge A non-inferior to B in recall at this margin (e.g. episodic full_cache 0.10)",
+    )
     args = parser.parse_args(argv)
     ni = args.noninferiority
     try:

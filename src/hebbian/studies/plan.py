@@ -60,14 +60,18 @@ def _effect_args(h: Hypothesis) -> tuple[float | None, dict[str, float]]:
 def n_needed(h: Hypothesis, family_size: int, target_power: float) -> int:
     """Items (pairs, or items per condition) ``h`` needs to reach ``target_power`` at its SESOI."""
     effect, kw = _effect_args(h)
-    return power.n_for(h.test, effect, planning_alpha(h, family_size), target_power, h.alternative, **kw)
+    return power.n_for(
+        h.test, effect, planning_alpha(h, family_size), target_power, h.alternative, **kw
+    )
 
 
 def _power_at(h: Hypothesis, family_size: int, n: int) -> float | None:
     if not h.sesoi or n < 2:
         return None
     effect, kw = _effect_args(h)
-    return power.achieved_power(h.test, effect, n, planning_alpha(h, family_size), h.alternative, **kw)
+    return power.achieved_power(
+        h.test, effect, n, planning_alpha(h, family_size), h.alternative, **kw
+    )
 
 
 def _mde_at(h: Hypothesis, family_size: int, n: int, target_power: float) -> float | None:
@@ -81,8 +85,9 @@ def _mde_at(h: Hypothesis, family_size: int, n: int, target_power: float) -> flo
     if n < 2:
         return None
     try:
-        return power.min_detectable_effect(h.test, n, planning_alpha(h, family_size), target_power,
-                                           h.alternative, **kw)
+        return power.min_detectable_effect(
+            h.test, n, planning_alpha(h, family_size), target_power, h.alternative, **kw
+        )
     except ValueError:  # no effect within the discordant proportion reaches the power
         return None
 
@@ -90,5 +95,11 @@ def _mde_at(h: Hypothesis, family_size: int, n: int, target_power: float) -> flo
 def power_at(h: Hypothesis, family_size: int, n: int, target_power: float) -> HypothesisPower:
     """Everything the report says about ``h``'s power when ``n`` items are analysed."""
     needed = n_needed(h, family_size, target_power) if h.sesoi else None
-    return HypothesisPower(h.id, planning_alpha(h, family_size), needed, n, _power_at(h, family_size, n),
-                           _mde_at(h, family_size, n, target_power))
+    return HypothesisPower(
+        h.id,
+        planning_alpha(h, family_size),
+        needed,
+        n,
+        _power_at(h, family_size, n),
+        _mde_at(h, family_size, n, target_power),
+    )

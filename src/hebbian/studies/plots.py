@@ -13,11 +13,15 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hebbian.studies.analysis import Summary
 from hebbian.stats import EffectSize
+from hebbian.studies.analysis import Summary
 
-ROLE_COLOURS = {"positive_control": "tab:green", "negative_control": "tab:red", "baseline": "tab:gray",
-                "treatment": "tab:blue"}
+ROLE_COLOURS = {
+    "positive_control": "tab:green",
+    "negative_control": "tab:red",
+    "baseline": "tab:gray",
+    "treatment": "tab:blue",
+}
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -35,8 +39,14 @@ def conditions_figure(summaries: Sequence[Summary], metric: str, binary: bool, p
         if s.mean is None:
             continue
         low, high = s.ci if s.ci else (s.mean, s.mean)
-        ax.errorbar(x, s.mean, yerr=[[s.mean - low], [high - s.mean]], fmt="o", capsize=5,
-                    color=ROLE_COLOURS.get(s.role, "black"))
+        ax.errorbar(
+            x,
+            s.mean,
+            yerr=[[s.mean - low], [high - s.mean]],
+            fmt="o",
+            capsize=5,
+            color=ROLE_COLOURS.get(s.role, "black"),
+        )
     ax.set_xticks(range(len(summaries)), [s.condition for s in summaries], rotation=20, ha="right")
     ax.set_ylabel(f"{metric} rate" if binary else f"mean {metric}")
     if binary:
@@ -45,15 +55,22 @@ def conditions_figure(summaries: Sequence[Summary], metric: str, binary: bool, p
     return _save(fig, path)
 
 
-def differences_figure(labels: Sequence[str], differences: Sequence[EffectSize | None], metric: str,
-                       path: Path) -> Path:
+def differences_figure(
+    labels: Sequence[str], differences: Sequence[EffectSize | None], metric: str, path: Path
+) -> Path:
     """Each hypothesis's mean paired difference a - b on ``metric`` with its bootstrap CI."""
     fig = Figure(figsize=(6.5, 1.5 + 0.5 * len(labels)))
     ax = fig.add_subplot()
     for y, d in enumerate(differences):
         if d is not None:
-            ax.errorbar(d.value, y, xerr=[[d.value - d.ci_low], [d.ci_high - d.value]], fmt="o", capsize=5,
-                        color="tab:blue")
+            ax.errorbar(
+                d.value,
+                y,
+                xerr=[[d.value - d.ci_low], [d.ci_high - d.value]],
+                fmt="o",
+                capsize=5,
+                color="tab:blue",
+            )
     ax.axvline(0, color="gray", lw=1, ls="--")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_ylim(len(labels) - 0.5, -0.5)

@@ -66,8 +66,14 @@ class McNemarPower(Power):
     """
 
     def power(self, effect_size, nobs, alpha, discordant, alternative="two-sided"):
-        return normal_power_het(effect_size, nobs, alpha, std_null=math.sqrt(discordant),
-                                std_alternative=math.sqrt(discordant - effect_size**2), alternative=alternative)
+        return normal_power_het(
+            effect_size,
+            nobs,
+            alpha,
+            std_null=math.sqrt(discordant),
+            std_alternative=math.sqrt(discordant - effect_size**2),
+            alternative=alternative,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,25 +87,55 @@ class _Design:
     note: str = ""
 
 
-_POOLED_T_NOTE = "It uses the pooled-variance t, which Welch's test matches closely with equal groups."
+_POOLED_T_NOTE = (
+    "It uses the pooled-variance t, which Welch's test matches closely with equal groups."
+)
 _ARCSINE_NOTE = "It uses the arcsine normal approximation."
 
 DESIGNS = {
-    "welch_t": _Design("Welch two-sample t-test", "Cohen's d", "per group", TTestIndPower, "nobs1",
-                       note=_POOLED_T_NOTE),
+    "welch_t": _Design(
+        "Welch two-sample t-test",
+        "Cohen's d",
+        "per group",
+        TTestIndPower,
+        "nobs1",
+        note=_POOLED_T_NOTE,
+    ),
     "t_ind": _Design("two-sample t-test", "Cohen's d", "per group", TTestIndPower, "nobs1"),
     "paired_t": _Design("paired t-test", "Cohen's d_z", "pairs", TTestPower),
-    "wilcoxon": _Design("Wilcoxon signed-rank test", "Cohen's d_z", "pairs", TTestPower,
-                        efficiency=WILCOXON_ARE,
-                        note="It is the paired t-test n divided by the asymptotic relative efficiency 3/pi "
-                             "(normal differences)."),
-    "fisher": _Design("Fisher's exact test", "Cohen's h", "per group", NormalIndPower, "nobs1",
-                      note=f"{_ARCSINE_NOTE} Fisher's exact test is conservative: treat the n as a lower bound."),
-    "proportions": _Design("two-proportion z-test", "Cohen's h", "per group", NormalIndPower, "nobs1",
-                           note=_ARCSINE_NOTE),
-    "mcnemar": _Design("McNemar test", "p10 - p01", "pairs", McNemarPower,
-                       note="It uses Connor's (1987) approximation for the uncorrected test; the exact test "
-                            "needs roughly 10% more pairs."),
+    "wilcoxon": _Design(
+        "Wilcoxon signed-rank test",
+        "Cohen's d_z",
+        "pairs",
+        TTestPower,
+        efficiency=WILCOXON_ARE,
+        note="It is the paired t-test n divided by the asymptotic relative efficiency 3/pi "
+        "(normal differences).",
+    ),
+    "fisher": _Design(
+        "Fisher's exact test",
+        "Cohen's h",
+        "per group",
+        NormalIndPower,
+        "nobs1",
+        note=f"{_ARCSINE_NOTE} Fisher's exact test is conservative: treat the n as a lower bound.",
+    ),
+    "proportions": _Design(
+        "two-proportion z-test",
+        "Cohen's h",
+        "per group",
+        NormalIndPower,
+        "nobs1",
+        note=_ARCSINE_NOTE,
+    ),
+    "mcnemar": _Design(
+        "McNemar test",
+        "p10 - p01",
+        "pairs",
+        McNemarPower,
+        note="It uses Connor's (1987) approximation for the uncorrected test; the exact test "
+        "needs roughly 10% more pairs.",
+    ),
 }
 TESTS = tuple(DESIGNS)
 
@@ -125,7 +161,9 @@ def _reject_unknown(test: str, kw: dict, allowed: tuple[str, ...] = ()) -> None:
 
 def _discordant(p10: float, p01: float) -> tuple[float, float]:
     if p10 < 0 or p01 < 0 or p10 + p01 > 1:
-        raise ValueError(f"p10 and p01 must be non-negative with p10 + p01 <= 1, got {p10!r} and {p01!r}")
+        raise ValueError(
+            f"p10 and p01 must be non-negative with p10 + p01 <= 1, got {p10!r} and {p01!r}"
+        )
     return p10 - p01, p10 + p01
 
 
@@ -148,13 +186,17 @@ def _inputs(test: str, effect: float | None, kw: dict) -> tuple[_Design, float, 
         if {"p10", "p01"} & set(kw):
             _reject_unknown(test, kw, ("p10", "p01"))
             if effect is not None:
-                raise ValueError("give either p10 and p01, or effect (p10 - p01) with discordant (p10 + p01)")
+                raise ValueError(
+                    "give either p10 and p01, or effect (p10 - p01) with discordant (p10 + p01)"
+                )
             effect, psi = _discordant(kw["p10"], kw["p01"])
         else:
             _reject_unknown(test, kw, ("discordant",))
             psi = _check_discordant(kw.get("discordant"))
         if effect is not None and abs(effect) > psi:
-            raise ValueError(f"|p10 - p01| cannot exceed p10 + p01, got effect {effect} and discordant {psi}")
+            raise ValueError(
+                f"|p10 - p01| cannot exceed p10 + p01, got effect {effect} and discordant {psi}"
+            )
         extra = {"discordant": psi}
     else:
         _reject_unknown(test, kw)
@@ -165,43 +207,78 @@ def _inputs(test: str, effect: float | None, kw: dict) -> tuple[_Design, float, 
     return design, effect, extra
 
 
-def n_for(test: str, effect: float | None = None, alpha: float = 0.05, power: float = 0.8,
-          alternative: str = "two-sided", **kw: float) -> int:
+def n_for(
+    test: str,
+    effect: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+    **kw: float,
+) -> int:
     """Smallest n (per group or pairs, see the module docstring) giving ``power`` at ``alpha``."""
     design, effect, extra = _inputs(test, effect, kw)
     _check_levels(alpha, power)
-    n = design.engine().solve_power(effect_size=effect, **{design.nobs_key: None}, alpha=alpha, power=power,
-                                    alternative=_STATSMODELS_ALTERNATIVE[check_alternative(alternative)], **extra)
+    n = design.engine().solve_power(
+        effect_size=effect,
+        **{design.nobs_key: None},
+        alpha=alpha,
+        power=power,
+        alternative=_STATSMODELS_ALTERNATIVE[check_alternative(alternative)],
+        **extra,
+    )
     if not math.isfinite(n):
         raise ValueError(f"statsmodels found no sample size for {test!r} with effect {effect}")
     return math.ceil(n / design.efficiency)
 
 
-def achieved_power(test: str, effect: float | None, n: float, alpha: float = 0.05,
-                   alternative: str = "two-sided", **kw: float) -> float:
+def achieved_power(
+    test: str,
+    effect: float | None,
+    n: float,
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    **kw: float,
+) -> float:
     """Power of ``test`` at ``n`` (per group or pairs) for ``effect``."""
     design, effect, extra = _inputs(test, effect, kw)
     _check_levels(alpha)
     if n < 2:
         raise ValueError(f"n must be at least 2, got {n!r}")
-    return _power(design, effect, n, alpha, _STATSMODELS_ALTERNATIVE[check_alternative(alternative)], extra)
+    return _power(
+        design, effect, n, alpha, _STATSMODELS_ALTERNATIVE[check_alternative(alternative)], extra
+    )
 
 
-def _power(design: _Design, effect: float, n: float, alpha: float, alternative: str, extra: dict) -> float:
+def _power(
+    design: _Design, effect: float, n: float, alpha: float, alternative: str, extra: dict
+) -> float:
     """statsmodels' power, with `alternative` in its spelling."""
     nobs = {design.nobs_key: n * design.efficiency}
-    got = float(design.engine().power(effect_size=effect, **nobs, alpha=alpha, alternative=alternative, **extra))
+    got = float(
+        design.engine().power(
+            effect_size=effect, **nobs, alpha=alpha, alternative=alternative, **extra
+        )
+    )
     if math.isnan(got) and alternative == "two-sided":
         # scipy's noncentral t cdf is NaN at scattered far-tail points (at 1e-17 and below), so
         # the two-sided power's tail opposite the effect can fail; it is then negligible, and
         # the one-sided power at alpha / 2 is the power to float precision.
-        got = float(design.engine().power(effect_size=abs(effect), **nobs, alpha=alpha / 2, alternative="larger",
-                                          **extra))
+        got = float(
+            design.engine().power(
+                effect_size=abs(effect), **nobs, alpha=alpha / 2, alternative="larger", **extra
+            )
+        )
     return got
 
 
-def min_detectable_effect(test: str, n: float, alpha: float = 0.05, power: float = 0.8,
-                          alternative: str = "two-sided", **kw: float) -> float:
+def min_detectable_effect(
+    test: str,
+    n: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+    **kw: float,
+) -> float:
     """Smallest effect ``test`` detects with ``power`` at ``n``; negative for alternative='less'.
 
     For 'fisher'/'proportions' the effect is Cohen's h; for 'mcnemar' it is
@@ -214,7 +291,9 @@ def min_detectable_effect(test: str, n: float, alpha: float = 0.05, power: float
     sm_alternative = _STATSMODELS_ALTERNATIVE[check_alternative(alternative)]
     if test == "mcnemar":
         _reject_unknown(test, kw, ("discordant",))
-        return _mcnemar_mde(n, alpha, power, sm_alternative, _check_discordant(kw.get("discordant")))
+        return _mcnemar_mde(
+            n, alpha, power, sm_alternative, _check_discordant(kw.get("discordant"))
+        )
     _reject_unknown(test, kw)
     # statsmodels' solve_power for the effect size fails at some n (an array back, or a bracket
     # with no sign change); power grows with the effect's size, so a bracketed root is safe.
@@ -237,12 +316,20 @@ def _mcnemar_mde(n: float, alpha: float, power: float, alternative: str, psi: fl
         return McNemarPower().power(sign * size, n, alpha, psi, alternative) - power
 
     if shortfall(psi) < 0:
-        raise ValueError(f"no difference p10 - p01 within discordant = {psi} reaches power {power} with {n} pairs")
+        raise ValueError(
+            f"no difference p10 - p01 within discordant = {psi} reaches power {power} with {n} pairs"
+        )
     return sign * optimize.brentq(shortfall, 0.0, psi)
 
 
-def describe(test: str, effect: float | None = None, alpha: float = 0.05, power: float = 0.8,
-             alternative: str = "two-sided", **kw: float) -> str:
+def describe(
+    test: str,
+    effect: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+    **kw: float,
+) -> str:
     """One plain-English paragraph: the n ``test`` needs for ``effect``, and what it assumes."""
     design, value, extra = _inputs(test, effect, kw)
     n = n_for(test, effect, alpha, power, alternative, **kw)
@@ -250,6 +337,8 @@ def describe(test: str, effect: float | None = None, alpha: float = 0.05, power:
     size = f"{n} pairs" if design.unit == "pairs" else f"{n} per group ({2 * n} in all)"
     discordant = f" at p10 + p01 = {extra['discordant']:g}" if extra else ""
     sided = "two-sided" if alternative == "two-sided" else f"one-sided ({alternative})"
-    text = (f"To detect {design.effect_name} = {value:.4g}{discordant} with {power:.0%} power in a {sided} "
-            f"{design.label} at alpha = {alpha:g}, you need {size}; that n gives power {got:.3f}.")
+    text = (
+        f"To detect {design.effect_name} = {value:.4g}{discordant} with {power:.0%} power in a {sided} "
+        f"{design.label} at alpha = {alpha:g}, you need {size}; that n gives power {got:.3f}."
+    )
     return f"{text} {design.note}" if design.note else text

@@ -155,8 +155,11 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _identifier(value: str) -> str | None:
-    return None if _ID.fullmatch(value) else \
-        f"{value!r}: use only letters, digits, '.', '_' and '-' (it names the run directory)"
+    return (
+        None
+        if _ID.fullmatch(value)
+        else f"{value!r}: use only letters, digits, '.', '_' and '-' (it names the run directory)"
+    )
 
 
 def _pair(value: list) -> str | None:
@@ -209,15 +212,24 @@ VALIDITY = {
     "negative_max": Field("number", required=False),
     "min_gap": Field("number", required=False),
 }
-SAMPLE_SIZE = {"power": Field("number", check=open_unit), "n": Field("integer", required=False, check=at_least(2))}
-SEEDS = {"items": Field("integer", check=at_least(0)), "trials": Field("integer", check=at_least(0))}
+SAMPLE_SIZE = {
+    "power": Field("number", check=open_unit),
+    "n": Field("integer", required=False, check=at_least(2)),
+}
+SEEDS = {
+    "items": Field("integer", check=at_least(0)),
+    "trials": Field("integer", check=at_least(0)),
+}
 
 
 # --------------------------------------------------------------- validation
 
 
 def _task(value: dict | None, errors: list[str]) -> tuple[str, type[Task] | None, dict]:
-    fields = {"name": Field("text", choices=task_names()), "params": Field("mapping", required=False, default={})}
+    fields = {
+        "name": Field("text", choices=task_names()),
+        "params": Field("mapping", required=False, default={}),
+    }
     spec = read(value, fields, "task", errors) if value is not None else None
     if not spec or "name" not in spec:
         return "", None, {}
@@ -228,7 +240,9 @@ def _task(value: dict | None, errors: list[str]) -> tuple[str, type[Task] | None
     return spec["name"], cls, params or {}
 
 
-def _conditions(value: dict | None, cls: type[Task] | None, errors: list[str]) -> dict[str, Condition | None]:
+def _conditions(
+    value: dict | None, cls: type[Task] | None, errors: list[str]
+) -> dict[str, Condition | None]:
     """Every declared condition by name; None for one with an error (its name still counts for references)."""
     conditions: dict[str, Condition | None] = {}
     if value is not None and len(value) < 2:
@@ -250,11 +264,15 @@ def _conditions(value: dict | None, cls: type[Task] | None, errors: list[str]) -
     for role in ("positive_control", "negative_control"):
         named = [c.name for c in conditions.values() if c and c.role == role]
         for extra in named[1:]:
-            errors.append(f"conditions.{extra}.role: a second {role} (the first is {named[0]}); give one at most")
+            errors.append(
+                f"conditions.{extra}.role: a second {role} (the first is {named[0]}); give one at most"
+            )
     return conditions
 
 
-def _outcomes(value: dict | None, cls: type[Task] | None, errors: list[str]) -> dict[str, Outcome | None]:
+def _outcomes(
+    value: dict | None, cls: type[Task] | None, errors: list[str]
+) -> dict[str, Outcome | None]:
     """Every declared outcome by name; None for one with an error."""
     outcomes: dict[str, Outcome | None] = {}
     if value == {}:
@@ -266,7 +284,9 @@ def _outcomes(value: dict | None, cls: type[Task] | None, errors: list[str]) -> 
         if not spec or "type" not in spec:
             continue
         if cls is not None and name not in cls.metrics:
-            errors.append(f"{path}: task {cls.name} does not report it; it reports: {', '.join(cls.metrics)}")
+            errors.append(
+                f"{path}: task {cls.name} does not report it; it reports: {', '.join(cls.metrics)}"
+            )
         elif cls is not None and cls.metrics[name] != spec["type"]:
             errors.append(f"{path}.type: task {cls.name} reports {name} as {cls.metrics[name]}")
         else:
@@ -281,51 +301,96 @@ def _sesoi(spec: dict, test: str, path: str, errors: list[str]) -> dict[str, flo
         return None
     sesoi = {k: v for k, v in sesoi.items() if v is not None}
     if "effect" in sesoi and sesoi["effect"] <= 0:
-        errors.append(f"{path}.effect: must be a positive magnitude (direction sets its sign), got {sesoi['effect']!r}")
+        errors.append(
+            f"{path}.effect: must be a positive magnitude (direction sets its sign), got {sesoi['effect']!r}"
+        )
         return None
     return sesoi
 
 
-def _hypothesis(raw: Any, path: str, conditions: dict, outcomes: dict, errors: list[str]) -> Hypothesis | None:
+def _hypothesis(
+    raw: Any, path: str, conditions: dict, outcomes: dict, errors: list[str]
+) -> Hypothesis | None:
     before = len(errors)
     spec = read(raw, HYPOTHESIS, path, errors)
     if spec is None:
         return None
     for name in spec.get("compare", []):
         if conditions and name not in conditions:
-            errors.append(f"{path}.compare: {name!r} is not a condition; conditions: {', '.join(conditions)}")
+            errors.append(
+                f"{path}.compare: {name!r} is not a condition; conditions: {', '.join(conditions)}"
+            )
     outcome = outcomes.get(spec.get("outcome"))
     if outcomes and "outcome" in spec and spec["outcome"] not in outcomes:
-        errors.append(f"{path}.outcome: {spec['outcome']!r} is not an outcome; outcomes: {', '.join(outcomes)}")
+        errors.append(
+            f"{path}.outcome: {spec['outcome']!r} is not an outcome; outcomes: {', '.join(outcomes)}"
+        )
     test = spec.get("test")
-    if outcome is not None and test is not None and (test in BINARY_TESTS) != (outcome.type == "binary"):
-        allowed = BINARY_TESTS if outcome.type == "binary" else tuple(t for t in TESTS if t not in BINARY_TESTS)
-        errors.append(f"{path}.test: {test} does not fit the {outcome.type} outcome {outcome.name}; "
-                      f"allowed: {', '.join(allowed)}")
+    if (
+        outcome is not None
+        and test is not None
+        and (test in BINARY_TESTS) != (outcome.type == "binary")
+    ):
+        allowed = (
+            BINARY_TESTS
+            if outcome.type == "binary"
+            else tuple(t for t in TESTS if t not in BINARY_TESTS)
+        )
+        errors.append(
+            f"{path}.test: {test} does not fit the {outcome.type} outcome {outcome.name}; "
+            f"allowed: {', '.join(allowed)}"
+        )
     if test == "mcnemar" and spec.get("sidedness") == "one-sided":
         errors.append(f"{path}.sidedness: mcnemar is two-sided only; allowed: two-sided")
     if spec.get("also_fisher") and test not in (None, "mcnemar"):
-        errors.append(f"{path}.also_fisher: only for test mcnemar (Fisher's exact alongside McNemar)")
-    correction = read(spec["correction"], CORRECTION, f"{path}.correction", errors) if spec.get("correction") \
+        errors.append(
+            f"{path}.also_fisher: only for test mcnemar (Fisher's exact alongside McNemar)"
+        )
+    correction = (
+        read(spec["correction"], CORRECTION, f"{path}.correction", errors)
+        if spec.get("correction")
         else {"family": spec.get("id"), "method": "holm"}
-    sesoi = _sesoi(spec["sesoi"], test, f"{path}.sesoi", errors) if "sesoi" in spec and test else None
+    )
+    sesoi = (
+        _sesoi(spec["sesoi"], test, f"{path}.sesoi", errors) if "sesoi" in spec and test else None
+    )
     if spec.get("kind") == "primary" and spec.get("sesoi") == {}:
-        errors.append(f"{path}.sesoi: missing; a primary hypothesis needs its smallest effect size of interest "
-                      f"(it sets n, or the power of a fixed n)")
+        errors.append(
+            f"{path}.sesoi: missing; a primary hypothesis needs its smallest effect size of interest "
+            f"(it sets n, or the power of a fixed n)"
+        )
     if len(errors) > before:
         return None
     a, b = spec["compare"]
-    return Hypothesis(spec["id"], spec["statement"], spec["kind"], a, b, spec["outcome"], spec["direction"],
-                      spec["sidedness"], test, spec["alpha"], correction["family"], correction["method"], sesoi,
-                      spec["also_fisher"])
+    return Hypothesis(
+        spec["id"],
+        spec["statement"],
+        spec["kind"],
+        a,
+        b,
+        spec["outcome"],
+        spec["direction"],
+        spec["sidedness"],
+        test,
+        spec["alpha"],
+        correction["family"],
+        correction["method"],
+        sesoi,
+        spec["also_fisher"],
+    )
 
 
-def _hypotheses(value: list | None, conditions: dict, outcomes: dict, errors: list[str]) -> list[Hypothesis]:
+def _hypotheses(
+    value: list | None, conditions: dict, outcomes: dict, errors: list[str]
+) -> list[Hypothesis]:
     if value is None:
         return []
     if not value:
         errors.append("hypotheses: empty; list at least one primary hypothesis")
-    parsed = [(i, _hypothesis(raw, f"hypotheses[{i}]", conditions, outcomes, errors)) for i, raw in enumerate(value)]
+    parsed = [
+        (i, _hypothesis(raw, f"hypotheses[{i}]", conditions, outcomes, errors))
+        for i, raw in enumerate(value)
+    ]
     parsed = [(i, h) for i, h in parsed if h is not None]
     for hid, count in Counter(h.id for _, h in parsed).items():
         if count > 1:
@@ -335,14 +400,18 @@ def _hypotheses(value: list | None, conditions: dict, outcomes: dict, errors: li
         j, first = first_in_family.setdefault(h.family, (i, h))
         for key in ("method", "alpha"):
             if getattr(h, key) != getattr(first, key):
-                errors.append(f"hypotheses[{i}].{'correction.method' if key == 'method' else key}: family "
-                              f"{h.family} uses {getattr(first, key)} (hypotheses[{j}]); one {key} per family")
+                errors.append(
+                    f"hypotheses[{i}].{'correction.method' if key == 'method' else key}: family "
+                    f"{h.family} uses {getattr(first, key)} (hypotheses[{j}]); one {key} per family"
+                )
     if parsed and not any(h.primary for _, h in parsed):
         errors.append("hypotheses: none is primary; mark at least one kind: primary")
     return [h for _, h in parsed]
 
 
-def _validity(value: dict | None, conditions: dict, outcomes: dict, errors: list[str]) -> Validity | None:
+def _validity(
+    value: dict | None, conditions: dict, outcomes: dict, errors: list[str]
+) -> Validity | None:
     if value is None:
         return None
     before = len(errors)
@@ -351,7 +420,9 @@ def _validity(value: dict | None, conditions: dict, outcomes: dict, errors: list
         return None
     outcome = outcomes.get(spec["outcome"])
     if outcomes and spec["outcome"] not in outcomes:
-        errors.append(f"validity.outcome: {spec['outcome']!r} is not an outcome; outcomes: {', '.join(outcomes)}")
+        errors.append(
+            f"validity.outcome: {spec['outcome']!r} is not an outcome; outcomes: {', '.join(outcomes)}"
+        )
     roles = {c.role for c in conditions.values() if c}
     known = None not in conditions.values()  # a condition with an error may hold the missing role
     if known and "positive_control" not in roles:
@@ -360,14 +431,21 @@ def _validity(value: dict | None, conditions: dict, outcomes: dict, errors: list
         if known and spec[key] is not None and "negative_control" not in roles:
             errors.append(f"validity.{key}: needs a condition with role negative_control")
     for key in ("positive_min", "negative_max"):
-        problem = probability(spec[key]) if outcome and outcome.type == "binary" and spec[key] is not None else None
+        problem = (
+            probability(spec[key])
+            if outcome and outcome.type == "binary" and spec[key] is not None
+            else None
+        )
         if problem:
-            errors.append(f"validity.{key}: {problem} (a rate of the binary outcome {outcome.name})")
+            errors.append(
+                f"validity.{key}: {problem} (a rate of the binary outcome {outcome.name})"
+            )
     return Validity(spec["outcome"], spec["positive_min"], spec["negative_max"], spec["min_gap"])
 
 
-def _planned_n(hypotheses: list[Hypothesis], target_power: float, fixed_n: int | None,
-               errors: list[str]) -> int:
+def _planned_n(
+    hypotheses: list[Hypothesis], target_power: float, fixed_n: int | None, errors: list[str]
+) -> int:
     """The fixed n, or the largest n a primary hypothesis needs; SESOIs power rejects become errors."""
     sizes = Counter(h.family for h in hypotheses)
     needed = []
@@ -387,18 +465,26 @@ def _planned_n(hypotheses: list[Hypothesis], target_power: float, fixed_n: int |
 def _warnings(prereg: Prereg) -> tuple[str, ...]:
     out = []
     if prereg.role("positive_control") is None:
-        out.append("conditions: no positive_control; without one a null cannot be told from a task the model "
-                   "cannot do at all")
+        out.append(
+            "conditions: no positive_control; without one a null cannot be told from a task the model "
+            "cannot do at all"
+        )
     if prereg.role("negative_control") is None:
-        out.append("conditions: no negative_control; without one nothing shows the task needs the evicted "
-                   "information")
+        out.append(
+            "conditions: no negative_control; without one nothing shows the task needs the evicted "
+            "information"
+        )
     if prereg.validity is None:
-        out.append("validity: not given; the report cannot check the task is valid before reporting a null")
+        out.append(
+            "validity: not given; the report cannot check the task is valid before reporting a null"
+        )
     for h in prereg.hypotheses:
         got = prereg.power_at(h, prereg.planned_n)
         if h.primary and got.power is not None and got.power < prereg.target_power:
-            out.append(f"sample_size.n: {prereg.planned_n} items give {h.id} power {got.power:.2f} at its SESOI, "
-                       f"below the target {prereg.target_power:.2f}")
+            out.append(
+                f"sample_size.n: {prereg.planned_n} items give {h.id} power {got.power:.2f} at its SESOI, "
+                f"below the target {prereg.target_power:.2f}"
+            )
     return tuple(out)
 
 
@@ -413,17 +499,36 @@ def parse_prereg(data: Any) -> Prereg:
     outcomes = _outcomes(top.get("outcomes"), cls, errors)
     hypotheses = _hypotheses(top.get("hypotheses"), conditions, outcomes, errors)
     validity = _validity(top.get("validity"), conditions, outcomes, errors)
-    size = read(top["sample_size"], SAMPLE_SIZE, "sample_size", errors) if "sample_size" in top else None
+    size = (
+        read(top["sample_size"], SAMPLE_SIZE, "sample_size", errors)
+        if "sample_size" in top
+        else None
+    )
     seeds = read(top["seeds"], SEEDS, "seeds", errors) if "seeds" in top else None
     n = 0
     if size and "power" in size:
         n = _planned_n(hypotheses, size["power"], size.get("n"), errors)
     if errors:
         raise PreregError(errors)
-    prereg = Prereg(top["id"], top["title"], top["version"], task, params, tuple(conditions.values()),
-                    tuple(outcomes.values()), tuple(hypotheses), validity, size["power"], size["n"], n,
-                    seeds["items"], seeds["trials"], top["stopping_rule"], tuple(top["exclusions"]),
-                    tuple(top["exploratory"]))
+    prereg = Prereg(
+        top["id"],
+        top["title"],
+        top["version"],
+        task,
+        params,
+        tuple(conditions.values()),
+        tuple(outcomes.values()),
+        tuple(hypotheses),
+        validity,
+        size["power"],
+        size["n"],
+        n,
+        seeds["items"],
+        seeds["trials"],
+        top["stopping_rule"],
+        tuple(top["exclusions"]),
+        tuple(top["exploratory"]),
+    )
     return replace(prereg, warnings=_warnings(prereg))
 
 
@@ -438,8 +543,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
-                                                        key_node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep)
 

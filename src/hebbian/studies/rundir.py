@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,13 @@ from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Prereg, sha256
 from hebbian.studies.trials import read_trials
 
-META, FROZEN, HASH, TRIALS, LOCK = "run.json", "prereg.yaml", "prereg.sha256", "trials.jsonl", ".lock"
+META, FROZEN, HASH, TRIALS, LOCK = (
+    "run.json",
+    "prereg.yaml",
+    "prereg.sha256",
+    "trials.jsonl",
+    ".lock",
+)
 SHARE_LOGS = "trials.shard-*-of-*.jsonl"  # the shares' logs: shards.Shard.log
 
 
@@ -78,8 +84,10 @@ def exploratory_page(path: Path, script: str, title: str, body: list[str]) -> st
     and the page's own provenance."""
     meta = json.loads((path / META).read_text())
     revisions = ", ".join(sorted({f"`{s['git']}`" for s in meta["sessions"]}))
-    source = (f"Pre-registered as exploratory in `prereg/{meta['prereg_source']}`: descriptions only, no tests. "
-              f"Made by `{script}` from `{path}`, whose trials ran at {revisions}.")
+    source = (
+        f"Pre-registered as exploratory in `prereg/{meta['prereg_source']}`: descriptions only, no tests. "
+        f"Made by `{script}` from `{path}`, whose trials ran at {revisions}."
+    )
     return "\n".join([f"# {title}", "", source, "", *body, "", provenance.markdown()]) + "\n"
 
 
@@ -103,8 +111,13 @@ def _has_trials(path: Path) -> bool:
 
 
 @contextmanager
-def locked(path: Path, name: str = LOCK, *, wait: float = 0.0,
-           holder: str = "another `hebbian study` is writing to this run") -> Iterator[None]:
+def locked(
+    path: Path,
+    name: str = LOCK,
+    *,
+    wait: float = 0.0,
+    holder: str = "another `hebbian study` is writing to this run",
+) -> Iterator[None]:
     """Hold the lock file ``path/name`` (creating the directory), waiting up to ``wait`` seconds for
     another process to let it go; StudyError, saying that ``holder``, if it does not."""
     path.mkdir(parents=True, exist_ok=True)
@@ -127,33 +140,48 @@ def locked(path: Path, name: str = LOCK, *, wait: float = 0.0,
 def check_new(path: Path, request: Request) -> None:
     """Refusals that need no lock: --resume of a run that does not exist."""
     if request.resume and not _has_trials(path):
-        raise StudyError(f"{path}: nothing to resume (no trials recorded); run without --resume to start")
+        raise StudyError(
+            f"{path}: nothing to resume (no trials recorded); run without --resume to start"
+        )
 
 
 def _check_identity(path: Path, meta: dict | None, prereg: Prereg, request: Request) -> None:
     if meta is None:
-        strangers = {p.name for p in path.iterdir()
-                     if not p.name.endswith(".tmp") and not (p.name.startswith(".") and p.name.endswith(".lock"))}
+        strangers = {
+            p.name
+            for p in path.iterdir()
+            if not p.name.endswith(".tmp")
+            and not (p.name.startswith(".") and p.name.endswith(".lock"))
+        }
         strangers -= {FROZEN, HASH}
         if strangers:
-            raise StudyError(f"{path}: exists and is not a study run directory; choose another --out")
+            raise StudyError(
+                f"{path}: exists and is not a study run directory; choose another --out"
+            )
         return
     if meta["prereg_id"] != prereg.id:
-        raise StudyError(f"{path}: holds study {meta['prereg_id']!r}, not {prereg.id!r}; choose another --out")
+        raise StudyError(
+            f"{path}: holds study {meta['prereg_id']!r}, not {prereg.id!r}; choose another --out"
+        )
     if meta["smoke"] != request.smoke:
         kind = "a smoke run (--limit)" if meta["smoke"] else "a full run"
-        raise StudyError(f"{path}: holds {kind}; smoke and full runs need separate directories (--out)")
+        raise StudyError(
+            f"{path}: holds {kind}; smoke and full runs need separate directories (--out)"
+        )
     check_split(path, meta, request.shards)
 
 
 def check_split(path: Path, meta: dict[str, Any], shards: int | None) -> None:
     """Refuse to run a run directory's trials split another way than they were (``shards``: N or None)."""
+
     def split(n: int | None) -> str:
         return f"split {n} ways" if n else "not split"
 
     if meta.get("shards") != shards:
-        raise StudyError(f"{path}: holds a run {split(meta.get('shards'))}, and this one is {split(shards)}; "
-                         "run every share of a run with the same N (mlx.launch -n N or --shard K/N), or use another --out")
+        raise StudyError(
+            f"{path}: holds a run {split(meta.get('shards'))}, and this one is {split(shards)}; "
+            "run every share of a run with the same N (mlx.launch -n N or --shard K/N), or use another --out"
+        )
 
 
 def _deviations(path: Path, meta: dict | None, prereg: Prereg, request: Request) -> list[dict]:
@@ -162,25 +190,45 @@ def _deviations(path: Path, meta: dict | None, prereg: Prereg, request: Request)
     frozen = path / FROZEN
     old = frozen.read_bytes() if frozen.exists() else None
     changed = old is not None and sha256(old) != prereg.sha256 and _has_trials(path)
-    if changed and request.smoke and not request.shards:  # a smoke run claims nothing: set its trials aside
+    # a smoke run claims nothing: set its trials aside
+    if changed and request.smoke and not request.shards:
         os.replace(path / TRIALS, path / f"trials.{sha256(old)[:12]}.jsonl")
         changed = False
     if changed and not request.deviation:
-        raise StudyError([
-            f"{prereg.source}: changed since trials were recorded in {path} "
-            f"(sha256 {sha256(old)[:12]} frozen, {prereg.sha256[:12]} now)",
-            'give --deviation "why" to record the change as a deviation, or use a new id or --out',
-        ])
+        raise StudyError(
+            [
+                f"{prereg.source}: changed since trials were recorded in {path} "
+                f"(sha256 {sha256(old)[:12]} frozen, {prereg.sha256[:12]} now)",
+                'give --deviation "why" to record the change as a deviation, or use a new id or --out',
+            ]
+        )
     if changed:
         write_atomic(path / f"prereg.{sha256(old)[:12]}.yaml", old)
-    if request.deviation and not any(d["reason"] == request.deviation and d["to_sha256"] == prereg.sha256
-                                     for d in deviations):
-        diff = "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(keepends=True),
-                                            prereg.raw.decode(errors="replace").splitlines(keepends=True),
-                                            "prereg.yaml (frozen)", f"{prereg.source} (now)")) if changed else ""
-        deviations.append({"reason": request.deviation, "at": _now(), "trials_before": _count_trials(path),
-                           "from_sha256": sha256(old) if old else prereg.sha256, "to_sha256": prereg.sha256,
-                           "diff": diff})
+    if request.deviation and not any(
+        d["reason"] == request.deviation and d["to_sha256"] == prereg.sha256 for d in deviations
+    ):
+        diff = (
+            "".join(
+                difflib.unified_diff(
+                    old.decode(errors="replace").splitlines(keepends=True),
+                    prereg.raw.decode(errors="replace").splitlines(keepends=True),
+                    "prereg.yaml (frozen)",
+                    f"{prereg.source} (now)",
+                )
+            )
+            if changed
+            else ""
+        )
+        deviations.append(
+            {
+                "reason": request.deviation,
+                "at": _now(),
+                "trials_before": _count_trials(path),
+                "from_sha256": sha256(old) if old else prereg.sha256,
+                "to_sha256": prereg.sha256,
+                "diff": diff,
+            }
+        )
     return deviations
 
 
@@ -189,7 +237,7 @@ def _count_trials(path: Path) -> int:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def session(trials_before: int) -> dict[str, Any]:
@@ -209,7 +257,10 @@ def prepare(path: Path, prereg: Prereg, request: Request) -> dict[str, Any]:
     meta = read_meta(path)
     _check_identity(path, meta, prereg, request)
     deviations = _deviations(path, meta, prereg, request)
-    sessions = [*(meta["sessions"] if meta else []), *([] if request.shards else [session(_count_trials(path))])]
+    sessions = [
+        *(meta["sessions"] if meta else []),
+        *([] if request.shards else [session(_count_trials(path))]),
+    ]
     meta = {
         "prereg_id": prereg.id,
         "prereg_source": prereg.source,

@@ -52,8 +52,15 @@ def join(path: str, key: str | int) -> str:
 
 def describe_value(value: Any) -> str:
     """How a wrong value reads in a message: its YAML kind and its repr."""
-    kind = {bool: "boolean", int: "integer", float: "number", str: "text", dict: "mapping",
-            list: "list", type(None): "nothing"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "text",
+        dict: "mapping",
+        list: "list",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
     return kind if value is None else f"{kind} {value!r}"
 
 
@@ -63,7 +70,9 @@ def _has_kind(value: Any, kind: str) -> bool:
     if kind == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
     if kind == "boolean":
         return isinstance(value, bool)
     if kind == "mapping":
@@ -79,7 +88,9 @@ def check_value(value: Any, field: Field, path: str, errors: list[str]) -> bool:
         errors.append(f"{path}: expected {KINDS[field.kind]}, got {describe_value(value)}")
         return False
     if field.choices and value not in field.choices:
-        errors.append(f"{path}: {value!r} is not allowed; allowed: {', '.join(map(str, field.choices))}")
+        errors.append(
+            f"{path}: {value!r} is not allowed; allowed: {', '.join(map(str, field.choices))}"
+        )
         return False
     problem = field.check(value) if field.check else None
     if problem:
@@ -88,7 +99,9 @@ def check_value(value: Any, field: Field, path: str, errors: list[str]) -> bool:
     return True
 
 
-def read(value: Any, fields: Mapping[str, Field], path: str, errors: list[str]) -> dict[str, Any] | None:
+def read(
+    value: Any, fields: Mapping[str, Field], path: str, errors: list[str]
+) -> dict[str, Any] | None:
     """Check that ``value`` is a mapping holding only ``fields``' keys, each valid.
 
     Returns the valid keys (numbers as float) with defaults filled in for
@@ -105,7 +118,11 @@ def read(value: Any, fields: Mapping[str, Field], path: str, errors: list[str]) 
     for key, field in fields.items():
         if key not in value:
             if field.required:
-                allowed = f"allowed: {', '.join(map(str, field.choices))}" if field.choices else KINDS[field.kind]
+                allowed = (
+                    f"allowed: {', '.join(map(str, field.choices))}"
+                    if field.choices
+                    else KINDS[field.kind]
+                )
                 errors.append(f"{join(path, key)}: missing (required; {allowed})")
             else:
                 out[key] = copy.copy(field.default)  # a fresh {} or [] for each block
@@ -140,4 +157,8 @@ def open_unit(v: float) -> str | None:
 def text_list(v: list) -> str | None:
     """A check that a list holds only non-empty text."""
     bad = [i for i, item in enumerate(v) if not _has_kind(item, "text")]
-    return None if not bad else f"item {bad[0]} is {describe_value(v[bad[0]])}; every item must be text"
+    return (
+        None
+        if not bad
+        else f"item {bad[0]} is {describe_value(v[bad[0]])}; every item must be text"
+    )

@@ -74,7 +74,9 @@ def parse(text: str) -> Shard:
     """``K/N`` as a Shard; StudyError unless 0 <= K < N."""
     match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
     if not match or not int(match[1]) < int(match[2]):
-        raise StudyError(f"--shard must be K/N with 0 <= K < N (share K of N, counted from 0), got {text!r}")
+        raise StudyError(
+            f"--shard must be K/N with 0 <= K < N (share K of N, counted from 0), got {text!r}"
+        )
     return Shard(int(match[1]), int(match[2]))
 
 
@@ -85,8 +87,10 @@ def resolve(option: str | None) -> Shard | None:
 
     group = mx.distributed.init()
     if option is not None and group.size() > 1:
-        raise StudyError(f"--shard {option} given to {group.size()} processes started by mlx.launch, which "
-                         "split the run by rank already; give one or the other")
+        raise StudyError(
+            f"--shard {option} given to {group.size()} processes started by mlx.launch, which "
+            "split the run by rank already; give one or the other"
+        )
     if option is not None:
         return parse(option)
     return Shard(group.rank(), group.size()) if group.size() > 1 else None
@@ -96,7 +100,9 @@ def record_session(path: Path, shard: Shard, session: dict[str, Any]) -> None:
     """Add ``session`` to share ``shard``'s sessions (call while holding its lock)."""
     file = path / shard.sessions
     sessions = json.loads(file.read_text())["sessions"] if file.exists() else []
-    rundir.write_atomic(file, json.dumps({"shard": str(shard), "sessions": [*sessions, session]}, indent=2).encode())
+    rundir.write_atomic(
+        file, json.dumps({"shard": str(shard), "sessions": [*sessions, session]}, indent=2).encode()
+    )
 
 
 def _shares(path: Path, n: int) -> list[Shard]:
@@ -107,28 +113,41 @@ def _shares(path: Path, n: int) -> list[Shard]:
         if match is None:
             continue
         if int(match[2]) != n or int(match[1]) >= n:
-            raise StudyError(f"{file}: belongs to a {match[2]}-way split, but {path} is split {n} ways; "
-                             "move it out of the run directory")
+            raise StudyError(
+                f"{file}: belongs to a {match[2]}-way split, but {path} is split {n} ways; "
+                "move it out of the run directory"
+            )
         shares.add(int(match[1]))
     return [Shard(k, n) for k in sorted(shares)]
 
 
-def _check_agreement(path: Path, plan: str, run: dict[str, Any], latest: dict[Shard, dict[str, Any]]) -> None:
+def _check_agreement(
+    path: Path, plan: str, run: dict[str, Any], latest: dict[Shard, dict[str, Any]]
+) -> None:
     """Refuse shares whose latest sessions ran another plan or n than ``run``'s, or other code than each other."""
+
     def ran(s: dict[str, Any]) -> str:
         return f"{plan} sha256 {s['sha256'][:12]} with n {s['n']}"
 
     for shard, session in latest.items():
         if (session["sha256"], session["n"]) != (run["sha256"], run["n"]):
-            raise StudyError(f"{path}: share {shard} last ran {ran(session)}, but the run's {plan} is "
-                             f"{run['sha256'][:12]} with n {run['n']}; rerun that share with the run's {plan}")
+            raise StudyError(
+                f"{path}: share {shard} last ran {ran(session)}, but the run's {plan} is "
+                f"{run['sha256'][:12]} with n {run['n']}; rerun that share with the run's {plan}"
+            )
     if len({s["git"] for s in latest.values()}) > 1:
-        raise StudyError(f"{path}: the shares disagree: " + "; ".join(
-            f"share {shard} ran {ran(s)} at git {s['git']}" for shard, s in latest.items())
-            + "; rerun every share at one revision")
+        raise StudyError(
+            f"{path}: the shares disagree: "
+            + "; ".join(
+                f"share {shard} ran {ran(s)} at git {s['git']}" for shard, s in latest.items()
+            )
+            + "; rerun every share at one revision"
+        )
 
 
-def gather(path: Path, conditions: Sequence[str], plan: str, run: dict[str, Any]) -> tuple[int, int]:
+def gather(
+    path: Path, conditions: Sequence[str], plan: str, run: dict[str, Any]
+) -> tuple[int, int]:
     """Check the shares of the split run in ``path`` against each other and against ``run`` (the sha256
     and n of its ``plan``), and merge them into ``trials.jsonl`` and ``run.json`` (call while holding
     the run's lock); return (trials recorded, trials planned)."""
@@ -138,22 +157,30 @@ def gather(path: Path, conditions: Sequence[str], plan: str, run: dict[str, Any]
     latest, sessions, records = {}, [], []
     for shard in _shares(path, n):
         if (path / shard.log).exists() and not (path / shard.sessions).exists():
-            raise StudyError(f"{path / shard.log}: has no {shard.sessions} beside it to say what ran it; "
-                             "copy both files of every share")
+            raise StudyError(
+                f"{path / shard.log}: has no {shard.sessions} beside it to say what ran it; "
+                "copy both files of every share"
+            )
         own = json.loads((path / shard.sessions).read_text())["sessions"]
         latest[shard] = own[-1]
         sessions += [{**s, "shard": str(shard)} for s in own]
         for record in read_trials(path / shard.log)[0]:
             if not shard.owns(record["index"]):
-                raise StudyError(f"{path / shard.log}: holds item {record['item']} (position {record['index']}), "
-                                 f"which is share {Shard(record['index'] % n, n)}'s: the shares overlap")
+                raise StudyError(
+                    f"{path / shard.log}: holds item {record['item']} (position {record['index']}), "
+                    f"which is share {Shard(record['index'] % n, n)}'s: the shares overlap"
+                )
             records.append(record)
     _check_agreement(path, plan, run, latest)
     # a condition dropped by a deviation sorts after the pre-registration's own
     records.sort(key=lambda r: (r["index"], order.get(r["condition"], len(order)), r["condition"]))
     rundir.write_atomic(path / rundir.TRIALS, b"".join(encode(r) for r in records))
-    rundir.write_atomic(path / rundir.META, json.dumps(
-        {**meta, "sessions": sorted(sessions, key=lambda s: s["started"])}, indent=2).encode())
+    rundir.write_atomic(
+        path / rundir.META,
+        json.dumps(
+            {**meta, "sessions": sorted(sessions, key=lambda s: s["started"])}, indent=2
+        ).encode(),
+    )
     return sum(r["index"] < run["n"] for r in records), run["n"] * len(conditions)
 
 
@@ -161,8 +188,12 @@ def gather_study(path: Path) -> tuple[int, int]:
     """``gather`` for a study run: its conditions, frozen pre-registration and target n."""
     meta = rundir.read_meta(path)
     prereg = parse_prereg_bytes((path / rundir.FROZEN).read_bytes(), meta["prereg_source"])
-    return gather(path, [c.name for c in prereg.conditions], "prereg",
-                  {"sha256": meta["prereg_sha256"], "n": meta["target_n"]})
+    return gather(
+        path,
+        [c.name for c in prereg.conditions],
+        "prereg",
+        {"sha256": meta["prereg_sha256"], "n": meta["target_n"]},
+    )
 
 
 def report(path: Path, out: Path | None = None, *, when_complete: bool = False) -> Path | None:

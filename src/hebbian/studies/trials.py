@@ -28,7 +28,9 @@ KEYS = {"item", "index", "condition", "seed"}
 
 def encode(record: dict[str, Any]) -> bytes:
     """One record as one line of JSON with sorted keys, newline included."""
-    return (json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    return (
+        json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n"
+    ).encode()
 
 
 def _decode(line: bytes) -> dict[str, Any] | None:
@@ -37,7 +39,11 @@ def _decode(line: bytes) -> dict[str, Any] | None:
         record = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
-    complete = isinstance(record, dict) and KEYS.issubset(record) and ("outcome" in record) != ("excluded" in record)
+    complete = (
+        isinstance(record, dict)
+        and KEYS.issubset(record)
+        and ("outcome" in record) != ("excluded" in record)
+    )
     return record if complete else None
 
 
@@ -57,10 +63,14 @@ def read_trials(path: Path) -> tuple[list[dict[str, Any]], int]:
         if record is None:
             if number == len(lines) - 1 and not lines[-1]:
                 break  # a damaged final line: torn, dropped
-            raise StudyError(f"{path}: line {number} is not a complete trial record; the log is damaged")
+            raise StudyError(
+                f"{path}: line {number} is not a complete trial record; the log is damaged"
+            )
         key = (record["item"], record["condition"])
         if key in seen:
-            raise StudyError(f"{path}: line {number} records item {key[0]} under {key[1]} a second time")
+            raise StudyError(
+                f"{path}: line {number} records item {key[0]} under {key[1]} a second time"
+            )
         seen.add(key)
         records.append(record)
         good += len(line) + 1
@@ -89,7 +99,7 @@ class TrialLog:
     def append(self, record: dict[str, Any]) -> None:
         data = memoryview(encode(record))
         while data:
-            data = data[os.write(self._fd, data):]
+            data = data[os.write(self._fd, data) :]
         os.fsync(self._fd)
 
     def close(self) -> None:

@@ -56,16 +56,19 @@ FIELDS = {
     "study": Field("text"),  # the pre-registration, relative to this file
     "items": Field("integer", check=at_least(2)),
     "seed": Field("integer"),
-    "task": Field("mapping", required=False, default={}),  # task parameters overridden for the split
+    # task parameters overridden for the split
+    "task": Field("mapping", required=False, default={}),
     "outcome": Field("text"),
     "goal": Field("text", choices=("max", "min")),
     "reference": Field("text"),
     "grid": Field("mapping"),
-    "guard": Field("mapping", required=False),  # see GUARD_FIELDS; default: DEFAULT_GUARD if the task records it
+    # see GUARD_FIELDS; default: DEFAULT_GUARD if the task records it
+    "guard": Field("mapping", required=False),
 }
 GUARD_FIELDS = {
     "outcome": Field("text"),  # a binary outcome of the task, bad when true
-    "margin": Field("number", required=False, default=0.0, check=probability),  # excess allowed over the reference
+    # excess allowed over the reference
+    "margin": Field("number", required=False, default=0.0, check=probability),
 }
 DEFAULT_GUARD = "degenerate"  # the outcome a task that generates records (hebbian.studies.fluency)
 
@@ -141,27 +144,49 @@ def load_spec(path: str | Path) -> TuningSpec:
     names = [c.name for c in study.conditions]
     metrics = study.make_task().metrics
     if spec["outcome"] not in metrics or metrics[spec["outcome"]] != "continuous":
-        errors.append(f"outcome: {spec['outcome']!r} is not a continuous outcome of task {study.task}; "
-                      f"allowed: {', '.join(m for m, t in metrics.items() if t == 'continuous')}")
+        errors.append(
+            f"outcome: {spec['outcome']!r} is not a continuous outcome of task {study.task}; "
+            f"allowed: {', '.join(m for m, t in metrics.items() if t == 'continuous')}"
+        )
     guard = _read_guard(spec.get("guard"), metrics, study.task, errors)
     if spec["reference"] not in names:
-        errors.append(f"reference: {spec['reference']!r} is not a condition of {spec['study']}; allowed: {', '.join(names)}")
+        errors.append(
+            f"reference: {spec['reference']!r} is not a condition of {spec['study']}; allowed: {', '.join(names)}"
+        )
     for condition, knobs in spec["grid"].items():
         where = f"grid.{condition}"
         if condition not in names:
-            errors.append(f"{where}: not a condition of {spec['study']}; allowed: {', '.join(names)}")
+            errors.append(
+                f"{where}: not a condition of {spec['study']}; allowed: {', '.join(names)}"
+            )
         if not isinstance(knobs, dict) or not knobs:
             errors.append(f"{where}: expected a mapping of knob: [values]")
             continue
-        errors += [f"{where}.{knob}: expected a non-empty list of values" for knob, values in knobs.items()
-                   if not isinstance(values, list) or not values]
+        errors += [
+            f"{where}.{knob}: expected a non-empty list of values"
+            for knob, values in knobs.items()
+            if not isinstance(values, list) or not values
+        ]
     if errors:
         raise StudyError(errors)
-    return TuningSpec(spec["id"], study, spec["items"], spec["seed"], spec["task"], spec["outcome"], spec["goal"],
-                      spec["reference"], spec["grid"], guard, raw)
+    return TuningSpec(
+        spec["id"],
+        study,
+        spec["items"],
+        spec["seed"],
+        spec["task"],
+        spec["outcome"],
+        spec["goal"],
+        spec["reference"],
+        spec["grid"],
+        guard,
+        raw,
+    )
 
 
-def _read_guard(value: Any, metrics: Mapping[str, str], task: str, errors: list[str]) -> Guard | None:
+def _read_guard(
+    value: Any, metrics: Mapping[str, str], task: str, errors: list[str]
+) -> Guard | None:
     """The tuning file's guard, the default one when it has none and the task records DEFAULT_GUARD, or None."""
     if value is None:
         return Guard(DEFAULT_GUARD, 0.0, True) if metrics.get(DEFAULT_GUARD) == "binary" else None
@@ -169,14 +194,20 @@ def _read_guard(value: Any, metrics: Mapping[str, str], task: str, errors: list[
     if guard is None or "outcome" not in guard:
         return None
     if metrics.get(guard["outcome"]) != "binary":
-        errors.append(f"guard.outcome: {guard['outcome']!r} is not a binary outcome of task {task}; "
-                      f"allowed: {', '.join(m for m, t in metrics.items() if t == 'binary') or 'none'}")
+        errors.append(
+            f"guard.outcome: {guard['outcome']!r} is not a binary outcome of task {task}; "
+            f"allowed: {', '.join(m for m, t in metrics.items() if t == 'binary') or 'none'}"
+        )
         return None
     return Guard(guard["outcome"], guard.get("margin", 0.0), False)
 
 
-def run_tuning(spec_path: str | Path, out: Path | None = None, console: Console | None = None,
-               shard: shards.Shard | None = None) -> Path:
+def run_tuning(
+    spec_path: str | Path,
+    out: Path | None = None,
+    console: Console | None = None,
+    shard: shards.Shard | None = None,
+) -> Path:
     """Run (or continue) every grid point on every tuning item, or on ``shard``'s items; return the run
     directory."""
     console = console or Console(stderr=True, soft_wrap=True)
@@ -197,24 +228,47 @@ def run_tuning(spec_path: str | Path, out: Path | None = None, console: Console 
         with rundir.locked(path):
             meta = _prepare(path, spec, None)
             session = rundir.session(len(read_trials(path / rundir.TRIALS)[0]))
-            rundir.write_atomic(path / rundir.META, json.dumps({**meta, "sessions": [*meta["sessions"], session]},
-                                                               indent=2).encode())
+            rundir.write_atomic(
+                path / rundir.META,
+                json.dumps({**meta, "sessions": [*meta["sessions"], session]}, indent=2).encode(),
+            )
             _run(spec, task, points, items, path / rundir.TRIALS, spec.id, console)
         return path
-    with rundir.locked(path, shard.lock, holder=f"another process is running share {shard} of this run"):
+    with rundir.locked(
+        path, shard.lock, holder=f"another process is running share {shard} of this run"
+    ):
         with rundir.locked(path, wait=shards.LOCK_WAIT_S):
             _prepare(path, spec, shard.n)
         log = path / shard.log
-        shards.record_session(path, shard, {**rundir.session(len(read_trials(log)[0])), "sha256": sha256(spec.raw),
-                                            "n": spec.items})
-        _run(spec, task, points, [i for i in items if shard.owns(i.index)], log, f"{spec.id} share {shard}", console)
+        shards.record_session(
+            path,
+            shard,
+            {
+                **rundir.session(len(read_trials(log)[0])),
+                "sha256": sha256(spec.raw),
+                "n": spec.items,
+            },
+        )
+        _run(
+            spec,
+            task,
+            points,
+            [i for i in items if shard.owns(i.index)],
+            log,
+            f"{spec.id} share {shard}",
+            console,
+        )
     return path
 
 
 def _prepare(path: Path, spec: TuningSpec, split: int | None) -> dict[str, Any]:
     """Check the run's split, keep the tuning file as run and, for a new split run, write its record; return
     the record (call under the run's lock)."""
-    meta = rundir.read_meta(path) or {"id": spec.id, **({"shards": split} if split else {}), "sessions": []}
+    meta = rundir.read_meta(path) or {
+        "id": spec.id,
+        **({"shards": split} if split else {}),
+        "sessions": [],
+    }
     rundir.check_split(path, meta, split)
     rundir.write_if_changed(path / SPEC, spec.raw)
     if split:
@@ -222,11 +276,19 @@ def _prepare(path: Path, spec: TuningSpec, split: int | None) -> dict[str, Any]:
     return meta
 
 
-def _run(spec: TuningSpec, task: Task, points: list[Point], items: list[Item], log_path: Path, label: str,
-         console: Console) -> None:
+def _run(
+    spec: TuningSpec,
+    task: Task,
+    points: list[Point],
+    items: list[Item],
+    log_path: Path,
+    label: str,
+    console: Console,
+) -> None:
     """Run every point on ``items`` that ``log_path`` does not record yet, appending each trial to it."""
     log, records = TrialLog.open_for_append(log_path)
-    done = {(r["item"], r["condition"]) for r in records}  # a point's name is its "condition" in the log
+    # a point's name is its "condition" in the log
+    done = {(r["item"], r["condition"]) for r in records}
     todo = [(item, p) for item in items for p in points if (item.id, p.name) not in done]
     total = len(items) * len(points)
     with log, progress_bar(console) as bar:
@@ -234,8 +296,15 @@ def _run(spec: TuningSpec, task: Task, points: list[Point], items: list[Item], l
         for item, point in todo:
             seed = trial_seed(spec.seed, item.id, point.name)
             outcome = checked_outcome(task, task.run_trial(item, point.config, seed))
-            log.append({"item": item.id, "index": item.index, "condition": point.name, "seed": seed,
-                        "outcome": outcome})
+            log.append(
+                {
+                    "item": item.id,
+                    "index": item.index,
+                    "condition": point.name,
+                    "seed": seed,
+                    "outcome": outcome,
+                }
+            )
             bar.advance(progress)
 
 
@@ -243,8 +312,12 @@ def report_shares(spec: TuningSpec, run_dir: Path, out: str | Path | None = None
     """Under the run's lock, gather the shares of the split tuning run in ``run_dir`` and, once every trial
     is recorded, write its report (``write_tuning_report``); None before."""
     with rundir.locked(run_dir, wait=shards.LOCK_WAIT_S):
-        recorded, planned = shards.gather(run_dir, [p.name for p in spec.points()], "tuning file",
-                                          {"sha256": sha256((run_dir / SPEC).read_bytes()), "n": spec.items})
+        recorded, planned = shards.gather(
+            run_dir,
+            [p.name for p in spec.points()],
+            "tuning file",
+            {"sha256": sha256((run_dir / SPEC).read_bytes()), "n": spec.items},
+        )
         return write_tuning_report(spec, run_dir, out) if recorded == planned else None
 
 
@@ -253,12 +326,16 @@ class PointResult:
     point: Point
     n: int
     mean: float
-    difference: stats.EffectSize | None  # paired mean difference from the reference, with a bootstrap CI
-    guarded: int | None = None  # how many of the n items had the guard's outcome true; None without a guard
+    # paired mean difference from the reference, with a bootstrap CI
+    difference: stats.EffectSize | None
+    # how many of the n items had the guard's outcome true; None without a guard
+    guarded: int | None = None
     excluded: str | None = None  # why the guard excluded the point from the pick, or None
 
 
-def analyse(spec: TuningSpec, records: list[dict]) -> tuple[list[PointResult], dict[str, Point | None]]:
+def analyse(
+    spec: TuningSpec, records: list[dict]
+) -> tuple[list[PointResult], dict[str, Point | None]]:
     """Each point's result on the items every point has finished, and each condition's pick (None when
     the guard excluded every point of it)."""
     points = spec.points()
@@ -270,21 +347,38 @@ def analyse(spec: TuningSpec, records: list[dict]) -> tuple[list[PointResult], d
     if guard is not None:
         missing = sum(guard.outcome not in by[i, p.name] for i in items for p in points)
         if missing:
-            raise StudyError(f"guard: {missing} trials of this run do not record {guard.outcome!r} (logged before "
-                             f"task {spec.study.task} recorded it); run the tuning again in a new directory")
+            raise StudyError(
+                f"guard: {missing} trials of this run do not record {guard.outcome!r} (logged before "
+                f"task {spec.study.task} recorded it); run the tuning again in a new directory"
+            )
     values = {p.name: np.array([by[i, p.name][spec.outcome] for i in items]) for p in points}
-    bad = {p.name: sum(bool(by[i, p.name][guard.outcome]) for i in items) for p in points} if guard else {}
+    bad = (
+        {p.name: sum(bool(by[i, p.name][guard.outcome]) for i in items) for p in points}
+        if guard
+        else {}
+    )
     reference = values[spec.reference]
-    results = [PointResult(p, len(items), float(values[p.name].mean()),
-                           None if p.condition == spec.reference or len(items) < 3
-                           else stats.bootstrap_paired_diff_ci(values[p.name], reference),
-                           bad.get(p.name), _excluded(spec, bad, p, len(items)))
-               for p in points]
+    results = [
+        PointResult(
+            p,
+            len(items),
+            float(values[p.name].mean()),
+            None
+            if p.condition == spec.reference or len(items) < 3
+            else stats.bootstrap_paired_diff_ci(values[p.name], reference),
+            bad.get(p.name),
+            _excluded(spec, bad, p, len(items)),
+        )
+        for p in points
+    ]
     sign = 1 if spec.goal == "max" else -1
     picks: dict[str, Point | None] = {}
     for condition in spec.grid:
         candidates = [r for r in results if r.point.condition == condition and r.excluded is None]
-        picks[condition] = max(candidates, key=lambda r: sign * r.mean).point if candidates else None  # first of ties
+        # first of ties
+        picks[condition] = (
+            max(candidates, key=lambda r: sign * r.mean).point if candidates else None
+        )
     return results, picks
 
 
@@ -294,13 +388,16 @@ def _excluded(spec: TuningSpec, bad: Mapping[str, int], point: Point, n: int) ->
     if spec.guard is None or (point.condition == spec.reference and not point.knobs):
         return None
     mine, theirs, margin = bad[point.name], bad[spec.reference], spec.guard.margin
-    if mine / n <= theirs / n + margin + 1e-12:  # the tolerance keeps an exact tie at the margin inside it
+    # the tolerance keeps an exact tie at the margin inside it
+    if mine / n <= theirs / n + margin + 1e-12:
         return None
     plus = f" + margin {margin:g}" if margin else ""
     return f"{spec.guard.outcome} {mine}/{n} > {spec.reference} {theirs}/{n}{plus}"
 
 
-def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path | None = None) -> Path:
+def write_tuning_report(
+    spec: TuningSpec, run_dir: str | Path, out: str | Path | None = None
+) -> Path:
     """The tuning report of `spec`'s run in `run_dir` (markdown, with a figure beside it)."""
     from hebbian import plots
 
@@ -313,39 +410,81 @@ def write_tuning_report(spec: TuningSpec, run_dir: str | Path, out: str | Path |
     better = "higher" if spec.goal == "max" else "lower"
     n = results[0].n
     lines = [
-        f"# Tuning: {spec.id}", "",
+        f"# Tuning: {spec.id}",
+        "",
         f"Tuning split for `{spec.study.source}` (pre-registration `{spec.study.id}` version {spec.study.version}): "
         f"{n} of {spec.items} planned items finished under every point, item seed {spec.seed}"
-        + (f", task parameters changed for the split: `{json.dumps(dict(spec.task))}`" if spec.task else "")
+        + (
+            f", task parameters changed for the split: `{json.dumps(dict(spec.task))}`"
+            if spec.task
+            else ""
+        )
         + f". The outcome is `{spec.outcome}` ({better} is better); each point's paired difference from "
         f"`{spec.reference}` has a 95% bootstrap (BCa) interval. The pick per condition is the best mean "
-        "(the first in grid order on a tie)" + ("." if spec.guard is None else f" among the points the guard keeps. "
-                                                 + _guard_sentence(spec))
-        + " These items never enter the confirmatory run.", "",
+        "(the first in grid order on a tie)"
+        + (
+            "."
+            if spec.guard is None
+            else " among the points the guard keeps. " + _guard_sentence(spec)
+        )
+        + " These items never enter the confirmatory run.",
+        "",
     ]
     guarded = spec.guard is not None
-    head = ["point", "n", f"mean {spec.outcome}", f"difference from {spec.reference} [95% CI]"] \
-        + ([spec.guard.outcome, "guard"] if guarded else []) + ["pick"]
+    head = (
+        ["point", "n", f"mean {spec.outcome}", f"difference from {spec.reference} [95% CI]"]
+        + ([spec.guard.outcome, "guard"] if guarded else [])
+        + ["pick"]
+    )
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        diff = "" if r.difference is None else \
-            f"{r.difference.value:+.3f} [{r.difference.ci_low:+.3f}, {r.difference.ci_high:+.3f}]"
+        diff = (
+            ""
+            if r.difference is None
+            else f"{r.difference.value:+.3f} [{r.difference.ci_low:+.3f}, {r.difference.ci_high:+.3f}]"
+        )
         pick = "**pick**" if picks.get(r.point.condition) == r.point else ""
-        guard = [f"{r.guarded}/{r.n}", f"excluded: {r.excluded}" if r.excluded else ""] if guarded else []
-        lines.append("| " + " | ".join([f"`{r.point.name}`", str(r.n), f"{r.mean:.3f}", diff, *guard, pick]) + " |")
+        guard = (
+            [f"{r.guarded}/{r.n}", f"excluded: {r.excluded}" if r.excluded else ""]
+            if guarded
+            else []
+        )
+        lines.append(
+            "| "
+            + " | ".join([f"`{r.point.name}`", str(r.n), f"{r.mean:.3f}", diff, *guard, pick])
+            + " |"
+        )
     excluded = [r for r in results if r.excluded]
     if guarded:
-        lines += ["", f"The guard excluded {len(excluded)} of {len(results) - 1} grid points"
-                  + (": " + "; ".join(f"`{r.point.name}` ({r.excluded})" for r in excluded) if excluded else "") + "."]
-        lines += [line for c, p in picks.items() if p is None
-                  for line in ("", f"No pick for `{c}`: the guard excluded every point of it.")]
+        lines += [
+            "",
+            f"The guard excluded {len(excluded)} of {len(results) - 1} grid points"
+            + (
+                ": " + "; ".join(f"`{r.point.name}` ({r.excluded})" for r in excluded)
+                if excluded
+                else ""
+            )
+            + ".",
+        ]
+        lines += [
+            line
+            for c, p in picks.items()
+            if p is None
+            for line in ("", f"No pick for `{c}`: the guard excluded every point of it.")
+        ]
     lines += ["", f"![points]({figure.name})", "", "Picks, as condition configs:", "", "```yaml"]
-    lines += [f"{c}: " + (json.dumps(dict(p.config)) if p else "null  # no point passed the guard")
-              for c, p in picks.items()]
+    lines += [
+        f"{c}: " + (json.dumps(dict(p.config)) if p else "null  # no point passed the guard")
+        for c, p in picks.items()
+    ]
     lines += ["```", "", "## Runs", ""]
     sessions = json.loads((run_dir / rundir.META).read_text())["sessions"]
-    lines += [f"- {s['started']}: {s['trials_before']} trials already logged"
-              + (f" in share {s['shard']}" if "shard" in s else "") + f"; git `{s['git']}`" for s in sessions]
+    lines += [
+        f"- {s['started']}: {s['trials_before']} trials already logged"
+        + (f" in share {s['shard']}" if "shard" in s else "")
+        + f"; git `{s['git']}`"
+        for s in sessions
+    ]
     lines += ["", provenance.markdown(), ""]
     out.write_text("\n".join(lines))
     return out
@@ -356,8 +495,10 @@ def _guard_sentence(spec: TuningSpec) -> str:
     g = spec.guard
     where = "by default, as the task records it" if g.default else "as the tuning file sets it"
     margin = f" by more than {g.margin:g} (a share of the items)" if g.margin else ""
-    return (f"The guard ({where}): a point whose `{g.outcome}` rate on these items exceeds "
-            f"`{spec.reference}`'s{margin} is never picked.")
+    return (
+        f"The guard ({where}): a point whose `{g.outcome}` rate on these items exceeds "
+        f"`{spec.reference}`'s{margin} is never picked."
+    )
 
 
 def _figure(spec: TuningSpec, results: list[PointResult], path: Path, plots) -> Path:
@@ -370,10 +511,24 @@ def _figure(spec: TuningSpec, results: list[PointResult], path: Path, plots) -> 
         if not at:
             continue
         est = np.array([shown[i].difference.value for i in at])
-        err = np.array([[shown[i].difference.value - shown[i].difference.ci_low,
-                         shown[i].difference.ci_high - shown[i].difference.value] for i in at]).T
-        ax.errorbar(est, y[at], xerr=err, fmt="o" if kept else "x", capsize=3, color=None if kept else "grey",
-                    label=None if kept else f"excluded by the guard ({spec.guard.outcome})")
+        err = np.array(
+            [
+                [
+                    shown[i].difference.value - shown[i].difference.ci_low,
+                    shown[i].difference.ci_high - shown[i].difference.value,
+                ]
+                for i in at
+            ]
+        ).T
+        ax.errorbar(
+            est,
+            y[at],
+            xerr=err,
+            fmt="o" if kept else "x",
+            capsize=3,
+            color=None if kept else "grey",
+            label=None if kept else f"excluded by the guard ({spec.guard.outcome})",
+        )
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(y, [r.point.name for r in shown], fontsize=8)
     ax.set_xlabel(f"{spec.outcome}: difference from {spec.reference} (95% CI)")

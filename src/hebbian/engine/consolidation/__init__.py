@@ -12,7 +12,9 @@ from .memory import Memory
 from .rank1 import Rank1
 from .slots import Slots
 
-STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Rank1, Association, Memory, Slots, Episodic)}
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s for s in (Rank1, Association, Memory, Slots, Episodic)
+}
 
 
 def make_strategy(model: nn.Module, config: EngineConfig, layers: list[int]) -> Strategy | None:
@@ -20,4 +22,14 @@ def make_strategy(model: nn.Module, config: EngineConfig, layers: list[int]) -> 
     return None if config.mode == "off" else STRATEGIES[config.mode](config, model, layers)
 
 
-__all__ = ["STRATEGIES", "Association", "Episodic", "LayerShape", "Memory", "Rank1", "Slots", "Strategy", "make_strategy"]
+__all__ = [
+    "STRATEGIES",
+    "Association",
+    "Episodic",
+    "LayerShape",
+    "Memory",
+    "Rank1",
+    "Slots",
+    "Strategy",
+    "make_strategy",
+]

@@ -25,8 +25,8 @@ from typing import ClassVar
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..evicted import Evicted
 from ..config import EngineConfig
+from ..evicted import Evicted
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,10 @@ def layer_shape(model: nn.Module, layer: int) -> LayerShape:
     n_heads, n_kv = attn.n_heads, attn.n_kv_heads
     if hasattr(attn, "k_proj") and hasattr(attn, "v_proj"):
         probe = mx.zeros((1, 1, hidden))
-        head_dim, value_dim = attn.k_proj(probe).shape[-1] // n_kv, attn.v_proj(probe).shape[-1] // n_kv
+        head_dim, value_dim = (
+            attn.k_proj(probe).shape[-1] // n_kv,
+            attn.v_proj(probe).shape[-1] // n_kv,
+        )
     else:
         head_dim = value_dim = getattr(attn, "head_dim", None) or hidden // n_heads
     return LayerShape(n_heads, n_kv, head_dim, value_dim, hidden, float(attn.scale))
@@ -83,8 +86,9 @@ class Strategy(ABC):
         """A layer's empty state, including "mass" (n_kv_heads,): the weight consolidated, faded."""
 
     @abstractmethod
-    def update(self, layer: int, state: dict[str, mx.array], batch: Evicted,
-               weights: mx.array) -> dict[str, mx.array]:
+    def update(
+        self, layer: int, state: dict[str, mx.array], batch: Evicted, weights: mx.array
+    ) -> dict[str, mx.array]:
         """The layer's new state after `batch`; weights (H, N) as described in the module docstring."""
 
     def layer_diagnostics(self, layer: int, state: dict[str, mx.array]) -> dict[str, mx.array]:
@@ -95,10 +99,11 @@ class Strategy(ABC):
 
     def reset(self) -> None:
         self.layers = {i: self.initial(i) for i in self.shapes}
-        self.active: set[int] = set()  # layers holding something (read and side paths skip the others)
+        # layers holding something (read and side paths skip the others)
+        self.active: set[int] = set()
         self.consolidated = 0  # tokens consolidated per layer (counted on the first layer)
 
-    def end_conversation(self) -> None:
+    def end_conversation(self) -> None:  # noqa: B027 (an optional hook)
         """What the strategy forgets when a conversation ends and its memory is kept (by default
         nothing: the consolidated state is all it has)."""
 
@@ -116,21 +121,27 @@ class Strategy(ABC):
     def consolidate(self, layer: int, batch: Evicted) -> None:
         arrays = {k: v for k, v in vars(batch).items() if v is not None}
         steady = batch.positions.shape[-1] == self.config.hand_over
-        self.layers[layer] = self.compiled("consolidate", layer, self._consolidate, steady)(self.layers[layer], arrays)
+        self.layers[layer] = self.compiled("consolidate", layer, self._consolidate, steady)(
+            self.layers[layer], arrays
+        )
         self.active.add(layer)
         if layer == min(self.shapes):
             self.consolidated += batch.positions.shape[0] * batch.positions.shape[-1]
 
-    def _consolidate(self, layer: int, state: dict[str, mx.array], arrays: dict[str, mx.array]) -> dict[str, mx.array]:
+    def _consolidate(
+        self, layer: int, state: dict[str, mx.array], arrays: dict[str, mx.array]
+    ) -> dict[str, mx.array]:
         batch = Evicted(**arrays)
         E = batch.importance.shape[-1]
         c, shape = self.config, self.shapes[layer]
         ages = c.decay ** mx.arange(E - 1, -1, -1, dtype=mx.float32)
         # untracked, every token counts as an average one
-        importance = batch.importance / shape.n_rep if c.track_importance else mx.ones_like(batch.importance)
+        importance = (
+            batch.importance / shape.n_rep if c.track_importance else mx.ones_like(batch.importance)
+        )
         weights = heads_first(importance * ages * c.eta)
         new = self.update(layer, state, batch, weights)
-        new["mass"] = c.decay ** E * state["mass"] + weights.sum(axis=-1)
+        new["mass"] = c.decay**E * state["mass"] + weights.sum(axis=-1)
         return new
 
     def layer_state(self, layer: int) -> list[mx.array]:
@@ -154,7 +165,9 @@ class Strategy(ABC):
         return sum(x.nbytes for x in self.arrays())
 
     def state_dict(self) -> dict[str, mx.array]:
-        return {f"layer{i}.{name}": x for i, state in self.layers.items() for name, x in state.items()}
+        return {
+            f"layer{i}.{name}": x for i, state in self.layers.items() for name, x in state.items()
+        }
 
     def load_state_dict(self, arrays: dict[str, mx.array], consolidated: int) -> None:
         """Replace the state with `arrays` (as from state_dict), checked first: ValueError names
@@ -167,7 +180,9 @@ class Strategy(ABC):
                 raise ValueError(f"unexpected array {name}")
             want, got = expected[name], arrays[name]
             if got.shape != want.shape or got.dtype != want.dtype:
-                raise ValueError(f"{name} is {got.dtype} {tuple(got.shape)}, expected {want.dtype} {tuple(want.shape)}")
+                raise ValueError(
+                    f"{name} is {got.dtype} {tuple(got.shape)}, expected {want.dtype} {tuple(want.shape)}"
+                )
         bad = [name for name, x in arrays.items() if not mx.isfinite(x).all().item()]
         if bad:
             raise ValueError(f"{bad[0]} holds NaN or infinite values")
@@ -186,7 +201,10 @@ class Strategy(ABC):
 
     def diagnostics(self) -> dict[str, float]:
         """Averages over layers: "mass" (faded weight held per KV head) and the strategy's own."""
-        rows = [{"mass": s["mass"].mean(), **self.layer_diagnostics(i, s)} for i, s in self.layers.items()]
+        rows = [
+            {"mass": s["mass"].mean(), **self.layer_diagnostics(i, s)}
+            for i, s in self.layers.items()
+        ]
         return {key: sum(r[key] for r in rows).item() / len(rows) for key in rows[0]}
 
 
@@ -203,6 +221,8 @@ class ReadStrategy(Strategy):
 
     @staticmethod
     @abstractmethod
-    def read_state(state: dict[str, mx.array], queries: mx.array, scale: float) -> tuple[mx.array, mx.array]:
+    def read_state(
+        state: dict[str, mx.array], queries: mx.array, scale: float
+    ) -> tuple[mx.array, mx.array]:
         """(output (B, n_heads, L, Dv), log_mass (B, n_heads, L)) of `queries` attending to `state`:
         a pure function of arrays (the engine traces it into its compiled decoding step)."""

@@ -1,19 +1,19 @@
 """episodic: evicted tokens kept exactly, in blocks, and read back when the prompt asks for them.
 
-As InfLLM (Xiao et al. 2024) and EM-LLM (Fountas et al. 2025) do, evicted keys and values are
-kept as they were, in order, in blocks of `block` tokens (one block spans every layer). Each new
-prompt chunk (a step of more than one token: what the user says, never the model's own reply)
-chooses which blocks the following steps read (at the next step's first layer, once the blocks
-the chunk itself evicted are complete, so a prompt fed as one chunk still chooses): its last `query_tokens` queries, kept across
-chunks, score every block in a few retrieval heads (a block's score in a head is the largest
-scaled q.k over the block's keys and those queries); each head's scores become a softmax over
-blocks, and the heads' softmaxes are summed into the block's share of the vote. With `contrast`,
-blocks are ranked by the log ratio of that share to the mean share earlier chunks gave them
-(a block that every chunk votes for, by salience or position, is not what this prompt asks
+As InfLLM (Xiao et al. 2024) and EM-LLM (Fountas et al. 2025) do, evicted keys and values are kept
+as they were, in order, in blocks of `block` tokens (one block spans every layer). Each new prompt
+chunk (a step of more than one token: what the user says, never the model's own reply) chooses
+which blocks the following steps read (at the next step's first layer, once the blocks the chunk
+itself evicted are complete, so a prompt fed as one chunk still chooses): its last `query_tokens`
+queries, kept across chunks, score every block in a few retrieval heads (a block's score in a head
+is the largest scaled q.k over the block's keys and those queries); each head's scores become a
+softmax over blocks, and the heads' softmaxes are summed into the block's share of the vote. With
+`contrast`, blocks are ranked by the log ratio of that share to the mean share earlier chunks gave
+them (a block that every chunk votes for, by salience or position, is not what this prompt asks
 for); without, by the share. The `blocks_read` best blocks with `neighbours` blocks on each side
-are read by every layer, merged into the window's softmax as exact keys
-(like `memory` and `slots`: attention.MemoryReader), until the next chunk chooses again. Reading
-one set of blocks for a whole reply keeps what the question found while the reply is written.
+are read by every layer, merged into the window's softmax as exact keys (like `memory` and `slots`:
+attention.MemoryReader), until the next chunk chooses again. Reading one set of blocks for a whole
+reply keeps what the question found while the reply is written.
 
 Positions: keys are stored without their rotation; the queries that read them are turned to sit
 `recall_at` positions after position 0 (attention's memory read). recall_positions="fixed" reads
@@ -33,8 +33,8 @@ store; the read set, a fixed few blocks per layer, is a working buffer like the 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
 ..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS (experiments/retrieval_heads.py
 measures them), or else every KV head of the layers from half to four fifths of the depth; "all"
-takes every head (for calibration: `scores` then holds every head's block scores). The engine runs one sequence (batch 1) and no heavy
-hitters in this mode, so a block's tokens are the same in every layer and head.
+takes every head (for calibration: `scores` then holds every head's block scores). The engine
+runs one sequence (batch 1) and no heavy hitters in this mode, so a block's tokens are the same in every layer and head.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ RETRIEVAL_HEADS: dict[tuple[str, int, int], tuple[tuple[int, int], ...]] = {
 
 
 def parse_heads(spec: str) -> tuple[tuple[int, int], ...]:
-    """"15:2,18:2" -> ((15, 2), (18, 2)); ValueError names what is wrong."""
+    """ "15:2,18:2" -> ((15, 2), (18, 2)); ValueError names what is wrong."""
     heads = []
     for part in spec.split(","):
         layer, _, head = part.strip().partition(":")
@@ -84,13 +84,16 @@ def retrieval_heads(model: nn.Module, spec: str, layers: list[int]) -> dict[int,
         n = len(model.layers)
         kv = model.layers[layers[0]].self_attn.n_kv_heads
         pairs = RETRIEVAL_HEADS.get(key) or tuple(
-            (i, h) for i in layers if n // 2 <= i < max(n // 2 + 1, 4 * n // 5) for h in range(kv))
+            (i, h) for i in layers if n // 2 <= i < max(n // 2 + 1, 4 * n // 5) for h in range(kv)
+        )
     else:
         pairs = parse_heads(spec)
     chosen: dict[int, list[int]] = {}
     for layer, head in pairs:
         if layer not in layers or head >= model.layers[layer].self_attn.n_kv_heads:
-            raise ValueError(f"retrieval head {layer}:{head} is not a KV head of a full-attention layer")
+            raise ValueError(
+                f"retrieval head {layer}:{head} is not a KV head of a full-attention layer"
+            )
         chosen.setdefault(layer, []).append(head)
     if not chosen:
         raise ValueError("no retrieval heads: name some with retrieval_heads='layer:kv_head,...'")
@@ -103,7 +106,11 @@ def pack(x: mx.array, bits: int):
 
 
 def unpack(stored: tuple, bits: int, dtype) -> mx.array:
-    return stored[0] if bits == 16 else mx.dequantize(*stored, group_size=GROUP, bits=bits).astype(dtype)
+    return (
+        stored[0]
+        if bits == 16
+        else mx.dequantize(*stored, group_size=GROUP, bits=bits).astype(dtype)
+    )
 
 
 @dataclass(eq=False)  # blocks are compared by identity
@@ -141,7 +148,9 @@ class Episodic(ReadStrategy):
         self.rotary = {}
         for i in layers:
             rope = getattr(model.layers[i].self_attn, "rope", None)
-            self.rotary[i] = Rotary(rope) if rope is not None and config.recall_positions == "true" else None
+            self.rotary[i] = (
+                Rotary(rope) if rope is not None and config.recall_positions == "true" else None
+            )
         self.dtype = key_dtype(model, layers[0])
         self.first = min(layers)  # a step's first layer, where a pending choice is made
         super().__init__(config, model, layers)
@@ -154,9 +163,12 @@ class Episodic(ReadStrategy):
 
     def initial(self, layer):
         s, R = self.shapes[layer], self.read_slots
-        return {"keys": mx.zeros((s.n_kv_heads, R, s.head_dim), self.dtype),
-                "values": mx.zeros((s.n_kv_heads, R, s.value_dim), self.dtype),
-                "bias": mx.full((R,), NEG), "mass": mx.zeros((s.n_kv_heads,))}
+        return {
+            "keys": mx.zeros((s.n_kv_heads, R, s.head_dim), self.dtype),
+            "values": mx.zeros((s.n_kv_heads, R, s.value_dim), self.dtype),
+            "bias": mx.full((R,), NEG),
+            "mass": mx.zeros((s.n_kv_heads,)),
+        }
 
     def update(self, layer, state, batch, weights):
         raise NotImplementedError("episodic stores blocks in consolidate; it has no state update")
@@ -170,24 +182,49 @@ class Episodic(ReadStrategy):
 
     def end_conversation(self) -> None:
         """The blocks stay; what the conversation chose, asked and left half a block of goes."""
-        self.pending: dict[int, list[Evicted]] = {i: [] for i in self.shapes}  # a block being filled
-        self.queries: dict[int, mx.array] = {}  # retrieval layer -> its heads' last query_tokens queries
+        # a block being filled
+        self.pending: dict[int, list[Evicted]] = {i: [] for i in self.shapes}
+        # retrieval layer -> its heads' last query_tokens queries
+        self.queries: dict[int, mx.array] = {}
         self.scales: dict[int, float] = {}  # retrieval layer -> its attention scale
         self.due = False  # kept queries that have not chosen yet
-        self._read([])  # selected: block indices read, in order; built: layer -> the selection its read set holds
+        # selected: block indices read, in order; built: layer -> the selection its read set holds
+        self._read([])
         self.anchor = 0  # the newest evicted position when they were chosen ("true" positions)
         self.pinned: tuple[int, int] | None = None  # positions always read (an oracle for studies)
-        self.scores: dict[int, mx.array] = {}  # retrieval layer -> its heads' last block scores (h, blocks)
+        # retrieval layer -> its heads' last block scores (h, blocks)
+        self.scores: dict[int, mx.array] = {}
 
     def snapshot(self) -> tuple:
-        mine = (_copies(self.blocks), {i: list(p) for i, p in self.pending.items()}, dict(self.queries), self.due,
-                list(self.selected), self.anchor, dict(self.built), self.pinned, self.clock, self.chosen)
+        mine = (
+            _copies(self.blocks),
+            {i: list(p) for i, p in self.pending.items()},
+            dict(self.queries),
+            self.due,
+            list(self.selected),
+            self.anchor,
+            dict(self.built),
+            self.pinned,
+            self.clock,
+            self.chosen,
+        )
         return super().snapshot(), mine
 
     def restore(self, snapshot: tuple) -> None:
         base, mine = snapshot
         super().restore(base)
-        blocks, pending, queries, self.due, selected, self.anchor, built, self.pinned, self.clock, self.chosen = mine
+        (
+            blocks,
+            pending,
+            queries,
+            self.due,
+            selected,
+            self.anchor,
+            built,
+            self.pinned,
+            self.clock,
+            self.chosen,
+        ) = mine
         self.blocks = _copies(blocks)
         self.pending = {i: list(p) for i, p in pending.items()}
         self.queries, self.selected, self.built = dict(queries), list(selected), dict(built)
@@ -212,19 +249,27 @@ class Episodic(ReadStrategy):
         importance = mx.concatenate([b.importance[0] for b in pending], axis=1)
         positions = mx.concatenate([b.positions[0, 0] for b in pending])
         whole = held // n * n
-        rest = Evicted(keys[None, :, whole:], values[None, :, whole:], importance[None, :, whole:],
-                       positions[None, None, whole:])
+        rest = Evicted(
+            keys[None, :, whole:],
+            values[None, :, whole:],
+            importance[None, :, whole:],
+            positions[None, None, whole:],
+        )
         self.pending[layer] = [rest] if held > whole else []
         shape, open_blocks = self.shapes[layer], self._open()
         count = sum(1 for b in open_blocks if layer in b.data)
         for a in range(0, whole, n):
             if count == len(open_blocks):  # the first layer to get here makes the block
-                mean_importance = (importance[:, a:a + n].mean() / shape.n_rep).item()
-                open_blocks.append(Block(np.array(positions[a:a + n]), mean_importance, self.clock))
+                mean_importance = (importance[:, a : a + n].mean() / shape.n_rep).item()
+                open_blocks.append(
+                    Block(np.array(positions[a : a + n]), mean_importance, self.clock)
+                )
                 self.blocks.append(open_blocks[-1])
             block = open_blocks[count]
-            block.data[layer] = (pack(keys[:, a:a + n].astype(self.dtype), 16),
-                                 pack(values[:, a:a + n].astype(self.dtype), 16))
+            block.data[layer] = (
+                pack(keys[:, a : a + n].astype(self.dtype), 16),
+                pack(values[:, a : a + n].astype(self.dtype), 16),
+            )
             count += 1
         if layer == max(self.shapes):
             self._fit()
@@ -259,8 +304,13 @@ class Episodic(ReadStrategy):
             self._read([j - (j > index) for j in self.selected if j != index])
 
     def _requantize(self, block: Block, bits: int) -> None:
-        block.data = {i: (pack(unpack(k, block.bits, self.dtype), bits), pack(unpack(v, block.bits, self.dtype), bits))
-                      for i, (k, v) in block.data.items()}
+        block.data = {
+            i: (
+                pack(unpack(k, block.bits, self.dtype), bits),
+                pack(unpack(v, block.bits, self.dtype), bits),
+            )
+            for i, (k, v) in block.data.items()
+        }
         block.bits = bits
         mx.eval([x for k, v in block.data.values() for x in (*k, *v)])
         self.built.clear()
@@ -269,7 +319,9 @@ class Episodic(ReadStrategy):
     def store_bytes(self) -> int:
         """What the budget bounds: the blocks, the block being filled and the kept queries (the
         read set, a fixed few blocks, is a working buffer like the window)."""
-        pending = sum(x.nbytes for p in self.pending.values() for b in p for x in (b.keys, b.values))
+        pending = sum(
+            x.nbytes for p in self.pending.values() for b in p for x in (b.keys, b.values)
+        )
         queries = sum(q.nbytes for q in self.queries.values())
         return sum(b.nbytes for b in self.blocks) + pending + queries
 
@@ -292,7 +344,11 @@ class Episodic(ReadStrategy):
         recent = queries[0].reshape(n_kv, n_heads // n_kv, L, D)[mx.array(heads)]  # (h, rep, L, D)
         kept = self.queries.get(layer)
         recent = recent if kept is None else mx.concatenate([kept, recent], axis=2)
-        self.queries[layer], self.scales[layer], self.due = recent[:, :, -self.config.query_tokens:], scale, True
+        self.queries[layer], self.scales[layer], self.due = (
+            recent[:, :, -self.config.query_tokens :],
+            scale,
+            True,
+        )
 
     def choose(self) -> None:
         """Make the choice that the last prompt chunk's queries asked for, if one is pending (a
@@ -303,10 +359,17 @@ class Episodic(ReadStrategy):
         complete, votes = self.complete(), None
         for layer, queries in self.queries.items() if complete else ():
             h, D = len(self.heads[layer]), queries.shape[-1]
-            keys = mx.stack([unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(self.heads[layer])]
-                             for b in complete], axis=1)  # (h, N, block, D)
+            keys = mx.stack(
+                [
+                    unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(self.heads[layer])]
+                    for b in complete
+                ],
+                axis=1,
+            )  # (h, N, block, D)
             q = queries.reshape(h, -1, D).astype(mx.float32) * self.scales[layer]  # (h, rep Q, D)
-            self.scores[layer] = (mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)).max(axis=(-1, -2))
+            self.scores[layer] = (
+                mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)
+            ).max(axis=(-1, -2))
             share = mx.softmax(self.scores[layer], axis=-1).sum(axis=0)
             votes = share if votes is None else votes + share
         self._choose(votes)
@@ -316,23 +379,33 @@ class Episodic(ReadStrategy):
         chosen: list[int] = []
         if self.pinned is not None:
             lo, hi = self.pinned
-            chosen = [j for j, b in enumerate(self.blocks) if b.positions[0] <= hi and b.positions[-1] >= lo]
+            chosen = [
+                j
+                for j, b in enumerate(self.blocks)
+                if b.positions[0] <= hi and b.positions[-1] >= lo
+            ]
         complete = self.complete()
         if votes is not None:
             share = np.array(votes) / sum(len(h) for h in self.heads.values())
             score = share
             if c.contrast:  # against what earlier chunks gave each block (uniform before any)
-                usual = np.array([b.shares / b.votes if b.votes else 1 / len(share) for b in complete])
+                usual = np.array(
+                    [b.shares / b.votes if b.votes else 1 / len(share) for b in complete]
+                )
                 score = np.log(share + 1e-9) - np.log(usual + 1e-9)
             for b, x in zip(complete, share):
                 b.shares, b.votes = b.shares + float(x), b.votes + 1
-            for j in np.argsort(-score, kind="stable")[:c.blocks_read]:
+            for j in np.argsort(-score, kind="stable")[: c.blocks_read]:
                 block = self.blocks[int(j)]
                 block.strength, block.clock = self.held(block) + float(share[j]), self.clock
                 chosen.append(int(j))
         # in order of priority (pinned, then by vote, each with its neighbours), then as many as fit
-        wanted = dict.fromkeys(j + d for j in chosen for d in range(-c.neighbours, c.neighbours + 1)
-                               if 0 <= j + d < n and len(self.blocks[j + d].data) == len(self.shapes))
+        wanted = dict.fromkeys(
+            j + d
+            for j in chosen
+            for d in range(-c.neighbours, c.neighbours + 1)
+            if 0 <= j + d < n and len(self.blocks[j + d].data) == len(self.shapes)
+        )
         self._read(sorted(list(wanted)[: self.read_slots // c.block]))
         self.anchor = int(self.blocks[-1].positions[-1]) if self.blocks else 0
         self.chosen += 1
@@ -347,7 +420,10 @@ class Episodic(ReadStrategy):
     def selected_positions(self) -> list[tuple[int, int]]:
         """(first, last) sequence position of each block the next steps read."""
         self.choose()
-        return [(int(self.blocks[j].positions[0]), int(self.blocks[j].positions[-1])) for j in self.selected]
+        return [
+            (int(self.blocks[j].positions[0]), int(self.blocks[j].positions[-1]))
+            for j in self.selected
+        ]
 
     # --- reading -------------------------------------------------------------------------------------
 
@@ -372,11 +448,17 @@ class Episodic(ReadStrategy):
         if self.built.get(layer) == key:
             return
         blocks = [self.blocks[j] for j in self.selected]
-        keys = mx.concatenate([unpack(b.data[layer][0], b.bits, self.dtype) for b in blocks], axis=1)
-        values = mx.concatenate([unpack(b.data[layer][1], b.bits, self.dtype) for b in blocks], axis=1)
+        keys = mx.concatenate(
+            [unpack(b.data[layer][0], b.bits, self.dtype) for b in blocks], axis=1
+        )
+        values = mx.concatenate(
+            [unpack(b.data[layer][1], b.bits, self.dtype) for b in blocks], axis=1
+        )
         if self.rotary[layer] is not None:
             positions = np.concatenate([b.positions for b in blocks])
-            turn = mx.array(np.broadcast_to(self.anchor - positions, keys.shape[:2]).copy(), dtype=mx.int32)
+            turn = mx.array(
+                np.broadcast_to(self.anchor - positions, keys.shape[:2]).copy(), dtype=mx.int32
+            )
             keys = self.rotary[layer].unrotate_at(keys, turn)
         n, R = keys.shape[1], self.read_slots
         state = dict(self.layers[layer])
@@ -400,20 +482,29 @@ class Episodic(ReadStrategy):
     def diagnostics(self) -> dict[str, float]:
         done = self.complete()
         return {
-            "mass": 0.0, "blocks": len(done), "store_bytes": self.store_bytes, "budget_bytes": self.budget,
+            "mass": 0.0,
+            "blocks": len(done),
+            "store_bytes": self.store_bytes,
+            "budget_bytes": self.budget,
             "bits": float(np.mean([b.bits for b in done])) if done else 0.0,
-            "blocks_read": len(self.selected), "selections": self.chosen,
+            "blocks_read": len(self.selected),
+            "selections": self.chosen,
             "strength": float(np.mean([self.held(b) for b in done])) if done else 0.0,
         }
 
     def state_dict(self) -> dict[str, mx.array]:
         done = self.complete()
-        arrays = {"blocks.positions": mx.array(np.array([b.positions for b in done], dtype=np.int32).reshape(
-                      len(done), self.config.block)),
-                  "blocks.strength": mx.array([self.held(b) for b in done], dtype=mx.float32),
-                  "blocks.bits": mx.array([b.bits for b in done], dtype=mx.int32),
-                  "blocks.shares": mx.array([b.shares for b in done], dtype=mx.float32),
-                  "blocks.votes": mx.array([b.votes for b in done], dtype=mx.int32)}
+        arrays = {
+            "blocks.positions": mx.array(
+                np.array([b.positions for b in done], dtype=np.int32).reshape(
+                    len(done), self.config.block
+                )
+            ),
+            "blocks.strength": mx.array([self.held(b) for b in done], dtype=mx.float32),
+            "blocks.bits": mx.array([b.bits for b in done], dtype=mx.int32),
+            "blocks.shares": mx.array([b.shares for b in done], dtype=mx.float32),
+            "blocks.votes": mx.array([b.votes for b in done], dtype=mx.int32),
+        }
         for j, b in enumerate(done):
             for i, (k, v) in b.data.items():
                 for name, stored in (("k", k), ("v", v)):
@@ -430,15 +521,31 @@ class Episodic(ReadStrategy):
         except KeyError as e:
             raise ValueError(f"missing array {e.args[0]}") from e
         n, block = positions.shape if positions.ndim == 2 else (-1, -1)
-        if block != self.config.block or any(x.shape != (n,) for x in (strength, bits, shares, votes)):
-            raise ValueError(f"blocks.positions is {positions.shape}, expected (blocks, {self.config.block})")
-        if not (np.isfinite(strength).all() and np.isfinite(shares).all() and (votes >= 0).all()
-                and set(bits.tolist()) <= {4, 8, 16}):
-            raise ValueError("blocks.strength, .bits, .shares or .votes holds values a store cannot have")
+        if block != self.config.block or any(
+            x.shape != (n,) for x in (strength, bits, shares, votes)
+        ):
+            raise ValueError(
+                f"blocks.positions is {positions.shape}, expected (blocks, {self.config.block})"
+            )
+        if not (
+            np.isfinite(strength).all()
+            and np.isfinite(shares).all()
+            and (votes >= 0).all()
+            and set(bits.tolist()) <= {4, 8, 16}
+        ):
+            raise ValueError(
+                "blocks.strength, .bits, .shares or .votes holds values a store cannot have"
+            )
         blocks = []
         for j in range(n):
-            block = Block(positions[j], float(strength[j]), 0, int(bits[j]), shares=float(shares[j]),
-                          votes=int(votes[j]))
+            block = Block(
+                positions[j],
+                float(strength[j]),
+                0,
+                int(bits[j]),
+                shares=float(shares[j]),
+                votes=int(votes[j]),
+            )
             for i, shape in self.shapes.items():
                 parts = 1 if bits[j] == 16 else 3
                 stored = []
@@ -448,14 +555,23 @@ class Episodic(ReadStrategy):
                     if missing:
                         raise ValueError(f"missing array {missing[0]}")
                     x = unpack(tuple(arrays[m] for m in names), int(bits[j]), self.dtype)
-                    if x.shape != (shape.n_kv_heads, self.config.block, dim) or not mx.isfinite(x).all().item():
+                    if (
+                        x.shape != (shape.n_kv_heads, self.config.block, dim)
+                        or not mx.isfinite(x).all().item()
+                    ):
                         raise ValueError(f"{names[0]} does not hold a block of layer {i}")
                     stored.append(tuple(arrays[m] for m in names))
                 block.data[i] = tuple(stored)
             blocks.append(block)
-        expected = {f"blocks.{name}" for name in ("positions", "strength", "bits", "shares", "votes")} | {
-            f"block{j}.layer{i}.{name}{p}" for j in range(n) for i in self.shapes for name in "kv"
-            for p in range(1 if bits[j] == 16 else 3)}
+        expected = {
+            f"blocks.{name}" for name in ("positions", "strength", "bits", "shares", "votes")
+        } | {
+            f"block{j}.layer{i}.{name}{p}"
+            for j in range(n)
+            for i in self.shapes
+            for name in "kv"
+            for p in range(1 if bits[j] == 16 else 3)
+        }
         extra = sorted(set(arrays) - expected)
         if extra:
             raise ValueError(f"unexpected array {extra[0]}")
@@ -469,7 +585,9 @@ def full_cache_bytes(model: nn.Module, shapes: dict) -> float:
     context = getattr(model.args, "max_position_embeddings", None)
     if not context:
         return math.inf
-    return float(sum(s.n_kv_heads * (s.head_dim + s.value_dim) * 4 * context for s in shapes.values()))
+    return float(
+        sum(s.n_kv_heads * (s.head_dim + s.value_dim) * 4 * context for s in shapes.values())
+    )
 
 
 def key_dtype(model: nn.Module, layer: int):

@@ -39,7 +39,8 @@ from .base import Strategy, heads_first
 
 def weight_norm(projection: nn.Module, inputs: int) -> float:
     """Frobenius norm of a linear projection's weight, whatever its kind (quantized or not)."""
-    w = projection(mx.eye(inputs)[None]) - projection(mx.zeros((1, 1, inputs)))  # rows of W^T, bias removed
+    # rows of W^T, bias removed
+    w = projection(mx.eye(inputs)[None]) - projection(mx.zeros((1, 1, inputs)))
     return mx.sqrt((w * w).sum()).item()
 
 
@@ -61,8 +62,10 @@ class FastWeights(Strategy):
             for t in self.side_targets:
                 projection = getattr(attn, f"{t}_proj", None)
                 if projection is None:
-                    raise ValueError(f"mode {config.mode!r} needs separate k_proj and v_proj; "
-                                     f"{type(attn).__module__} has none (try mode 'memory' or 'slots')")
+                    raise ValueError(
+                        f"mode {config.mode!r} needs separate k_proj and v_proj; "
+                        f"{type(attn).__module__} has none (try mode 'memory' or 'slots')"
+                    )
                 self.bound[i, t] = config.max_norm * weight_norm(projection, model.args.hidden_size)
         super().__init__(config, model, layers)
 
@@ -72,7 +75,9 @@ class FastWeights(Strategy):
 
     @property
     def nbytes(self) -> int:
-        return super().nbytes + sum(dw_t.nbytes + shift.nbytes for _, dw_t, shift in self._effective.values())
+        return super().nbytes + sum(
+            dw_t.nbytes + shift.nbytes for _, dw_t, shift in self._effective.values()
+        )
 
     def inputs(self, batch: Evicted) -> tuple[mx.array, mx.array | None]:
         """The layer inputs the batch's targets are keyed by, (B, 1 or H, E, D), and which count."""
@@ -80,10 +85,18 @@ class FastWeights(Strategy):
 
     def initial(self, layer: int) -> dict[str, mx.array]:
         s = self.shapes[layer]
-        state = {"input_sum": mx.zeros((s.hidden,)), "input_square": mx.zeros(()), "input_count": mx.zeros(())}
+        state = {
+            "input_sum": mx.zeros((s.hidden,)),
+            "input_square": mx.zeros(()),
+            "input_count": mx.zeros(()),
+        }
         for t in self.side_targets:
             rows = s.n_kv_heads * (s.head_dim if t == "k" else s.value_dim)
-            state[f"A{t}"], state[f"b{t}"], state[f"h{t}"] = mx.zeros((rows, s.hidden)), mx.zeros((rows,)), mx.zeros((rows,))
+            state[f"A{t}"], state[f"b{t}"], state[f"h{t}"] = (
+                mx.zeros((rows, s.hidden)),
+                mx.zeros((rows,)),
+                mx.zeros((rows,)),
+            )
         state["mass"] = mx.zeros((s.n_kv_heads,))
         return state
 
@@ -101,8 +114,9 @@ class FastWeights(Strategy):
         weights = self._effective.get((layer, target))
         if weights is None or weights[0] is not self.layers[layer]:
             state = self.layers[layer]
-            effective = self.compiled(f"dW {target}", layer, lambda _, s: self._effective_weights(s, target),
-                                      steady=True)
+            effective = self.compiled(
+                f"dW {target}", layer, lambda _, s: self._effective_weights(s, target), steady=True
+            )
             weights = self._effective[layer, target] = (state, *effective(state))
         return weights[1:]
 
@@ -118,7 +132,11 @@ class FastWeights(Strategy):
         super().use_step_arrays(layer, state)
         for t in self.side_targets:
             if f"dW^T {t}" in arrays:
-                self._effective[layer, t] = (self.layers[layer], arrays[f"dW^T {t}"], arrays[f"dW c {t}"])
+                self._effective[layer, t] = (
+                    self.layers[layer],
+                    arrays[f"dW^T {t}"],
+                    arrays[f"dW c {t}"],
+                )
 
     def snapshot(self) -> tuple:
         return *super().snapshot(), dict(self._effective)
@@ -134,7 +152,9 @@ class FastWeights(Strategy):
         dw_t = ((state[f"A{target}"] - state[f"b{target}"][:, None] * c) / s2).T
         return dw_t, c @ dw_t
 
-    def _side(self, layer: int, dw_t: mx.array, shift: mx.array, x: mx.array, y: mx.array) -> mx.array:
+    def _side(
+        self, layer: int, dw_t: mx.array, shift: mx.array, x: mx.array, y: mx.array
+    ) -> mx.array:
         extra = x.astype(mx.float32) @ dw_t - shift
         room = self.config.max_norm * mx.linalg.norm(y.astype(mx.float32), axis=-1, keepdims=True)
         size = mx.linalg.norm(extra, axis=-1, keepdims=True)
@@ -142,12 +162,18 @@ class FastWeights(Strategy):
 
     def update(self, layer, state, batch, weights):
         B, E = batch.importance.shape[0], batch.importance.shape[-1]
-        fade = self.config.decay ** E
-        own = heads_first(batch.hidden).astype(mx.float32)  # (1 or H, N, D), each token faded by its age
-        ages = mx.tile(self.config.decay ** mx.arange(E - 1, -1, -1, dtype=mx.float32), B)[None, :, None]
-        new = dict(state, input_sum=fade * state["input_sum"] + (own * ages).sum(axis=(0, 1)),
-                   input_square=fade * state["input_square"] + (own * own * ages).sum(),
-                   input_count=fade * state["input_count"] + ages.sum() * own.shape[0])
+        fade = self.config.decay**E
+        # (1 or H, N, D), each token faded by its age
+        own = heads_first(batch.hidden).astype(mx.float32)
+        ages = mx.tile(self.config.decay ** mx.arange(E - 1, -1, -1, dtype=mx.float32), B)[
+            None, :, None
+        ]
+        new = dict(
+            state,
+            input_sum=fade * state["input_sum"] + (own * ages).sum(axis=(0, 1)),
+            input_square=fade * state["input_square"] + (own * own * ages).sum(),
+            input_count=fade * state["input_count"] + ages.sum() * own.shape[0],
+        )
         x, counts = self.inputs(batch)
         x = heads_first(mx.broadcast_to(x, batch.keys.shape[:3] + x.shape[3:])).astype(mx.float32)
         if counts is not None:
@@ -159,13 +185,28 @@ class FastWeights(Strategy):
         centred = x - c
         gram = centred @ centred.swapaxes(1, 2)
         for t in self.side_targets:
-            target = heads_first(batch.keys if t == "k" else batch.values).astype(mx.float32) * weights[..., None]
-            change_a = (target.swapaxes(1, 2) @ x).reshape(-1, x.shape[-1])  # one product for the batch
+            target = (
+                heads_first(batch.keys if t == "k" else batch.values).astype(mx.float32)
+                * weights[..., None]
+            )
+            # one product for the batch
+            change_a = (target.swapaxes(1, 2) @ x).reshape(-1, x.shape[-1])
             change_b = target.sum(axis=1).reshape(-1)
-            change = mx.sqrt(mx.maximum(((gram @ target) * target).sum(axis=1), 0.0)).reshape(-1) / s2
+            change = (
+                mx.sqrt(mx.maximum(((gram @ target) * target).sum(axis=1), 0.0)).reshape(-1) / s2
+            )
             new[f"A{t}"], new[f"b{t}"], new[f"h{t}"] = self._learn(
-                self.bound[layer, t], state[f"A{t}"], state[f"b{t}"], state[f"h{t}"], change_a, change_b, change,
-                fade, c, s2)
+                self.bound[layer, t],
+                state[f"A{t}"],
+                state[f"b{t}"],
+                state[f"h{t}"],
+                change_a,
+                change_b,
+                change,
+                fade,
+                c,
+                s2,
+            )
         return new
 
     def _plasticity(self, bound: float, h: mx.array) -> mx.array:

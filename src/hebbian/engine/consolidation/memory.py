@@ -27,7 +27,7 @@ from .base import ReadStrategy, heads_first
 def orthogonal_features(m: int, d: int, rng: np.random.Generator) -> np.ndarray:
     """m Gaussian directions in d dimensions, orthogonal within each block of d, with chi norms."""
     blocks = [np.linalg.qr(rng.standard_normal((d, d)))[0].T for _ in range(-(-m // d))]
-    return (np.concatenate(blocks)[:m] * np.linalg.norm(rng.standard_normal((m, d)), axis=1)[:, None])
+    return np.concatenate(blocks)[:m] * np.linalg.norm(rng.standard_normal((m, d)), axis=1)[:, None]
 
 
 def log_features(omega: mx.array, x: mx.array, scale: float) -> mx.array:
@@ -43,20 +43,26 @@ class Memory(ReadStrategy):
         s, m = self.shapes[layer], self.config.features
         rng = np.random.default_rng([self.config.seed, layer])
         return {
-            "M": mx.zeros((s.n_kv_heads, m, s.value_dim)), "z": mx.zeros((s.n_kv_heads, m)),
-            "c": mx.zeros((s.n_kv_heads,)), "mass": mx.zeros((s.n_kv_heads,)),
+            "M": mx.zeros((s.n_kv_heads, m, s.value_dim)),
+            "z": mx.zeros((s.n_kv_heads, m)),
+            "c": mx.zeros((s.n_kv_heads,)),
+            "mass": mx.zeros((s.n_kv_heads,)),
             "omega": mx.array(orthogonal_features(m, s.head_dim, rng).astype(np.float32)),
         }
 
     def update(self, layer, state, batch, weights):
         E = batch.importance.shape[-1]
         keys, values = heads_first(batch.keys), heads_first(batch.values).astype(mx.float32)
-        a = mx.log(weights)[..., None] + log_features(state["omega"], keys, self.shapes[layer].scale)  # (H, N, m)
+        # (H, N, m)
+        a = mx.log(weights)[..., None] + log_features(
+            state["omega"], keys, self.shapes[layer].scale
+        )
         faded = state["c"] + E * math.log(self.config.decay)
         c = mx.maximum(faded, a.max(axis=(1, 2)))
         fade, e = exp(faded - c), exp(a - c[:, None, None])
         return {
-            **state, "c": c,
+            **state,
+            "c": c,
             "z": fade[:, None] * state["z"] + e.sum(axis=1),
             "M": fade[:, None, None] * state["M"] + e.swapaxes(1, 2) @ values,
         }

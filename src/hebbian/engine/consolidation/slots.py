@@ -24,14 +24,21 @@ class Slots(ReadStrategy):
 
     def initial(self, layer):
         s, n = self.shapes[layer], self.config.slots
-        return {"keys": mx.zeros((s.n_kv_heads, n, s.head_dim)), "values": mx.zeros((s.n_kv_heads, n, s.value_dim)),
-                "weight": mx.zeros((s.n_kv_heads, n)), "mass": mx.zeros((s.n_kv_heads,))}
+        return {
+            "keys": mx.zeros((s.n_kv_heads, n, s.head_dim)),
+            "values": mx.zeros((s.n_kv_heads, n, s.value_dim)),
+            "weight": mx.zeros((s.n_kv_heads, n)),
+            "mass": mx.zeros((s.n_kv_heads,)),
+        }
 
     def update(self, layer, state, batch, weights):
         E, n = batch.importance.shape[-1], self.config.slots
-        k, v = heads_first(batch.keys).astype(mx.float32), heads_first(batch.values).astype(mx.float32)
+        k, v = (
+            heads_first(batch.keys).astype(mx.float32),
+            heads_first(batch.values).astype(mx.float32),
+        )
         N = k.shape[1]
-        held = state["weight"] * self.config.decay ** E
+        held = state["weight"] * self.config.decay**E
         free = held < FREE_BELOW * self.config.eta
         held = mx.where(free, 0.0, held)
         token = mx.arange(N)[None, :, None]
@@ -39,23 +46,39 @@ class Slots(ReadStrategy):
         rank = mx.cumsum(free.astype(mx.int32), axis=-1) - 1
         fresh = free[:, None, :] & (rank[:, None, :] == token)  # (H, N, slots)
         taken = fresh.any(axis=1)
-        keys = mx.where(taken[..., None], fresh.astype(mx.float32).swapaxes(1, 2) @ k, state["keys"])
+        keys = mx.where(
+            taken[..., None], fresh.astype(mx.float32).swapaxes(1, 2) @ k, state["keys"]
+        )
         unit = lambda x: x / mx.maximum(mx.linalg.norm(x, axis=-1, keepdims=True), 1e-12)  # noqa: E731
-        similarity = mx.where((~free | taken)[:, None, :], unit(k) @ unit(keys).swapaxes(1, 2), -mx.inf)
-        merge = (mx.argmax(similarity, axis=-1)[..., None] == mx.arange(n)) & ~fresh.any(axis=-1, keepdims=True)
+        similarity = mx.where(
+            (~free | taken)[:, None, :], unit(k) @ unit(keys).swapaxes(1, 2), -mx.inf
+        )
+        merge = (mx.argmax(similarity, axis=-1)[..., None] == mx.arange(n)) & ~fresh.any(
+            axis=-1, keepdims=True
+        )
         assign = (fresh | merge).astype(mx.float32) * weights[..., None]  # (H, N, slots)
         weight = held + assign.sum(axis=1)
         mean = lambda old, new: mx.where(  # noqa: E731
             (weight > 0)[..., None],
-            (held[..., None] * old + assign.swapaxes(1, 2) @ new) / mx.maximum(weight, 1e-30)[..., None], old)
-        return {**state, "keys": mean(state["keys"], k), "values": mean(state["values"], v), "weight": weight}
+            (held[..., None] * old + assign.swapaxes(1, 2) @ new)
+            / mx.maximum(weight, 1e-30)[..., None],
+            old,
+        )
+        return {
+            **state,
+            "keys": mean(state["keys"], k),
+            "values": mean(state["values"], v),
+            "weight": weight,
+        }
 
     @staticmethod
     def read_state(state: dict[str, mx.array], queries: mx.array, scale: float):
         B, n_heads, L, D = queries.shape
         q = queries.reshape(B, state["weight"].shape[0], -1, D) * scale
         bias = mx.where(state["weight"] > 0, mx.log(mx.maximum(state["weight"], 1e-30)), -1e30)
-        scores = (q @ state["keys"].swapaxes(1, 2)[None]).astype(mx.float32) + bias[None, :, None, :]
+        scores = (q @ state["keys"].swapaxes(1, 2)[None]).astype(mx.float32) + bias[
+            None, :, None, :
+        ]
         log_mass = mx.logsumexp(scores, axis=-1, keepdims=True)
         out = exp(scores - log_mass) @ state["values"][None]
         return out.reshape(B, n_heads, L, -1), log_mass.reshape(B, n_heads, L)

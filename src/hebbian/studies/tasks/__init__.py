@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 from hebbian.studies.schema import Field
 
 METRIC_TYPES = ("binary", "continuous")  # what an outcome can be
-RECORD_TYPES = (*METRIC_TYPES, "text")  # what a trial can record: text (a reply) is kept, never analysed
+# what a trial can record: text (a reply) is kept, never analysed
+RECORD_TYPES = (*METRIC_TYPES, "text")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ class Task:
         """The first ``n`` items, the same for the same parameters and seed."""
         raise NotImplementedError
 
-    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float]:
+    def run_trial(
+        self, item: Item, config: Mapping[str, Any], seed: int
+    ) -> dict[str, bool | float]:
         """Score ``item`` under a condition's ``config``; ``seed`` is this (item, condition)'s own seed."""
         raise NotImplementedError
 
@@ -80,7 +83,9 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     def add(cls: type[Task]) -> type[Task]:
         bad = {m: t for m, t in cls.metrics.items() if t not in RECORD_TYPES}
         if bad:
-            raise ValueError(f"task {name!r}: metric types must be one of {RECORD_TYPES}, got {bad}")
+            raise ValueError(
+                f"task {name!r}: metric types must be one of {RECORD_TYPES}, got {bad}"
+            )
         cls.name = name
         _REGISTRY[name] = cls
         return cls

@@ -21,7 +21,12 @@ from hebbian.studies.tasks.perplexity import PerplexityTask
 
 @register_task("continuation")
 class ContinuationTask(PerplexityTask):
-    metrics = {"degenerate": "binary", "rep4": "continuous", "distinct2": "continuous", "reply": "text"}
+    metrics = {
+        "degenerate": "binary",
+        "rep4": "continuous",
+        "distinct2": "continuous",
+        "reply": "text",
+    }
     params = {
         "model": Field("text", required=False, default="default"),
         "corpus": Field("text", required=False, default="austen/emma"),
@@ -29,9 +34,13 @@ class ContinuationTask(PerplexityTask):
         "max_tokens": Field("integer", required=False, default=64, check=at_least(1)),
     }
 
-    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float | str]:
+    def run_trial(
+        self, item: Item, config: Mapping[str, Any], seed: int
+    ) -> dict[str, bool | float | str]:
         engine = self.engine(config)
-        segment = self.tokens[item.data["start"]:item.data["start"] + self.settings["segment_tokens"]]
+        segment = self.tokens[
+            item.data["start"] : item.data["start"] + self.settings["segment_tokens"]
+        ]
         engine.feed(segment[:-1])
         reply = engine.generate(segment[-1:], max_tokens=self.settings["max_tokens"])
         return {**fluency_outcomes(reply), "reply": reply}

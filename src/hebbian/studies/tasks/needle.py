@@ -48,8 +48,11 @@ def number_list(check):
     """A Field check: a non-empty list of numbers, each passing `check` (a message or None)."""
 
     def checked(value: Any) -> str | None:
-        if not isinstance(value, list) or not value or any(isinstance(v, bool) or not isinstance(v, (int, float))
-                                                           for v in value):
+        if (
+            not isinstance(value, list)
+            or not value
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
+        ):
             return f"must be a non-empty list of numbers, got {value!r}"
         return next((problem for v in value if (problem := check(v))), None)
 
@@ -57,7 +60,11 @@ def number_list(check):
 
 
 def _length(v) -> str | None:
-    return None if isinstance(v, int) and v >= 64 else f"a length must be a whole number of tokens >= 64, got {v!r}"
+    return (
+        None
+        if isinstance(v, int) and v >= 64
+        else f"a length must be a whole number of tokens >= 64, got {v!r}"
+    )
 
 
 def _depth(v) -> str | None:
@@ -65,13 +72,17 @@ def _depth(v) -> str | None:
 
 
 def _count(v) -> str | None:
-    return None if isinstance(v, int) and v >= 0 else f"a distractor count must be a whole number >= 0, got {v!r}"
+    return (
+        None
+        if isinstance(v, int) and v >= 0
+        else f"a distractor count must be a whole number >= 0, got {v!r}"
+    )
 
 
 def cut_at_sentence(text: str) -> str:
     """`text` up to its last sentence end (all of it if it has none)."""
     ends = [m.end() for m in SENTENCE_END.finditer(text + " ")]
-    return text[:ends[-1]] if ends else text
+    return text[: ends[-1]] if ends else text
 
 
 def insert_facts(filler: str, facts: list[tuple[float, str]]) -> str:
@@ -86,10 +97,22 @@ def insert_facts(filler: str, facts: list[tuple[float, str]]) -> str:
 
 @register_task("needle")
 class NeedleTask(EngineTask):
-    metrics = {"correct": "binary", "logprob": "continuous", "fact_read": "binary", "evicted": "binary",
-               "memory_bytes": "continuous", "length": "continuous", "depth": "continuous",
-               "distractors": "continuous", "tokens": "continuous", "distance": "continuous",
-               "degenerate": "binary", "rep4": "continuous", "distinct2": "continuous", "reply": "text"}
+    metrics = {
+        "correct": "binary",
+        "logprob": "continuous",
+        "fact_read": "binary",
+        "evicted": "binary",
+        "memory_bytes": "continuous",
+        "length": "continuous",
+        "depth": "continuous",
+        "distractors": "continuous",
+        "tokens": "continuous",
+        "distance": "continuous",
+        "degenerate": "binary",
+        "rep4": "continuous",
+        "distinct2": "continuous",
+        "reply": "text",
+    }
     params = {
         "model": Field("text", required=False, default="default"),
         "corpus": Field("text", required=False, default="austen"),
@@ -98,7 +121,8 @@ class NeedleTask(EngineTask):
         "distractors": Field("list", required=False, default=[0], check=number_list(_count)),
         "max_tokens": Field("integer", required=False, default=16, check=at_least(1)),
     }
-    config = None  # EngineConfig keys (validated when the engine is built) plus show_fact and oracle
+    # EngineConfig keys (validated when the engine is built) plus show_fact and oracle
+    config = None
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any]) -> str | None:
@@ -135,12 +159,19 @@ class NeedleTask(EngineTask):
         others = []
         while len(others) < n_distractors:  # same kind, another question and another value
             other = make_fact(rng)
-            if other.kind == fact.kind and all(other.question != f.question and other.answer != f.answer
-                                               for f in (fact, *others)):
+            if other.kind == fact.kind and all(
+                other.question != f.question and other.answer != f.answer for f in (fact, *others)
+            ):
                 others.append(other)
-        data = {"length": length, "depth": depth, "kind": fact.kind, "statement": fact.statement,
-                "question": fact.question, "answer": fact.answer,
-                "distractors": [(float(rng.uniform()), f.statement) for f in others]}
+        data = {
+            "length": length,
+            "depth": depth,
+            "kind": fact.kind,
+            "statement": fact.statement,
+            "question": fact.question,
+            "answer": fact.answer,
+            "distractors": [(float(rng.uniform()), f.statement) for f in others],
+        }
         data["filler"] = self.filler(rng, length - len(self.encode(self.prompt(data, "", True))))
         return Item(f"needle-{i:05d}", i, data)
 
@@ -150,7 +181,9 @@ class NeedleTask(EngineTask):
     def filler(self, rng: np.random.Generator, n_tokens: int) -> str:
         """Consecutive paragraphs from a random start, cut at a sentence end to at most `n_tokens` tokens."""
         if n_tokens < 1:
-            raise ValueError(f"a cell's length leaves {n_tokens} tokens of filler: raise the lengths")
+            raise ValueError(
+                f"a cell's length leaves {n_tokens} tokens of filler: raise the lengths"
+            )
         start, chosen, counted = int(rng.integers(len(self.paragraphs))), [], 0
         for k in range(len(self.paragraphs)):
             chosen.append(self.paragraphs[(start + k) % len(self.paragraphs)])
@@ -162,21 +195,31 @@ class NeedleTask(EngineTask):
 
     def prompt(self, data: Mapping[str, Any], filler: str, show_fact: bool) -> str:
         """The chat-templated prompt: lead-in, the filler with the facts in it, then the question."""
-        facts = ([(data["depth"], data["statement"])] if show_fact else []) + [tuple(d) for d in data["distractors"]]
+        facts = ([(data["depth"], data["statement"])] if show_fact else []) + [
+            tuple(d) for d in data["distractors"]
+        ]
         body = insert_facts(filler, facts) if filler else " ".join(s for _, s in facts)
         content = f"{LEAD_IN}\n\n{body}\n\nQuestion: {data['question']} Answer briefly."
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
-                                                  tokenize=False)
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
 
     def fact_positions(self, rendered: str, statement: str, answer: str) -> tuple[int, int, int]:
         """Token positions in the encoded `rendered` of the statement's first token, the answer's last
         token and the statement's last token."""
         at = rendered.index(statement)
         tokens_before = lambda end: len(self.encode(rendered[:end]))  # noqa: E731
-        first = len(self.encode(rendered[:at].rstrip(" ")))  # a word's token carries the space before it
-        return first, tokens_before(at + statement.rindex(answer) + len(answer)) - 1, tokens_before(at + len(statement)) - 1
+        # a word's token carries the space before it
+        first = len(self.encode(rendered[:at].rstrip(" ")))
+        return (
+            first,
+            tokens_before(at + statement.rindex(answer) + len(answer)) - 1,
+            tokens_before(at + len(statement)) - 1,
+        )
 
-    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float]:
+    def run_trial(
+        self, item: Item, config: Mapping[str, Any], seed: int
+    ) -> dict[str, bool | float]:
         d, show_fact = item.data, config.get("show_fact", True)
         engine = self.engine(config)
         rendered = self.prompt(d, d["filler"], show_fact)
@@ -189,16 +232,27 @@ class NeedleTask(EngineTask):
         prefix = d["statement"][: d["statement"].rindex(answer)].rstrip()
         engine.feed(prompt[:-1])
         evicted = show_fact and not any(
-            (np.array(c.held("positions")) == value).any() for c in engine.cache if hasattr(c, "held"))
+            (np.array(c.held("positions")) == value).any()
+            for c in engine.cache
+            if hasattr(c, "held")
+        )
         with engine.fork():
             context = prompt[-1:] + self.encode(prefix)
             logprob = sum(engine.score(context, self.encode(" " + answer)))
         read = getattr(engine.strategy, "selected_positions", list)()
         reply = engine.generate(prompt[-1:], max_tokens=self.settings["max_tokens"])
         diagnostics = engine.diagnostics()
-        return {"correct": is_recalled(answer, reply), "logprob": logprob,
-                "fact_read": show_fact and any(lo <= value <= hi for lo, hi in read), "evicted": evicted,
-                "memory_bytes": float(diagnostics["cache_bytes"] + diagnostics["memory_bytes"]),
-                "length": float(d["length"]), "depth": float(d["depth"]), "distractors": float(len(d["distractors"])),
-                "tokens": float(len(prompt)), "distance": float(len(prompt) - value if show_fact else 0),
-                **fluency_outcomes(reply), "reply": reply}
+        return {
+            "correct": is_recalled(answer, reply),
+            "logprob": logprob,
+            "fact_read": show_fact and any(lo <= value <= hi for lo, hi in read),
+            "evicted": evicted,
+            "memory_bytes": float(diagnostics["cache_bytes"] + diagnostics["memory_bytes"]),
+            "length": float(d["length"]),
+            "depth": float(d["depth"]),
+            "distractors": float(len(d["distractors"])),
+            "tokens": float(len(prompt)),
+            "distance": float(len(prompt) - value if show_fact else 0),
+            **fluency_outcomes(reply),
+            "reply": reply,
+        }

@@ -49,25 +49,43 @@ class PerplexityTask(EngineTask):
         size = self.settings["segment_tokens"]
         available = len(self.tokens) // size
         if n > available:
-            raise ValueError(f"corpus {self.settings['corpus']!r} holds only {available} segments of {size} tokens")
+            raise ValueError(
+                f"corpus {self.settings['corpus']!r} holds only {available} segments of {size} tokens"
+            )
         # the seed picks which segments, in a fixed order that a longer run extends
         order = np.random.default_rng(self.seed).permutation(available)
-        return [Item(f"segment-{int(s):05d}", i, {"start": int(s) * size}) for i, s in enumerate(order[:n])]
+        return [
+            Item(f"segment-{int(s):05d}", i, {"start": int(s) * size})
+            for i, s in enumerate(order[:n])
+        ]
 
-    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float]:
+    def run_trial(
+        self, item: Item, config: Mapping[str, Any], seed: int
+    ) -> dict[str, bool | float]:
         engine = self.engine(config)
-        start, size, skip = item.data["start"], self.settings["segment_tokens"], self.settings["skip_tokens"]
+        start, size, skip = (
+            item.data["start"],
+            self.settings["segment_tokens"],
+            self.settings["skip_tokens"],
+        )
         c = engine.config
         if c.capacity < size and skip < c.capacity + c.prefill_chunk:
             raise ValueError(
                 f"skip_tokens={skip} is below the window: with capacity {c.capacity} (window + sinks) and "
                 f"prefill_chunk {c.prefill_chunk}, a token sees up to {c.capacity + c.prefill_chunk - 1} "
-                f"earlier ones; lower prefill_chunk or raise skip_tokens")
-        segment = self.tokens[start:start + size]
+                f"earlier ones; lower prefill_chunk or raise skip_tokens"
+            )
+        segment = self.tokens[start : start + size]
         logprobs = engine.score(segment[:1], segment[1:])  # logprobs[i] is token i + 1's
         beyond = logprobs[skip:]
         if len(beyond) < 2:
-            raise ValueError(f"skip_tokens={skip} leaves fewer than 2 tokens of a {size}-token segment to score")
+            raise ValueError(
+                f"skip_tokens={skip} leaves fewer than 2 tokens of a {size}-token segment to score"
+            )
         half = len(beyond) // 2
         mean = lambda x: -sum(x) / len(x)  # noqa: E731
-        return {"nll": mean(beyond), "nll_early": mean(beyond[:half]), "nll_late": mean(beyond[half:])}
+        return {
+            "nll": mean(beyond),
+            "nll_early": mean(beyond[:half]),
+            "nll_late": mean(beyond[half:]),
+        }

@@ -69,8 +69,15 @@ class EngineTask(Task):
 
 @register_task("recall")
 class RecallTask(EngineTask):
-    metrics = {"correct": "binary", "logprob": "continuous", "distance": "continuous",
-               "degenerate": "binary", "rep4": "continuous", "distinct2": "continuous", "reply": "text"}
+    metrics = {
+        "correct": "binary",
+        "logprob": "continuous",
+        "distance": "continuous",
+        "degenerate": "binary",
+        "rep4": "continuous",
+        "distinct2": "continuous",
+        "reply": "text",
+    }
     params = {
         "model": Field("text", required=False, default="default"),
         "corpus": Field("text", required=False, default="austen"),
@@ -90,10 +97,19 @@ class RecallTask(EngineTask):
         for i in range(n):
             rng = np.random.default_rng([self.seed, i])
             fact = make_fact(rng)
-            items.append(Item(f"recall-{i:05d}", i, {
-                "kind": fact.kind, "statement": fact.statement, "question": fact.question,
-                "answer": fact.answer, "filler": filler(self.paragraphs, rng, self.settings["filler_chars"]),
-            }))
+            items.append(
+                Item(
+                    f"recall-{i:05d}",
+                    i,
+                    {
+                        "kind": fact.kind,
+                        "statement": fact.statement,
+                        "question": fact.question,
+                        "answer": fact.answer,
+                        "filler": filler(self.paragraphs, rng, self.settings["filler_chars"]),
+                    },
+                )
+            )
         return items
 
     def prompt_parts(self, item: Item, show_fact: bool) -> tuple[str, str]:
@@ -102,27 +118,42 @@ class RecallTask(EngineTask):
         head = f"{LEAD_IN}\n\n{d['statement']}" if show_fact else LEAD_IN
         return head, f"\n\n{d['filler']}\n\nQuestion: {d['question']} Answer briefly."
 
-    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float | str]:
+    def run_trial(
+        self, item: Item, config: Mapping[str, Any], seed: int
+    ) -> dict[str, bool | float | str]:
         engine = self.engine(config)
         tokenizer = engine.tokenizer
         head, tail = self.prompt_parts(item, config.get("show_fact", True))
         rendered = tokenizer.apply_chat_template(
-            [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False)
+            [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False
+        )
         prompt = tokenizer.encode(rendered, add_special_tokens=False)
-        fact_end = len(tokenizer.encode(rendered[: rendered.index(head) + len(head)], add_special_tokens=False))
-        question = len(tokenizer.encode(rendered[: rendered.rindex("\n\nQuestion:")], add_special_tokens=False))
+        fact_end = len(
+            tokenizer.encode(rendered[: rendered.index(head) + len(head)], add_special_tokens=False)
+        )
+        question = len(
+            tokenizer.encode(rendered[: rendered.rindex("\n\nQuestion:")], add_special_tokens=False)
+        )
         c = engine.config
         if c.capacity < len(prompt) and question - fact_end < c.capacity + c.prefill_chunk:
             raise ValueError(
                 f"{item.id}: the question starts {question - fact_end} tokens after the fact, but with capacity "
                 f"{c.capacity} and prefill_chunk {c.prefill_chunk} it could still see it; lower prefill_chunk "
-                "or raise filler_chars")
+                "or raise filler_chars"
+            )
         answer = item.data["answer"]
         prefix = item.data["statement"][: item.data["statement"].index(answer)].rstrip()
         engine.feed(prompt[:-1])
         with engine.fork():
             context = prompt[-1:] + tokenizer.encode(prefix, add_special_tokens=False)
-            logprob = sum(engine.score(context, tokenizer.encode(" " + answer, add_special_tokens=False)))
+            logprob = sum(
+                engine.score(context, tokenizer.encode(" " + answer, add_special_tokens=False))
+            )
         reply = engine.generate(prompt[-1:], max_tokens=self.settings["max_tokens"])
-        return {"correct": is_recalled(answer, reply), "logprob": logprob, "distance": float(len(prompt) - fact_end),
-                **fluency_outcomes(reply), "reply": reply}
+        return {
+            "correct": is_recalled(answer, reply),
+            "logprob": logprob,
+            "distance": float(len(prompt) - fact_end),
+            **fluency_outcomes(reply),
+            "reply": reply,
+        }

@@ -16,10 +16,48 @@ from dataclasses import dataclass
 import numpy as np
 
 LEAD_IN = "Here are some notes and a passage from a book."
-SYLLABLES = ("ka", "lo", "mi", "ren", "tas", "vo", "zir", "bel", "dun", "fa", "gor", "hi",
-             "jun", "pe", "quo", "sa", "tor", "ul", "wen", "yam")
-FIRST_NAMES = ("Alice", "Bruno", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines",
-               "Jonas", "Keiko", "Liam", "Marta", "Nils", "Olga", "Pavel", "Rosa", "Tomas")
+SYLLABLES = (
+    "ka",
+    "lo",
+    "mi",
+    "ren",
+    "tas",
+    "vo",
+    "zir",
+    "bel",
+    "dun",
+    "fa",
+    "gor",
+    "hi",
+    "jun",
+    "pe",
+    "quo",
+    "sa",
+    "tor",
+    "ul",
+    "wen",
+    "yam",
+)
+FIRST_NAMES = (
+    "Alice",
+    "Bruno",
+    "Clara",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Keiko",
+    "Liam",
+    "Marta",
+    "Nils",
+    "Olga",
+    "Pavel",
+    "Rosa",
+    "Tomas",
+)
 ANIMALS = ("cat", "dog", "parrot", "rabbit", "tortoise", "goat", "horse", "ferret")
 OBJECTS = ("blue safe", "old locker", "garden gate", "north door", "lab cabinet", "red box")
 TOWNS = ("Lisbon", "Oslo", "Krakow", "Dublin", "Turin", "Ghent", "Bergen", "Porto", "Graz")
@@ -47,18 +85,32 @@ def make_fact(rng: np.random.Generator) -> Fact:
     person = str(rng.choice(FIRST_NAMES))
     if kind == "code":
         thing, code = str(rng.choice(OBJECTS)), digits(rng, 4)
-        return Fact(kind, f"The code for the {thing} is {code}.", f"What is the code for the {thing}?", code)
+        return Fact(
+            kind, f"The code for the {thing} is {code}.", f"What is the code for the {thing}?", code
+        )
     if kind == "pet":
         animal, name = str(rng.choice(ANIMALS)), invented_name(rng)
-        return Fact(kind, f"{person} has a {animal} named {name}.",
-                    f"What is the name of {person}'s {animal}?", name)
+        return Fact(
+            kind,
+            f"{person} has a {animal} named {name}.",
+            f"What is the name of {person}'s {animal}?",
+            name,
+        )
     if kind == "platform":
         town, number = str(rng.choice(TOWNS)), digits(rng, 2)
-        return Fact(kind, f"The train to {town} leaves from platform {number}.",
-                    f"From which platform does the train to {town} leave?", number)
+        return Fact(
+            kind,
+            f"The train to {town} leaves from platform {number}.",
+            f"From which platform does the train to {town} leave?",
+            number,
+        )
     village = invented_name(rng)
-    return Fact(kind, f"{person} was born in the village of {village}.",
-                f"In which village was {person} born?", village)
+    return Fact(
+        kind,
+        f"{person} was born in the village of {village}.",
+        f"In which village was {person} born?",
+        village,
+    )
 
 
 def filler(paragraphs: list[str], rng: np.random.Generator, n_chars: int) -> str:

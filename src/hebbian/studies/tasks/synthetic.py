@@ -43,11 +43,22 @@ class SyntheticTask(Task):
 
     def items(self, n: int) -> list[Item]:
         item_sd = self.settings["item_sd"]
-        return [Item(f"syn-{i:05d}", i, {"offset": item_sd * np.random.default_rng([self.seed, i]).standard_normal()})
-                for i in range(n)]
+        return [
+            Item(
+                f"syn-{i:05d}",
+                i,
+                {"offset": item_sd * np.random.default_rng([self.seed, i]).standard_normal()},
+            )
+            for i in range(n)
+        ]
 
-    def run_trial(self, item: Item, config: Mapping[str, Any], seed: int) -> dict[str, bool | float]:
+    def run_trial(
+        self, item: Item, config: Mapping[str, Any], seed: int
+    ) -> dict[str, bool | float]:
         rng = np.random.default_rng(seed)
         correct = bool(rng.random() < config["p_correct"])
         noise = self.settings["noise_sd"] * rng.standard_normal()
-        return {"correct": correct, "logprob": float(item.data["offset"] + config["logprob_shift"] + noise)}
+        return {
+            "correct": correct,
+            "logprob": float(item.data["offset"] + config["logprob_shift"] + noise),
+        }
