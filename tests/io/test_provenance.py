@@ -2,7 +2,7 @@
 
 import subprocess
 
-from hebbian import provenance
+from hebbian.io import provenance
 
 
 def git(repo, *args):
@@ -33,3 +33,20 @@ def test_only_sources_make_a_checkout_dirty(tmp_path):
 
 def test_outside_a_checkout_the_revision_is_unknown(tmp_path):
     assert provenance.git_revision(tmp_path).startswith("unknown")
+
+
+def test_a_snapshot_has_one_shape():
+    info = provenance.snapshot()
+    assert set(info) == {"git", "versions", "python", "platform"}
+    assert list(info["versions"]) == list(provenance.PACKAGES)
+    assert provenance.packages({"mlx": "1.0", "numpy": "2.0"}) == "mlx 1.0, numpy 2.0"
+
+
+def test_the_markdown_section_lists_revision_versions_details_and_config():
+    text = provenance.markdown({"seeds": "0..9", "run time": "3 s"}, {"steps": 10})
+    lines = text.splitlines()
+    assert lines[:2] == ["## Provenance", ""]
+    assert lines[2].startswith("- git revision: `") and lines[3].startswith("- packages: mlx ")
+    assert "MLX backend " in lines[4]
+    assert lines[5:7] == ["- seeds: 0..9", "- run time: 3 s"]
+    assert lines[-6:] == ["", "Config:", "", "```", "steps = 10", "```"]
