@@ -10,7 +10,8 @@ Modules, one idea each:
 - ``attention``: ``attention_received(model, tokens, layer)``, the importance signal;
 - ``activations``, ``splice``, ``importance``, ``llm``: SAEs on a model's residual stream;
 - ``compare``: paired/independent comparisons with Holm correction (via ``hebbian.stats``);
-- ``figures``, ``provenance``, ``report_synthetic``, ``report_llm``: reports under ``reports/sae/``;
+- ``figures``, ``report_synthetic``, ``report_llm``: reports under ``reports/sae/`` (provenance
+  from ``hebbian.io.provenance``);
 - ``commands``: the typer commands ``synthetic`` and ``llm`` (``hebbian sae ...``).
 
 Nothing here imports ``hebbian.engine``.

@@ -7,8 +7,8 @@ of the causal attention matrix, averaged over query heads (grouped-query heads
 share their key/value head). Each query's row sums to 1, so the received
 attention of a sequence of T tokens sums to T.
 
-This is a plain function for now: the project's engine tracks the same signal
-(H2O-style accumulated attention) and will hand it over later.
+The SAE computes this signal itself, from the block's own weights: it does not
+use the engine, whose cache accumulates a similar H2O-style signal for eviction.
 
 Under causal masking early tokens are visible to more queries and to queries
 with fewer keys, so raw column sums favour early positions, while the last

@@ -7,42 +7,11 @@ heavy imports stay inside them so that ``hebbian --help`` stays fast.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
-@contextmanager
-def _progress() -> Iterator:
-    """A rich progress display and an ``update(stage, done, total)`` that keeps one bar per stage."""
-    bars = Progress(
-        TextColumn("{task.description:<22}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    )
-    tasks: dict[str, int] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bars.add_task(stage, total=total)
-        bars.update(tasks[stage], completed=done, total=total)
-
-    with bars:
-        yield update
+from hebbian.io.console import fail, out, stage_bars
 
 
 def synthetic(
@@ -51,7 +20,9 @@ def synthetic(
     ),
     steps: int = typer.Option(2000, min=1, help="Full-batch Adam steps per SAE."),
     latents: int = typer.Option(32, min=2, help="SAE latents."),
-    out: Path = typer.Option(Path("reports/sae"), help="Where the report and figures go."),
+    out_dir: Path = typer.Option(
+        Path("reports/sae"), "--out", help="Where the report and figures go."
+    ),
 ) -> None:
     """The seed's synthetic-episode experiments (KL vs L1, importance weights, beta sweep) over seeds."""
     from .report_synthetic import write
@@ -59,10 +30,10 @@ def synthetic(
 
     config = SyntheticConfig(seeds=seeds, steps=steps, latents=latents)
     start = time.time()
-    with _progress() as update:
+    with stage_bars() as update:
         runs = run_synthetic(config, lambda done, total: update("SAEs", done, total))
-    path = write(runs, config, out, time.time() - start)
-    console.print(f"wrote {path}", highlight=False)
+    path = write(runs, config, out_dir, time.time() - start)
+    out.print(f"wrote {path}", highlight=False)
 
 
 def llm(
@@ -92,14 +63,17 @@ def llm(
     model: str = typer.Option("default", help="Model spec for hebbian.models.load (llama-style)."),
     corpus: str = typer.Option("austen/prideprejudice", help="Text from hebbian.corpus."),
     seed: int = typer.Option(0, help="Seed of initial weights and batch order."),
-    out: Path = typer.Option(Path("reports/sae"), help="Where the report and figures go."),
+    out_dir: Path = typer.Option(
+        Path("reports/sae"), "--out", help="Where the report and figures go."
+    ),
     runs_dir: Path = typer.Option(
         Path("runs/sae"), help="Cache of collected activations (git-ignored)."
     ),
 ) -> None:
     """SAEs (TopK, ReLU, attention-weighted ReLU) on a layer's residual stream over real text."""
+    from hebbian.io.loading import load_model
+
     from .. import corpus as corpus_mod
-    from ..models import ModelSpecError, load
     from .llm import LLMConfig, run_llm
     from .report_llm import write
 
@@ -123,20 +97,19 @@ def llm(
         runs_dir=str(runs_dir),
     )
     if k > latents:
-        _fail(f"--k {k} exceeds --latents {latents}")
+        fail(f"--k {k} exceeds --latents {latents}")
     if horizon >= ctx:
-        _fail(f"--horizon {horizon} must be smaller than --ctx {ctx}")
+        fail(f"--horizon {horizon} must be smaller than --ctx {ctx}")
     try:
         text = corpus_mod.load(corpus)
-        with err.status(f"loading {model} ..."):
-            lm, tokenizer = load(model)
-    except (FileNotFoundError, ModelSpecError) as e:
-        _fail(str(e))
+    except FileNotFoundError as e:
+        fail(str(e))
+    lm, tokenizer = load_model(model)
     start = time.time()
     try:
-        with _progress() as update:
+        with stage_bars() as update:
             results = run_llm(lm, tokenizer, text, config, update)
     except ValueError as e:
-        _fail(str(e))
-    path = write(results, out, time.time() - start, lambda t: tokenizer.decode([t]))
-    console.print(f"wrote {path}", highlight=False)
+        fail(str(e))
+    path = write(results, out_dir, time.time() - start, lambda t: tokenizer.decode([t]))
+    out.print(f"wrote {path}", highlight=False)

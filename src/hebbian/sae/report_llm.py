@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figures, provenance
+from hebbian.io import provenance
+
+from . import figures
 from .compare import markdown_table
 from .importance import IMPORTANT_Q, ROUTINE_Q, context_means
 from .llm import TOPK, UNIFORM, WEIGHTED, LLMResults
@@ -142,13 +145,23 @@ def write(res: LLMResults, out_dir: Path, elapsed_s: float, decode: Callable[[in
         "",
         *[f"![{p.stem}](figures/{p.name})" for p in figs],
         "",
-        provenance.markdown(asdict(cfg), str(cfg.seed), elapsed_s)
-        + (
-            "Activations were read from the cache of an earlier identical collection; the run time excludes "
-            "collecting them.\n"
-            if res.activations_cached
-            else ""
+        provenance.markdown(
+            {
+                "date": dt.datetime.now().isoformat(timespec="seconds"),
+                "seeds": str(cfg.seed),
+                "run time": f"{elapsed_s:.0f} s",
+            },
+            asdict(cfg),
         ),
+        *(
+            [
+                "Activations were read from the cache of an earlier identical collection; the run "
+                "time excludes collecting them."
+            ]
+            if res.activations_cached
+            else []
+        ),
+        "",
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     dump = {

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from . import figures, provenance
+from hebbian.io import provenance
+
+from . import figures
 from .analysis import neuron_overlap
 from .claims import best_beta_counts, families
 from .compare import markdown_table
@@ -182,7 +185,15 @@ def write(runs: list[Run], config: SyntheticConfig, out_dir: Path, elapsed_s: fl
         "",
         *[f"![{p.stem}](figures/{p.name})" for p in figs],
         "",
-        provenance.markdown(asdict(config), f"0..{config.seeds - 1}", elapsed_s),
+        provenance.markdown(
+            {
+                "date": dt.datetime.now().isoformat(timespec="seconds"),
+                "seeds": f"0..{config.seeds - 1}",
+                "run time": f"{elapsed_s:.0f} s",
+            },
+            asdict(config),
+        ),
+        "",
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = [{"condition": r.condition.name, "seed": r.seed, **r.summary} for r in runs]
