@@ -10,8 +10,8 @@ Parts, one per module: ``config`` (every knob), ``graph`` (STDP and spreading ac
 bank), ``controller`` (windowed Transformer), ``model`` (MemNet), ``losses`` (composite
 objective), ``baselines`` (Transformer and LSTM of the same size), ``tasks`` (recall data),
 ``train``, ``dynamics`` (survival, lifetimes, entropy), ``experiments``, ``store`` (per-seed
-JSON), ``provenance`` (git revision, versions), ``report`` and ``figures``, ``commands``
-(the CLI).
+JSON), ``report`` and ``figures``, ``commands`` (the CLI). Provenance comes from
+``hebbian.io.provenance``.
 """
 
 from .config import ABLATIONS, MemNetConfig

@@ -16,11 +16,11 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.console import Console
+
+from hebbian.io.console import err, fail, progress_bar
 
 from .store import DEFAULT_ROOT as DEFAULT_RUNS
 
-err = Console(stderr=True, soft_wrap=True)
 DEFAULT_REPORTS = Path("reports/memnet")
 
 
@@ -28,11 +28,6 @@ class Task(StrEnum):
     dependency = "dependency"
     continual = "continual"
     forgetting = "forgetting"
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def train(
@@ -59,15 +54,6 @@ def train(
     ),
 ) -> None:
     """Train every variant of one experiment seed by seed; completed seeds are skipped (resumable)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from . import experiments, store
 
     chosen = tuple(v.strip() for v in variants.split(",")) if variants else None
@@ -81,7 +67,7 @@ def train(
         )
         store.check_settings(runs_dir, task.value, settings.to_dict())
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
     todo = [
         s
         for s in range(first_seed, first_seed + seeds)
@@ -92,14 +78,7 @@ def train(
         err.print(f"{skipped} seed(s) already done in {runs_dir / task.value}: skipped")
     if not todo:
         return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as progress:
+    with progress_bar() as progress:
         bar = progress.add_task(
             task.value, total=len(todo) * len(settings.variants) * settings.steps
         )
@@ -134,7 +113,7 @@ def report(
         seeds = store.load_seeds(runs_dir, t.value)
         if not seeds:
             if task:
-                _fail(
+                fail(
                     f"no results for {t.value} in {runs_dir}: run `hebbian memnet train --task {t.value}` first"
                 )
             continue
@@ -142,4 +121,4 @@ def report(
         err.print(f"{t.value}: {len(seeds)} seed(s) -> {path}")
         written += 1
     if not written:
-        _fail(f"no results in {runs_dir}: run `hebbian memnet train --task ...` first")
+        fail(f"no results in {runs_dir}: run `hebbian memnet train --task ...` first")

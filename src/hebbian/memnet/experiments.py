@@ -23,7 +23,9 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import dynamics, provenance, tasks
+from hebbian.io import provenance
+
+from . import dynamics, tasks
 from .baselines import count_parameters, lstm_baseline, transformer_baseline
 from .config import ABLATIONS, MemNetConfig, ablated
 from .model import MemNet
@@ -164,7 +166,7 @@ def run_seed(
         "seed": seed,
         "settings": settings.to_dict(),
         "memnet_config": config.to_dict(),
-        "provenance": provenance.describe(),
+        "provenance": provenance.snapshot(),
         "receptive_field": config.receptive_field,
         "chance": tasks.chance(settings.recall_tasks()[0]),
         "variants": results,

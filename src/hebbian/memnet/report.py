@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hebbian.io import provenance
+
 from .. import stats
-from . import figures, provenance
+from . import figures
 from .experiments import LOSS_EVERY, MEMNET_VARIANTS
 from .tasks import ROLE_NAMES
 
@@ -156,14 +158,14 @@ def write_report(seeds: list[dict], out_dir: Path) -> Path:
 
 def _provenance(seeds: list[dict]) -> list[str]:
     """Training provenance as stored with the seeds (each distinct value once), then the report's own."""
-    lines = []
-    for key, label in (("git", "git revision"), ("packages", "packages")):
-        trained = sorted({s["provenance"][key] for s in seeds})
-        lines.append(f"- {label} at training: {'; '.join(trained)}")
-    now = provenance.describe()
-    return lines + [
+    revisions = sorted({s["provenance"]["git"] for s in seeds})
+    versions = sorted({provenance.packages(s["provenance"]["versions"]) for s in seeds})
+    now = provenance.snapshot()
+    return [
+        f"- git revision at training: {'; '.join(revisions)}",
+        f"- packages at training: {'; '.join(versions)}",
         f"- git revision of this report: {now['git']}",
-        f"- packages of this report: {now['packages']}",
+        f"- packages of this report: {provenance.packages(now['versions'])}",
     ]
 
 

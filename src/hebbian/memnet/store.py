@@ -8,8 +8,9 @@ later run with other settings is refused instead of mixing incomparable seeds.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from hebbian.io.files import write_atomic
 
 DEFAULT_ROOT = Path("runs/memnet")
 
@@ -48,10 +49,7 @@ def is_done(root: Path, task: str, seed: int) -> bool:
 
 
 def save_seed(root: Path, task: str, seed: int, result: dict) -> Path:
-    """Write one seed's results atomically (temporary file, then rename)."""
+    """Write one seed's results atomically: a complete file or none."""
     path = seed_path(root, task, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, separators=(",", ":")))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(result, separators=(",", ":")))
