@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hebbian import rds
+from hebbian.io.files import write_atomic
 
 DATA_DIR = Path(os.environ.get("HEBBIAN_DATA", "~/.cache/hebbian/corpus")).expanduser()
 AUSTEN_NOVELS = (
@@ -60,9 +61,7 @@ def _root(root: str | Path | None) -> Path:
 def _write(path: Path, text: str) -> None:
     """Write atomically, so an interrupted install never looks complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text)
 
 
 def _run(cmd: list[str], cwd: str) -> None:

