@@ -4,7 +4,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from hebbian.engine import EngineConfig, HebbianCache, attention, explicit_attention
+from hebbian.engine import EngineConfig, HebbianCache, Strategy, attention, explicit_attention
 from hebbian.engine.attention import blocked_attention
 from hebbian.engine.fastexp import exp as fast_exp
 
@@ -51,7 +51,9 @@ def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
         1, (1, 4, 2, 8), (1, 2, 5, 8), (1, 2, 5, 8), (1, 2, 3, 8), (1, 2, 3, 8)
     )
 
-    class Exact:  # a "memory" that attends exactly to three older tokens
+    class Exact(Strategy):  # a "memory" that attends exactly to three older tokens
+        reads = True
+
         def consolidate(self, layer, batch):
             pass
 
@@ -63,7 +65,8 @@ def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
             out = mx.softmax(scores, axis=-1) @ mx.expand_dims(v_old, 2)
             return out.reshape(1, 4, 2, 8), log_mass.reshape(1, 4, 2)
 
-    cache = HebbianCache(EngineConfig(window=16, positions="original"), consolidator=Exact())
+    config = EngineConfig(window=16, positions="original")
+    cache = HebbianCache(config, strategy=Exact(config))
     keys, values = cache.update_and_fetch(k, v)
     got = attention(q, keys, values, cache, 0.3, "causal")
     everything = mx.concatenate([k_old, k], axis=2), mx.concatenate([v_old, v], axis=2)
@@ -77,7 +80,9 @@ def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
 def test_a_read_out_of_none_keeps_the_fused_path_when_not_tracking():
     q, k, v = _arrays(2, (1, 2, 1, 8), (1, 2, 4, 8), (1, 2, 4, 8))
 
-    class Empty:
+    class Empty(Strategy):
+        reads = True
+
         def consolidate(self, *args):
             pass
 
@@ -85,7 +90,7 @@ def test_a_read_out_of_none_keeps_the_fused_path_when_not_tracking():
             return None
 
     config = EngineConfig(window=16, positions="original", track_importance=False, mode="memory")
-    cache = HebbianCache(config, consolidator=Empty())
+    cache = HebbianCache(config, strategy=Empty(config))
     keys, values = cache.update_and_fetch(k, v)
     got = attention(q, keys, values, cache, 0.3, None)
     assert mx.array_equal(got, mx.fast.scaled_dot_product_attention(q, k, v, scale=0.3, mask=None))

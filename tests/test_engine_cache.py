@@ -13,6 +13,7 @@ from mlx_lm.models.rope_utils import DynamicNTKScalingRoPE, Llama3RoPE, SuScaled
 from hebbian.engine import (
     EngineConfig,
     HebbianCache,
+    Strategy,
     attention,
     make_cache,
     patched,
@@ -39,10 +40,11 @@ def feed(model, cache, ids: mx.array, chunks) -> list[mx.array]:
     return out
 
 
-class Recorder:
-    """A consolidator that keeps every evicted batch, per layer."""
+class Recorder(Strategy):
+    """A strategy that keeps every evicted batch, per layer."""
 
     def __init__(self):
+        super().__init__(EngineConfig())
         self.batches = {}
 
     def consolidate(self, layer, batch):
@@ -198,7 +200,7 @@ def test_importance_and_evictions_match_an_explicit_reference(window):
     cache = HebbianCache(
         EngineConfig(window=window, n_sink=n_sink, positions="original", hand_over=1),
         layer=3,
-        consolidator=recorder,
+        strategy=recorder,
     )
     reference = Reference(n_sink, window)
     seen = 0
@@ -230,7 +232,7 @@ def test_heavy_hitters_are_kept_per_head_and_the_rest_handed_over():
     rng, D = np.random.default_rng(2), 8
     recorder = Recorder()
     config = EngineConfig(window=6, n_sink=1, keep_important=2, positions="original")
-    cache = HebbianCache(config, consolidator=recorder)
+    cache = HebbianCache(config, strategy=recorder)
     u = np.zeros(D, np.float32)
     u[0] = 1.0
     seen = 0

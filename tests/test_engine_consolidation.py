@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gguf_fixtures import tiny_model
 
-from hebbian.engine import EngineConfig, Evicted, HebbianCache, attention
+from hebbian.engine import EngineConfig, Evicted, HebbianCache, Strategy, attention
 from hebbian.engine import cache as cache_module
 from hebbian.engine import step as step_module
 from hebbian.engine.consolidation import Memory, Rank1, Slots
@@ -139,12 +139,13 @@ def test_fast_weights_stay_within_their_bounds_and_stiffen(model):
     assert 0 < d["stiff_fraction"] <= 0.5 and config.decay < d["decay"] < 1
 
 
-class Recorder:
-    """A consolidator that keeps the batches it is handed."""
+class Recorder(Strategy):
+    """A strategy that keeps the batches it is handed."""
 
     records_inputs = tracks_links = True
 
     def __init__(self):
+        super().__init__(EngineConfig())
         self.batches = []
 
     def consolidate(self, layer, b):
@@ -161,7 +162,7 @@ def test_association_links_a_token_to_its_strongest_attender():
 
     config = EngineConfig(window=3, n_sink=1, positions="original", hand_over=1, mode="association")
     recorder = Recorder()
-    cache = HebbianCache(config, consolidator=recorder, attn=SimpleNamespace(k_proj=Tap()))
+    cache = HebbianCache(config, strategy=recorder, attn=SimpleNamespace(k_proj=Tap()))
     rng = np.random.default_rng(3)
     for position in range(8):
         hidden[position] = np.full(8, position, np.float32)
@@ -187,7 +188,7 @@ def test_links_follow_tokens_through_reused_slots_chunks_and_steps(positions, mo
     cache = HebbianCache(
         config,
         rope=nn.RoPE(8),
-        consolidator=Recorder(),
+        strategy=Recorder(),
         attn=SimpleNamespace(k_proj=SimpleNamespace(take_input=lambda: mx.zeros((1, L, 8)))),
     )
     best = {}  # (KV head, sequence position) -> (weight, attender position)

@@ -1,6 +1,6 @@
 """The engine's attention over a HebbianCache.
 
-Where importance is tracked or a consolidator reads its memory, attention is an explicit
+Where importance is tracked or a strategy's memory is read, attention is an explicit
 softmax: a KV head's keys (T, D) are broadcast over its query heads, so grouped-query heads
 share their K/V without repeating them, and the column sums of the attention weights (over the
 query heads of a group and the queries of the step) are the attention each cached token
@@ -16,8 +16,6 @@ memory's by their masses, exactly as if the memory's keys were part of the softm
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import mlx.core as mx
 
 from .fastexp import exp
@@ -25,29 +23,17 @@ from .fastexp import exp
 QUERY_BLOCK = 128  # a chunk's queries are attended this many at a time (see blocked_attention)
 
 
-class MemoryReader(Protocol):
-    def read(self, layer: int, queries: mx.array, scale: float) -> tuple[mx.array, mx.array] | None:
-        """(output, log_mass) of attending to the memory, or None while it is empty."""
-
-    def memory_state(self, layer: int) -> dict[str, mx.array] | None:
-        """The layer's state, or None while it is empty (for read_state inside a traced step)."""
-
-    @staticmethod
-    def read_state(
-        state: dict[str, mx.array], queries: mx.array, scale: float
-    ) -> tuple[mx.array, mx.array]:
-        """What `read` gives, from the state alone: a pure function of arrays."""
-
-
 def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None) -> mx.array:
     """Drop-in for mlx-lm's scaled_dot_product_attention when `cache` is a HebbianCache."""
     if cache.deferred:  # a steady decoding step: the cache runs it as one compiled call
         out, changed = cache.decode(queries, scale, mask, sinks)
         return mx.depends(out, changed)
-    read = getattr(cache.consolidator, "read", None)
-    memory = read(cache.layer, cache.memory_queries(queries), scale) if read is not None else None
+    strategy = cache.strategy
+    memory = (
+        strategy.read(cache.layer, cache.memory_queries(queries), scale) if strategy.reads else None
+    )
     out, weights = attend(queries, keys, values, scale, mask, sinks, memory, cache.tracks_attention)
-    # What the step changed (importance, evictions, the consolidator's state) is computed with
+    # What the step changed (importance, evictions, the strategy's state) is computed with
     # the layer's output, while the step's buffers are alive, not at the next step, which could
     # then not update them in place.
     out = mx.depends(out, cache.commit(weights))
@@ -90,7 +76,7 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     the weights being each query's attention to each key summed over the KV head's query heads.
 
     `sinks`: per-head logits that take attention mass without a value (gpt-oss);
-    `memory`: a MemoryReader's (output, log_mass), merged into the softmax.
+    `memory`: a strategy's read (Strategy.read: output, log_mass), merged into the softmax.
     """
     B, n_heads, L, D = queries.shape
     n_kv, T = keys.shape[1], keys.shape[2]

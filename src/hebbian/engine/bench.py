@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import mlx.core as mx
@@ -36,7 +36,8 @@ from scipy.stats import quantile_test
 
 from .. import runtime
 from ..bench import real_prompt
-from .config import MODES, EngineConfig
+from .config import EngineConfig
+from .consolidation import modes
 from .engine import HebbianEngine
 from .patch import patched
 
@@ -76,8 +77,8 @@ def engines(model, tokenizer, config: EngineConfig) -> dict[str, HebbianEngine]:
     """One engine per mode, as a chat keeps one, shared by the rounds and the paired blocks: its
     compiled steps are traced once (in the warm-up), not inside every measurement."""
     return {
-        f"engine {mode}": HebbianEngine(model, tokenizer, replace(config, mode=mode))
-        for mode in MODES
+        f"engine {mode}": HebbianEngine(model, tokenizer, config.replace(mode=mode))
+        for mode in modes()
     }
 
 

@@ -5,13 +5,13 @@ the window go to older high-importance tokens, H2O's heavy hitters). A step runs
 `update_and_fetch` stores the L new tokens and returns everything cached (so the new tokens see
 n_sink + window + L keys); the engine's attention then calls `commit` with the attention each
 token received, and the cache settles back to n_sink + window tokens, handing the evicted ones,
-in sequence order, to the consolidator. Once the window has filled, a decoding step's writes
+in sequence order, to the strategy. Once the window has filled, a decoding step's writes
 wait for the attention, which runs them with the rest of the step as one compiled call
 (`decode`, step.py).
 
 Storage is preallocated and written in place (layout.py says which token sits where), so a
 decoding step copies nothing and its evictions are a change of counts. Evicted tokens leave
-attention at once; while decoding they reach the consolidator in batches of `hand_over`, which
+attention at once; while decoding they reach the strategy in batches of `hand_over`, which
 keeps consolidation off the per-token path (a chunk, a full batch or `flush` hands them over).
 
 Position schemes (the model rotates a step's queries and keys at `cache.offset`):
@@ -37,7 +37,8 @@ from mlx_lm.models.base import create_causal_mask
 from mlx_lm.models.cache import KVCache, _BaseCache
 
 from .config import EngineConfig
-from .evicted import Consolidator, Evicted
+from .consolidation import Off, Strategy
+from .evicted import Evicted
 from .layout import Layout
 from .rope import Rotary, turned
 from .step import accumulate, constant, link, own_slots, place_head, put, steady_step
@@ -65,8 +66,9 @@ def _take(x: mx.array, index: mx.array) -> mx.array:
 
 class HebbianCache(_BaseCache):
     """One layer's bounded cache; see the module docstring. `rope` is the layer's RoPE module,
-    needed for positions="cache" and to hand over position-free keys; `attn` is the layer's
-    attention module, whose k_proj wrapper records layer inputs for consolidators that want them."""
+    needed for positions="cache" and to hand over position-free keys; `strategy` takes what it
+    evicts (by default the null one, Off: nothing); `attn` is the layer's attention module, whose
+    k_proj wrapper records layer inputs for strategies that want them."""
 
     REBASE_AT = 4096  # under positions="cache", rebase once offsets reach max(this, 2 * capacity)
 
@@ -75,25 +77,25 @@ class HebbianCache(_BaseCache):
         config: EngineConfig,
         layer: int = 0,
         rope: nn.Module | None = None,
-        consolidator: Consolidator | None = None,
+        strategy: Strategy | None = None,
         attn: nn.Module | None = None,
     ):
         if config.positions == "cache" and rope is None:
             raise ValueError(f"layer {layer}: positions='cache' needs the layer's RoPE module")
         self.config = config
         self.layer = layer
-        self.consolidator = consolidator
-        self.records_inputs = bool(getattr(consolidator, "records_inputs", False))
-        self.tracks_links = bool(getattr(consolidator, "tracks_links", False))
-        needs_rotary = config.positions == "cache" or consolidator is not None
+        self.strategy = strategy if strategy is not None else Off(config)
+        self.records_inputs = self.strategy.records_inputs
+        self.tracks_links = self.strategy.tracks_links
+        needs_rotary = config.positions == "cache" or self.strategy.consolidates
         self._rotary = Rotary(rope) if needs_rotary and rope is not None else None
         self._attn = attn
         self._clear()
 
     def _clear(self) -> None:
         c = self.config
-        # Heavy hitters compete at every step; without a consolidator nothing needs batching.
-        batch = c.hand_over if self.consolidator is not None and not c.keep_important else 1
+        # Heavy hitters compete at every step; with nothing consolidated nothing needs batching.
+        batch = c.hand_over if self.strategy.consolidates and not c.keep_important else 1
         self._layout = Layout(c.n_sink, c.window - c.keep_important, c.keep_important, batch)
         self._buffers: dict[str, mx.array] = {}  # field -> (B, H or 1, slots, ...)
         self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
@@ -209,7 +211,7 @@ class HebbianCache(_BaseCache):
             "fields": list(self._buffers),
             "layout": asdict(self._layout),
         }
-        return json.dumps(asdict(self.config)), str(self.layer), json.dumps(counters)
+        return json.dumps(self.config.to_dict()), str(self.layer), json.dumps(counters)
 
     @classmethod
     def from_state(
@@ -217,12 +219,12 @@ class HebbianCache(_BaseCache):
         state,
         meta_state,
         rope: nn.Module | None = None,
-        consolidator: Consolidator | None = None,
+        strategy: Strategy | None = None,
         attn: nn.Module | None = None,
     ) -> HebbianCache:
-        """Rebuild a cache from `state` and `meta_state`; RoPE, consolidator and attention are not saved."""
+        """Rebuild a cache from `state` and `meta_state`; RoPE, strategy and attention are not saved."""
         config, layer, counters = meta_state
-        cache = cls(EngineConfig(**json.loads(config)), int(layer), rope, consolidator, attn)
+        cache = cls(EngineConfig(**json.loads(config)), int(layer), rope, strategy, attn)
         counters = json.loads(counters)
         fields = counters["fields"]
         cache.seen, cache.base, cache.evicted = (
@@ -249,7 +251,7 @@ class HebbianCache(_BaseCache):
 
     @property
     def pending(self) -> int:
-        """Tokens evicted but not yet handed to the consolidator."""
+        """Tokens evicted but not yet handed to the strategy."""
         return self._layout.pending
 
     def memory_queries(self, queries: mx.array) -> mx.array:
@@ -300,15 +302,15 @@ class HebbianCache(_BaseCache):
         elif self.tracks_links:  # a trace: from the slot it is given
             fresh = mx.arange(T, dtype=mx.int32) == given.first
             links = fresh[None], fresh
-        state = getattr(self.consolidator, "memory_state", None)
-        state = state(self.layer) if state is not None else None
+        reads = self.strategy.reads
+        state = self.strategy.memory_state(self.layer) if reads else None
         memory = (state, given.memory_turn) if state is not None else None
         step = steady_step(
             T,
             scale,
             self.config.track_importance,
             self._head_slots(),
-            getattr(self.consolidator, "read_state", None),
+            self.strategy.read_state if reads else None,
         )
         out, self._buffers = step(
             self._buffers, rows, given.first, given.seen, queries, mask, sinks, head, memory, links
@@ -319,15 +321,15 @@ class HebbianCache(_BaseCache):
 
     def replayable(self) -> bool:
         """Whether the next decoding step is steady and changes nothing but its arrays and the
-        counters: it hands no tokens over, or hands them over to be counted only (no
-        consolidator, no heavy hitters), and no rebase is due."""
+        counters: it hands no tokens over, or hands them over to be counted only (a strategy
+        that consolidates nothing, no heavy hitters), and no rebase is due."""
         c, lay = self.config, self._layout
         if not self.steady:
             return False
         if lay.pending + 1 < lay.batch:
             return True
         return (
-            self.consolidator is None
+            not self.strategy.consolidates
             and not c.keep_important
             and not self._rebase_due(self.seen + 1)
         )
@@ -342,7 +344,7 @@ class HebbianCache(_BaseCache):
         """A decoding step's host values for a token at slot `first` and position `seen`, as new
         arrays, not the lru-cached ones: the compiled step reads those as constants (put's slot
         0), and a compiled call refuses an input that is also one of its constants."""
-        turn = self._memory_turn(seen) if hasattr(self.consolidator, "memory_state") else None
+        turn = self._memory_turn(seen) if self.strategy.reads else None
         return StepInputs(
             mx.array([first], dtype=mx.int32),
             mx.array(seen, dtype=mx.int32),
@@ -381,7 +383,7 @@ class HebbianCache(_BaseCache):
     def commit(self, attention: mx.array | None) -> list[mx.array]:
         """End the step with the attention each query gave each token, (B, n_kv_heads, L, T)
         summed over the group's query heads (None when not tracked); then evict. Returns the
-        arrays the step changed (the cache's and the consolidator's state for this layer)."""
+        arrays the step changed (the cache's and the strategy's state for this layer)."""
         if self._step is None:
             raise RuntimeError(
                 "HebbianCache.commit without update_and_fetch: attention ran twice on one step"
@@ -409,12 +411,10 @@ class HebbianCache(_BaseCache):
             self._hand_over(plan.hand_over, plan.moves, T)
             if self._rebase_due(self.seen):
                 self._rebase()
-        changed = list(self._buffers.values())
-        state = getattr(self.consolidator, "layer_state", None)
-        return changed + (state(self.layer) if state is not None else [])
+        return list(self._buffers.values()) + self.strategy.layer_state(self.layer)
 
     def flush(self) -> None:
-        """Hand the pending evicted tokens to the consolidator now."""
+        """Hand the pending evicted tokens to the strategy now."""
         slots = self._layout.flush()
         if slots:
             self._hand_over(slots, [], self._layout.prefix())
@@ -427,7 +427,7 @@ class HebbianCache(_BaseCache):
         if x is None:
             raise RuntimeError(
                 f"layer {self.layer}: mode {self.config.mode!r} needs the layer inputs; run the model inside "
-                "hebbian.engine.patched(model, consolidator)"
+                "hebbian.engine.patched(model, strategy)"
             )
         # heads keep different tokens only with heavy hitters
         heads = H if self.config.keep_important else 1
@@ -492,7 +492,7 @@ class HebbianCache(_BaseCache):
         )
 
     def _hand_over(self, leaving: list[int], moves: list[int], T: int) -> None:
-        """Take the leaving tokens out (to the heavy hitters or the consolidator) and move the
+        """Take the leaving tokens out (to the heavy hitters or the strategy) and move the
         staying recent tokens to the ring's start. Everything is read before anything is
         written: the heavy hitters' slots may hold this step's new tokens."""
         c, b = self.config, self._buffers
@@ -501,7 +501,8 @@ class HebbianCache(_BaseCache):
             index = mx.array(moves, dtype=mx.int32)
             for name, x in before.items():
                 b[name] = put(b[name], mx.take(x, index, axis=2), c.n_sink)
-        if self.consolidator is None and not c.keep_important:
+        consolidates = self.strategy.consolidates
+        if not consolidates and not c.keep_important:
             self.evicted += len(leaving)
             return
         index = mx.array(leaving, dtype=mx.int32)
@@ -512,11 +513,11 @@ class HebbianCache(_BaseCache):
         if out is None:
             return
         self.evicted += out["positions"].shape[-1]
-        if self.consolidator is None:
+        if not consolidates:
             return
         keys = out["keys"] if free_keys else self._free_keys(out["keys"], out["positions"])
         linked = self._linked(before, out["link_pos"], T) if self.tracks_links else (None, None)
-        self.consolidator.consolidate(
+        self.strategy.consolidate(
             self.layer,
             Evicted(
                 keys,
@@ -608,12 +609,12 @@ def full_attention_layers(model: nn.Module) -> list[int]:
     return layers
 
 
-def make_cache(
-    model: nn.Module, config: EngineConfig, consolidator: Consolidator | None = None
-) -> list:
-    """The model's prompt cache with a HebbianCache on every full-attention layer."""
+def make_cache(model: nn.Module, config: EngineConfig, strategy: Strategy | None = None) -> list:
+    """The model's prompt cache with a HebbianCache on every full-attention layer, handing what
+    it evicts to `strategy` (by default the null one: nothing)."""
     caches = _model_cache(model)
+    strategy = strategy if strategy is not None else Off(config)
     for i in full_attention_layers(model):
         attn = getattr(model.layers[i], "self_attn", None)
-        caches[i] = HebbianCache(config, i, getattr(attn, "rope", None), consolidator, attn)
+        caches[i] = HebbianCache(config, i, getattr(attn, "rope", None), strategy, attn)
     return caches

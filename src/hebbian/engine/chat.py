@@ -15,25 +15,29 @@ import signal
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from .config import MODES
+from .consolidation import modes
 from .engine import HebbianEngine
 from .state import StateFileError
 
-HELP = f"""commands:
+HELP = """commands:
   /stats          where the engine stands (window, evictions, memory)
   /save [FILE]    save the consolidated memory (default: the --memory file)
   /load FILE      load a consolidated memory
   /reset [all]    start a new conversation; "all" also forgets the consolidated memory
-  /mode NAME      switch consolidation mode ({", ".join(MODES)}): starts afresh
+  /mode NAME      switch consolidation mode ({modes}): starts afresh
   /help           this text
   /quit           leave (saving the memory to the --memory file, if given); so does Ctrl-D
 Ctrl-C stops the current reply; during a long prompt it cancels the turn. A paste is one turn."""
+
+
+def help_text() -> str:
+    """/help's text, with the modes registered now."""
+    return HELP.format(modes=", ".join(modes()))
 
 
 class Interrupt:
@@ -153,7 +157,7 @@ class ChatSession:
         if name in ("quit", "exit"):
             return not self.leave()
         if name == "help":
-            self.console.print(HELP, highlight=False, markup=False)
+            self.console.print(help_text(), highlight=False, markup=False)
         elif name == "stats":
             self.stats()
         elif name == "save":
@@ -166,7 +170,7 @@ class ChatSession:
             self.err.print(
                 "new conversation" + (", memory cleared" if argument == "all" else ", memory kept")
             )
-        elif name == "mode" and argument in MODES:
+        elif name == "mode" and argument in modes():
             self.switch(argument)
         else:
             self.err.print(
@@ -179,7 +183,7 @@ class ChatSession:
         """A fresh engine in `mode`; the --memory file keeps its state unless /save replaces it."""
         engine = self.engine
         self.engine = HebbianEngine(
-            engine.model, engine.tokenizer, replace(engine.config, mode=mode)
+            engine.model, engine.tokenizer, engine.config.replace(mode=mode)
         )
         self.messages = self.opening()
         kept = ""

@@ -1,6 +1,7 @@
 """`hebbian chat` and `hebbian bench engine`: plain typer functions, registered by the CLI.
 
-Heavy imports stay inside the functions. User errors end as the CLI's do: one line on stderr, exit 2.
+Heavy imports stay inside the functions. Output, user errors (one line on stderr, exit 2), warnings
+and model loading go through hebbian.io, as every command's do.
 """
 
 from __future__ import annotations
@@ -11,16 +12,11 @@ from pathlib import Path
 
 import typer
 
-from .config import MODES
+from ..io.console import err, fail, out, warn
+from ..io.loading import load_model
+from .consolidation import modes, strategy_class
 
 KEEP = "(not overwriting it; move it away or pick another --memory file)"
-
-
-def _cli():
-    """The CLI's consoles and error helpers (imported late: the CLI imports this module)."""
-    from .. import cli
-
-    return cli
 
 
 def _config(**overrides):
@@ -29,25 +25,25 @@ def _config(**overrides):
     try:
         return EngineConfig(**{k: v for k, v in overrides.items() if v is not None})
     except ValueError as e:
-        _cli().fail(str(e))
+        fail(str(e))
 
 
 def _engine(spec: str, config):
     from .engine import HebbianEngine
 
-    cli = _cli()
-    model, tokenizer = cli.load_model(spec)
+    model, tokenizer = load_model(spec)
     try:
         return HebbianEngine(model, tokenizer, config)
     except ValueError as e:
-        cli.fail(str(e))
+        fail(str(e))
 
 
 MODE = typer.Option(
     None,
     "--mode",
-    help=f"What evicted tokens become: {', '.join(MODES)} (default: off, the window alone: "
-    "the committed studies show no mode that helps without hurting yet).",
+    help="What evicted tokens become: "
+    + "; ".join(f"{m} ({strategy_class(m).summary})" for m in modes())
+    + ". Default: off (the committed studies show no mode that helps without hurting yet).",
 )
 MODEL = typer.Option(
     "default",
@@ -124,9 +120,8 @@ def chat(
     from .chat import ChatSession
     from .state import StateFileError
 
-    cli = _cli()
     if model.isdigit():
-        cli.fail(
+        fail(
             f"-m {model}: -m is --model in hebbian (mlx_lm.chat's -m is --max-tokens); "
             f"for replies of {model} tokens use --max-tokens {model}"
         )
@@ -145,15 +140,15 @@ def chat(
         try:
             engine.load(memory)
         except StateFileError as e:
-            cli.fail(f"{e} {KEEP}")
-        cli.err.print(
+            fail(f"{e} {KEEP}")
+        err.print(
             f"memory loaded from {memory} (mode {config.mode}, window {config.window}, "
             f"sinks {config.n_sink})",
             highlight=False,
         )
         for key, value in given.items():
             if key in saved and saved[key] != value and key != "mode":
-                cli.warn(
+                warn(
                     f"{memory} was saved with {key} {saved[key]}; this session runs {key} {value}, "
                     "and the file will say so once saved"
                 )
@@ -167,12 +162,10 @@ def chat(
         "sampler": make_sampler(temp, top_p),
         "logits_processors": make_logits_processors(repetition_penalty=repetition_penalty),
     }
-    session = ChatSession(
-        engine, cli.console, cli.err, write, max_tokens, sampling, memory, system_prompt
-    )
+    session = ChatSession(engine, out, err, write, max_tokens, sampling, memory, system_prompt)
     interactive = sys.stdin.isatty()
     if interactive:
-        cli.err.print(
+        err.print(
             f"[dim]{model}, mode {engine.config.mode}, window {engine.config.capacity} tokens; "
             "/help for commands, /quit to leave[/]",
             highlight=False,
@@ -191,37 +184,33 @@ def chat(
 def _saved_settings(memory: Path) -> dict:
     """The engine settings a --memory file was saved with ({} for a new file, whose folder must be
     writable: found out now, not when the session ends)."""
-    from dataclasses import fields
-
     from .config import EngineConfig
     from .state import StateFileError, read_state
 
-    cli = _cli()
     folder = memory.parent
     if not folder.is_dir():
-        cli.fail(f"--memory {memory}: no folder {folder}; create it or pick another file")
+        fail(f"--memory {memory}: no folder {folder}; create it or pick another file")
     if not os.access(folder, os.W_OK):
-        cli.fail(f"--memory {memory}: cannot write in {folder}; pick another file")
+        fail(f"--memory {memory}: cannot write in {folder}; pick another file")
     if not memory.exists():
         return {}
     try:
         saved = read_state(memory)[1].get("config", {})
     except StateFileError as e:
-        cli.fail(f"{e} {KEEP}")
-    names = {f.name for f in fields(EngineConfig)}
+        fail(f"{e} {KEEP}")
+    names = EngineConfig.names()
     return {k: v for k, v in saved.items() if k in names}
 
 
 def _warn_about(config) -> None:
     """Settings that run but make a poor chat: one warning line each."""
-    cli = _cli()
     if config.n_sink == 0:
-        cli.warn(
+        warn(
             "0 sinks: with no attention sinks the model's output falls apart once the window starts to "
             "evict (StreamingLLM); the default --sinks is 4"
         )
     if config.window < SMALL_WINDOW:
-        cli.warn(
+        warn(
             f"window {config.window}: fewer tokens than a turn usually takes; the model sees only the last "
             f"{config.window} of the chat (try --window 256 or more)"
         )
@@ -239,7 +228,7 @@ def _terminal_lines():
         try:
             yield prompt.prompt(HTML("<b>you&gt;</b> "))
         except KeyboardInterrupt:
-            _cli().err.print("(type /quit to leave)")
+            err.print("(type /quit to leave)")
         except EOFError:
             yield "/quit"
 
@@ -280,8 +269,7 @@ def bench_engine(
     """
     from .bench import run_engine_bench
 
-    cli = _cli()
     config = _config(window=window)
-    net, tokenizer = cli.load_model(model)
+    net, tokenizer = load_model(model)
     contexts = [context, long_context] if long else [context]
-    run_engine_bench(cli.console, net, tokenizer, config, contexts, decode, repeats, passes, block)
+    run_engine_bench(out, net, tokenizer, config, contexts, decode, repeats, passes, block)

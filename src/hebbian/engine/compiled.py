@@ -1,6 +1,6 @@
 """Steady decoding steps compiled whole: the model's forward pass with every layer's cache step.
 
-Once the window has filled, a decoding step that hands nothing over to the consolidator runs
+Once the window has filled, a decoding step that hands nothing over to the strategy runs
 the same graph at every token; only a few host values change (the token's slot and position,
 the sinks' turn, the turn of memory queries, the mask of pending slots). Building that graph in
 Python, operation by operation and layer by layer, takes a CPU milliseconds per token, while MLX
@@ -22,6 +22,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .cache import HebbianCache, StepInputs
+from .consolidation import Strategy
 
 _STEP_FIELDS = tuple(f.name for f in fields(StepInputs))  # read once, not per layer and step
 
@@ -31,7 +32,7 @@ class SteadyDecoder:
 
     Use it inside `patched(model, strategy)`, as the model itself."""
 
-    def __init__(self, model: nn.Module, strategy=None):
+    def __init__(self, model: nn.Module, strategy: Strategy):
         self.model, self.strategy = model, strategy
         self.compiled_steps = 0  # steps run by a compiled call, for diagnostics and tests
         # structure -> compiled step, or None where tracing failed
@@ -55,7 +56,7 @@ class SteadyDecoder:
         # the structure a trace depends on besides shapes: the layers the strategy holds
         # something for, and which host values a step has (the sinks' turn, a mask, ...)
         key = (
-            frozenset(getattr(self.strategy, "active", ())),
+            frozenset(self.strategy.active),
             tuple(tuple(x["step"]) for x in arrays["layers"]),
         )
         tracing = key not in self._compiled
@@ -84,21 +85,14 @@ class SteadyDecoder:
             name: getattr(given, name) for name in _STEP_FIELDS if getattr(given, name) is not None
         }
         strategy = self.strategy
-        read = (
-            strategy.step_arrays(cache.layer)
-            if strategy is not None and cache.layer in strategy.shapes
-            else {}
-        )
+        read = strategy.step_arrays(cache.layer) if cache.layer in strategy.shapes else {}
         return {"buffers": cache.buffers, "step": step, "strategy": read}
 
     def _traced(self, arrays: dict) -> tuple[mx.array, list[dict[str, mx.array]]]:
         """The step as the model runs it, on the arrays given (run by mx.compile when it traces);
         the caches and the strategy are left as they were."""
         caches, strategy = self._caches, self.strategy
-        saved = (
-            [c.snapshot() for c in caches],
-            strategy.snapshot() if strategy is not None else None,
-        )
+        saved = [c.snapshot() for c in caches], strategy.snapshot()
         try:
             for c, layer in zip(caches, arrays["layers"]):
                 c.trace_with(layer["buffers"], StepInputs(**layer["step"]))
@@ -111,5 +105,4 @@ class SteadyDecoder:
         finally:
             for c, snapshot in zip(caches, saved[0]):
                 c.restore(snapshot)
-            if strategy is not None:
-                strategy.restore(saved[1])
+            strategy.restore(saved[1])

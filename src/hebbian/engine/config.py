@@ -1,29 +1,50 @@
-"""The engine's knobs, in one validated dataclass."""
+"""The engine's knobs, in one validated dataclass.
+
+The cache's settings and what every mode shares are fields here. Each mode's own knobs are
+declared with its strategy (consolidation/, as `knobs`), and EngineConfig takes every registered
+strategy's knobs as keys too: EngineConfig(mode="episodic", block=16).block == 16. The modes,
+their default strengths and their own checks come from the registry (consolidation/base.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import inspect
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
+
+from .consolidation import all_knobs, modes, strategy_class
 
 POSITION_SCHEMES = ("cache", "original")
-MODES = ("off", "rank1", "association", "memory", "slots", "episodic")
-RECALL_POSITIONS = ("fixed", "true")
-# episodic's default read distance: on tuning items the default model used read blocks more the
-# nearer they sat (a needle item's fact read at 1024: answer log-prob -4.6, at 128: -2.6, at 32:
-# -1.3; a fact from a previous chat turn, read at 128, was not answered, at 32 it was)
-EPISODIC_RECALL = 32
-TARGETS = ("k", "v", "both")
-# A conservative default strength per mode (see EngineConfig.strength).
-DEFAULT_STRENGTH = {
-    "off": 0.0,
-    "rank1": 0.05,
-    "association": 0.05,
-    "memory": 0.1,
-    "slots": 0.1,
-    "episodic": 1.0,
-}
 
 
-@dataclass(frozen=True)
+def __getattr__(name: str):
+    """MODES and DEFAULT_STRENGTH, read from the registry when asked."""
+    if name == "MODES":
+        return modes()
+    if name == "DEFAULT_STRENGTH":  # a conservative default strength per mode
+        return {m: strategy_class(m).default_strength for m in modes()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Signature:
+    """EngineConfig's signature, for inspect.signature: every key it takes, as keyword arguments
+    with their defaults (its fields, then the registered strategies' knobs)."""
+
+    def __get__(self, instance, owner) -> inspect.Signature:
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        own = [
+            inspect.Parameter(f.name, keyword, default=f.default, annotation=f.type)
+            for f in fields(owner)
+            if f.name != "knob_values" and f.default is not MISSING
+        ]
+        knobs = [
+            inspect.Parameter(name, keyword, default=k.default, annotation=type(k.default).__name__)
+            for name, k in all_knobs().items()
+        ]
+        return inspect.Signature(own + knobs)
+
+
+@dataclass(frozen=True, init=False, repr=False)
 class EngineConfig:
     """How the engine's cache keeps, scores and hands over tokens, and what consolidates them.
 
@@ -43,39 +64,18 @@ class EngineConfig:
         1 hands each over at its step. Heavy hitters (keep_important) compete at every step.
 
     Consolidation of evicted tokens:
-    mode: "off" drops them; "rank1", "association" (fast weights on the K/V projections),
-        "memory" (a random-feature associative memory), "slots" (merged key/value slots) or
-        "episodic" (exact blocks read back when a prompt asks for them).
+    mode: a registered strategy's name (MODES: "off" drops them; see consolidation/).
     strength: how much one evicted token counts (an average token has importance ~1): the fast
         weights' learning rate eta, or the memory's and slots' weight per token. None takes the
-        mode's conservative default (DEFAULT_STRENGTH).
+        mode's conservative default (its strategy's default_strength).
     decay: factor by which consolidated state fades per evicted token (1 keeps everything).
-    target: which projection the fast weights modify: "k", "v" or "both".
-    max_norm: bound on the fast weights, relative to the projection's own: on dW's Frobenius
-        norm (against W's), and per token on the side path's output (against W x).
-    stiffen_at: fast-weight metaplasticity: a row whose accumulated change reaches stiffen_at
-        times a typical row at the norm bound learns and forgets at half the rate (0: off).
-    features: random features per memory (FAVOR+); more features, a closer estimate.
-    recall_distance: memory, slots and episodic score their (position-free) keys as if they sat
-        this many positions before the query; None: the capacity, just beyond the window, where
-        the model last saw them (episodic: at most EPISODIC_RECALL). 0 reads them as if at the
-        query's own position, which RoPE models weigh most: measured on Pride and Prejudice, that
-        overweights them (see the engine's notes).
-    slots: consolidated key/value slots per layer and KV head.
-    seed: draws the memory's random features.
+    recall_distance: strategies that read position-free keys score them as if they sat this many
+        positions before the query; None: the mode's default (Strategy.recall_at: the capacity,
+        just beyond the window, where the model last saw them; episodic: nearer). 0 reads them as
+        if at the query's own position, which RoPE models weigh most: measured on Pride and
+        Prejudice, that overweights them (see the engine's notes).
 
-    episodic (consolidation/episodic.py):
-    block: evicted tokens per block.
-    blocks_read: blocks a prompt chunk chooses to read (the best by the retrieval heads' vote),
-        each with `neighbours` blocks on either side.
-    query_tokens: a prompt's last this many queries score the blocks.
-    contrast: rank blocks by their share of the vote over the share earlier chunks gave them
-        (discounting blocks that win every vote), not by the share alone.
-    budget: the most bytes the store holds, as a fraction of a full float32 cache of the model's
-        trained context (inf: no bound).
-    retrieval_heads: "auto", "all" or "layer:kv_head,..." (the heads that score blocks).
-    recall_positions: "fixed" reads every block at recall_distance; "true" keeps read keys at
-        their distances from the newest evicted token.
+    And every registered strategy's knobs (Strategy.knobs, with their help), whatever the mode.
     """
 
     window: int = 1020
@@ -88,23 +88,40 @@ class EngineConfig:
     mode: str = "off"
     strength: float | None = None
     decay: float = 0.9995
-    target: str = "v"
-    max_norm: float = 0.05
-    stiffen_at: float = 4.0
-    features: int = 128
     recall_distance: int | None = None
-    slots: int = 64
-    seed: int = 0
-    block: int = 32
-    blocks_read: int = 2
-    neighbours: int = 1
-    query_tokens: int = 32
-    contrast: bool = True
-    budget: float = 0.1
-    retrieval_heads: str = "auto"
-    recall_positions: str = "fixed"
+    # every registered strategy's knobs, (name, value) in the registry's order
+    knob_values: tuple[tuple[str, Any], ...] = ()
 
-    def __post_init__(self) -> None:
+    __signature__ = _Signature()
+
+    def __init__(self, knob_values: tuple[tuple[str, Any], ...] = (), **values: Any):
+        own = {f.name for f in fields(self)} - {"knob_values"}
+        registered = all_knobs()
+        given = {name: value for name, value in knob_values if name in registered}
+        for name, value in values.items():
+            if name not in own and name not in registered:
+                raise TypeError(
+                    f"EngineConfig.__init__() got an unexpected keyword argument {name!r}"
+                )
+            if name in registered:
+                given[name] = value
+        for f in fields(self):
+            if f.name != "knob_values":
+                object.__setattr__(self, f.name, values.get(f.name, f.default))
+        knobs = tuple((name, given.get(name, knob.default)) for name, knob in registered.items())
+        object.__setattr__(self, "knob_values", knobs)
+        for name, value in knobs:  # read as attributes: config.block
+            object.__setattr__(self, name, value)
+        self._check()
+
+    def __getattr__(self, name: str) -> Any:
+        """A knob of a strategy registered after this config was made: its default."""
+        knob = all_knobs().get(name) if not name.startswith("_") else None
+        if knob is None:
+            raise AttributeError(f"'EngineConfig' object has no attribute {name!r}")
+        return knob.default
+
+    def _check(self) -> None:
         checks = [
             (self.window >= 1, f"window must be at least 1, got {self.window}"),
             (self.n_sink >= 0, f"n_sink must be 0 or more, got {self.n_sink}"),
@@ -125,10 +142,9 @@ class EngineConfig:
                 f"prefill_chunk must be at least 1, got {self.prefill_chunk}",
             ),
             (self.hand_over >= 1, f"hand_over must be at least 1, got {self.hand_over}"),
-            (self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
             (
-                self.mode != "association" or self.track_importance,
-                "mode 'association' needs track_importance=True: links are read from the attention weights",
+                self.mode in modes(),
+                f"mode must be one of {', '.join(modes())}, got {self.mode!r}",
             ),
             (
                 self.strength is None or self.strength > 0,
@@ -136,37 +152,29 @@ class EngineConfig:
             ),
             (0 < self.decay <= 1, f"decay must be in (0, 1], got {self.decay}"),
             (
-                self.target in TARGETS,
-                f"target must be one of {', '.join(TARGETS)}, got {self.target!r}",
-            ),
-            (self.max_norm > 0, f"max_norm must be positive, got {self.max_norm}"),
-            (
-                self.stiffen_at >= 0,
-                f"stiffen_at must be 0 (off) or positive, got {self.stiffen_at}",
-            ),
-            (self.features >= 1, f"features must be at least 1, got {self.features}"),
-            (
                 self.recall_distance is None or self.recall_distance >= 0,
                 f"recall_distance must be 0 or more, got {self.recall_distance}",
-            ),
-            (self.slots >= 1, f"slots must be at least 1, got {self.slots}"),
-            (self.block >= 1, f"block must be at least 1, got {self.block}"),
-            (self.blocks_read >= 1, f"blocks_read must be at least 1, got {self.blocks_read}"),
-            (self.neighbours >= 0, f"neighbours must be 0 or more, got {self.neighbours}"),
-            (self.query_tokens >= 1, f"query_tokens must be at least 1, got {self.query_tokens}"),
-            (self.budget > 0, f"budget must be positive (inf: no bound), got {self.budget}"),
-            (
-                self.recall_positions in RECALL_POSITIONS,
-                f"recall_positions must be one of {', '.join(RECALL_POSITIONS)}, got {self.recall_positions!r}",
-            ),
-            (
-                self.mode != "episodic" or not self.keep_important,
-                "mode 'episodic' keeps no heavy hitters: set keep_important=0",
             ),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        registered = all_knobs()
+        problems = [registered[name].problem(name, value) for name, value in self.knob_values]
+        problem = next(filter(None, problems), None) or self.strategy.check(self)
+        if problem:
+            raise ValueError(problem)
+
+    @property
+    def strategy(self) -> type:
+        """The class of the strategy `mode` names (consolidation/)."""
+        return strategy_class(self.mode)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every key EngineConfig takes: its fields and every registered strategy's knobs."""
+        own = tuple(f.name for f in fields(cls) if f.name != "knob_values")
+        return own + tuple(all_knobs())
 
     @property
     def capacity(self) -> int:
@@ -175,16 +183,23 @@ class EngineConfig:
 
     @property
     def recall_at(self) -> int:
-        """The recall distance in effect: the configured one, or else just beyond the window, or
-        for episodic just beyond a window of EPISODIC_RECALL tokens if the window is longer."""
+        """The recall distance in effect: the configured one, or else the mode's default."""
         if self.recall_distance is not None:
             return self.recall_distance
-        return min(self.capacity, EPISODIC_RECALL) if self.mode == "episodic" else self.capacity
+        return self.strategy.recall_at(self)
 
     @property
     def eta(self) -> float:
         """The strength in effect: the configured one or the mode's default."""
-        return DEFAULT_STRENGTH[self.mode] if self.strength is None else self.strength
+        return self.strategy.default_strength if self.strength is None else self.strength
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """Every key and its value, flat (what EngineConfig(**d) takes back)."""
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "knob_values"}
+        return own | dict(self.knob_values)
+
+    def __repr__(self) -> str:
+        return f"EngineConfig({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def replace(self, **changes: Any) -> EngineConfig:
+        return EngineConfig(**(self.to_dict() | changes))

@@ -56,8 +56,7 @@ class HebbianEngine:
         self.cache = make_cache(self.model, self.config, self.strategy)
         self.transcript = ""  # the text fed so far
         self._next_logprobs = None  # after the last token fed, when it was fed by score/feed
-        if self.strategy is not None:
-            self.strategy.end_conversation() if keep_memory else self.strategy.reset()
+        self.strategy.end_conversation() if keep_memory else self.strategy.reset()
 
     def stream(
         self,
@@ -178,16 +177,14 @@ class HebbianEngine:
 
     def save(self, path: str | Path) -> None:
         """Write the consolidated state (not the window) to `path`, atomically."""
-        arrays = self.strategy.state_dict() if self.strategy is not None else {}
+        arrays = self.strategy.state_dict()
         mx.eval(arrays)
-        save_state(path, arrays, self.config, self.fingerprint, self._consolidated())
+        save_state(path, arrays, self.config, self.fingerprint, self.strategy.consolidated)
 
     def load(self, path: str | Path) -> None:
         """Replace the consolidated state with the one in `path`; StateFileError (and nothing
         changed) if it is unreadable or made for another model or mode."""
         arrays, meta = load_state(path, self.config, self.fingerprint)
-        if self.strategy is None:
-            return
         try:
             self.strategy.load_state_dict(arrays, int(meta.get("consolidated", 0)))
         except ValueError as e:
@@ -205,23 +202,18 @@ class HebbianEngine:
             "held": first.size(),
             "capacity": self.config.capacity,
             "evicted": first.evicted,
-            "consolidated": self._consolidated(),
+            "consolidated": self.strategy.consolidated,
             "cache_bytes": sum(getattr(c, "nbytes", 0) for c in self.cache),
-            "memory_bytes": self.strategy.nbytes if self.strategy is not None else 0,
+            "memory_bytes": self.strategy.nbytes,
             "mass": 0.0,
             "decay": self.config.decay,
         }
-        if self.strategy is not None:
-            out.update(self.strategy.diagnostics())
-        return out
+        return out | self.strategy.diagnostics()
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _consolidated(self) -> int:
-        return self.strategy.consolidated if self.strategy is not None else 0
-
     def _strategy_arrays(self) -> list[mx.array]:
-        return self.strategy.arrays() if self.strategy is not None else []
+        return self.strategy.arrays()
 
     def _encode(self, prompt: Prompt, allow_empty: bool = False) -> tuple[list[int], str]:
         """(new tokens, their text) for a prompt: chat messages are rendered and only the part
@@ -256,8 +248,7 @@ class HebbianEngine:
 
     def _snapshot(self) -> tuple:
         caches = [c.snapshot() if isinstance(c, HebbianCache) else _copy(c) for c in self.cache]
-        strategy = self.strategy.snapshot() if self.strategy is not None else None
-        return caches, strategy, self.transcript, self._next_logprobs
+        return caches, self.strategy.snapshot(), self.transcript, self._next_logprobs
 
     def _restore(self, snapshot: tuple) -> None:
         caches, strategy, self.transcript, self._next_logprobs = snapshot
@@ -266,8 +257,7 @@ class HebbianEngine:
                 self.cache[i].restore(saved)
             else:
                 self.cache[i] = _copy(saved)
-        if self.strategy is not None:
-            self.strategy.restore(strategy)
+        self.strategy.restore(strategy)
 
 
 def _copy(cache):

@@ -1,9 +1,8 @@
-"""What a HebbianCache hands to a consolidator: batches of evicted tokens, and the protocol."""
+"""What a HebbianCache hands to a strategy: batches of evicted tokens."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import mlx.core as mx
 
@@ -15,10 +14,10 @@ class Evicted:
     keys: (B, H, E, Dk) without their rotary position (as stored when the cache has no RoPE);
     values: (B, H, E, Dv); importance: (B, H, E) attention received, summed over the query heads
     of the KV head's group; positions: (B, H, E) int32 positions in the sequence.
-    hidden: (B, 1 or H, E, D) the layer inputs the K/V projections saw (consolidators that
-    record inputs only). linked, linked_found: (B, H, E, D) the layer input of each token's
-    strongest attender (the later token that gave it the most attention in one step, itself
-    excluded) and whether there is one still cached (consolidators that track links only).
+    hidden: (B, 1 or H, E, D) the layer inputs the K/V projections saw (strategies that record
+    inputs only). linked, linked_found: (B, H, E, D) the layer input of each token's strongest
+    attender (the later token that gave it the most attention in one step, itself excluded) and
+    whether there is one still cached (strategies that track links only).
     Heads differ only when keep_important > 0.
     """
 
@@ -29,17 +28,3 @@ class Evicted:
     hidden: mx.array | None = None
     linked: mx.array | None = None
     linked_found: mx.array | None = None
-
-
-class Consolidator(Protocol):
-    """Receives each batch of evicted tokens of one layer.
-
-    Optional attributes: `records_inputs` (the cache keeps each token's layer input, taken from
-    the k_proj wrapper that `patched(model, consolidator)` installs), `tracks_links` (the cache
-    keeps each token's strongest attender), `read(layer, queries, scale)`, the memory read-out
-    that the engine's attention merges into the softmax (see attention.MemoryReader), and
-    `layer_state(layer)`, the arrays it keeps for a layer (the attention ties the layer's output
-    to them, so that a step's updates are computed with the step).
-    """
-
-    def consolidate(self, layer: int, batch: Evicted) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .cache import HebbianCache
 from .patch import patched
 
 
@@ -18,12 +19,12 @@ def prefill(model: nn.Module, tokens: mx.array, cache: list, chunk: int) -> mx.a
     """
     if len(tokens) == 0:
         raise ValueError("prefill needs at least one token")
-    strategy = next(
-        (c.consolidator for c in cache if getattr(c, "consolidator", None) is not None), None
-    )
+    strategy = next((c.strategy for c in cache if isinstance(c, HebbianCache)), None)
+    if strategy is None:
+        raise ValueError("prefill needs a cache with HebbianCache layers (make_cache)")
     with patched(model, strategy):
         for start in range(0, len(tokens), chunk):
             logits = model(tokens[None, start : start + chunk], cache=cache)[0, -1]
-            mx.eval([c.state for c in cache], getattr(strategy, "arrays", list)())
+            mx.eval([c.state for c in cache], strategy.arrays())
         mx.eval(logits)
     return logits

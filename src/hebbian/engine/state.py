@@ -2,8 +2,9 @@
 
 The file holds the strategy's arrays and, as JSON metadata, the format, a fingerprint of the
 model (sha256 of its configuration and of the attention weights of its first and last layers),
-the engine's configuration and the count of tokens consolidated. Writes are atomic (a temporary
-file in the same folder, then os.replace), so a failed save leaves the previous file as it was.
+the engine's configuration and the count of tokens consolidated. Writes are atomic (hebbian.io's
+`replacing`: a temporary file in the same folder, then os.replace), so a failed save leaves the
+previous file as it was.
 Loading checks everything before changing anything and reports any problem as one line.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import mlx.core as mx
@@ -19,6 +19,7 @@ import mlx.nn as nn
 import numpy as np
 from mlx.utils import tree_flatten
 
+from ..io.files import replacing
 from .config import EngineConfig
 
 FORMAT = "hebbian-engine-state/1"
@@ -59,18 +60,15 @@ def save_state(
         "config": config.to_dict(),
         "consolidated": consolidated,
     }
-    # mx.save_safetensors appends ".safetensors" to other names: give the temporary file that suffix
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.safetensors")
     try:
-        mx.save_safetensors(str(temporary), arrays, {META_KEY: json.dumps(meta)})
-        os.replace(temporary, path)
+        # mx.save_safetensors appends ".safetensors" to other names: the temporary file has it
+        with replacing(path, ".tmp.safetensors") as temporary:
+            mx.save_safetensors(str(temporary), arrays, {META_KEY: json.dumps(meta)})
     except OSError as e:
         raise StateFileError(f"cannot write {path}: {e.strerror or e}") from e
     except RuntimeError as e:  # how MLX reports a file it cannot open or write
         reason = "no such folder" if not path.parent.is_dir() else str(e)
         raise StateFileError(f"cannot write {path}: {reason}") from e
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def read_state(path: str | Path) -> tuple[dict[str, mx.array], dict]:

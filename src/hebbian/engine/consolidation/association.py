@@ -18,12 +18,20 @@ design, which keys by the tokens that attended to it, since those are what the c
 
 from __future__ import annotations
 
+from .base import register_strategy
 from .fastweights import FastWeights
 
 
+@register_strategy("association")
 class Association(FastWeights):
-    name = "association"
+    summary = "fast weights on the K/V projections, keyed by the token's strongest attender"
     tracks_links = True
+
+    @classmethod
+    def check(cls, config):
+        if not config.track_importance:
+            return "mode 'association' needs track_importance=True: links are read from the attention weights"
+        return None
 
     def inputs(self, batch):
         return batch.linked, batch.linked_found

@@ -1,32 +1,151 @@
-"""What every consolidation strategy is: per-layer state that evicted tokens change.
+"""What a consolidation strategy is: the one base class, its knobs, and the registry of modes.
 
-A strategy receives each layer's evicted tokens in batches (`consolidate`) and may add to the
-model's computation in one of two ways: a memory read merged into attention (`read`, see
-attention.MemoryReader) or a side path on the K/V projections (`side`, installed by
-`patched(model, strategy)`). Its state is a dict of arrays per layer, replaced (never mutated)
-on each update, so a snapshot is a set of references and updates stay lazy: nothing here syncs
-with the device. The engine's attention ties each layer's output to that layer's state
-(`layer_state`), so a step's updates are computed with the step itself.
+A mode (EngineConfig.mode) is one class, registered under its name:
 
-How much an evicted token counts: strength * importance / n_rep, where importance is the
-attention it received summed over its KV head's query heads (so an average token counts about
-strength; strength alone when importance is not tracked), times decay^age within its batch, so
-that one batch equals the same tokens one at a time.
+    @register_strategy("slots")
+    class Slots(Strategy):
+        summary = "merged key/value slots"  # the chat's --mode help
+        default_strength = 0.1  # EngineConfig.strength when none is given
+        knobs = {"slots": Knob(64, "slots per layer and KV head", *at_least(1))}
+        reads = True  # attention merges read_state's output into its softmax
+
+        def initial(self, layer): ...  # a layer's empty state
+        def update(self, layer, state, batch, weights): ...  # the state after a batch
+        @staticmethod
+        def read_state(state, queries, scale): ...
+
+EngineConfig takes every registered strategy's knobs as its own keys (checked by the knob's rule
+and the class's `check`); MODES, the default strengths and the chat's help are read from the
+registry. The built-in modes are imported (so registered) by consolidation/__init__.py; a new
+mode is a module defining one such class, imported before the engine is built.
+
+The contract, every method with a default (the null strategy, "off", overrides nothing but
+`consolidates`): the cache hands each layer's evicted tokens, in batches, to `consolidate`
+(unless `consolidates` is false: then they are counted and dropped), keeps each token's layer
+input for `records_inputs`, each token's strongest attender for `tracks_links`; attention merges
+`read` into its softmax for `reads` (a compiled step calls the pure `read_state` on
+`memory_state`); the K/V projections named in `side_targets` get `side` added (sidepath.py);
+each layer's output is tied to `layer_state` so that a step's updates are computed with it;
+`step_arrays`/`use_step_arrays` hand the arrays a step reads to a compiled whole step
+(compiled.py); `snapshot`/`restore`, `state_dict`/`load_state_dict`, `reset`/`end_conversation`,
+`arrays`, `nbytes` and `diagnostics` serve the engine.
+
+Most strategies keep a dict of arrays per layer, replaced (never mutated) on each update, so a
+snapshot is a set of references and updates stay lazy. Such a strategy defines `initial` and
+`update`; `consolidate` weighs a batch's tokens for it: an evicted token counts
+strength * importance / n_rep, where importance is the attention it received summed over its KV
+head's query heads (so an average token counts about strength; strength alone when importance is
+not tracked), times decay^age within its batch, so that one batch equals the same tokens one at a
+time.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..config import EngineConfig
 from ..evicted import Evicted
+from ..snapshot import Snapshots
+
+if TYPE_CHECKING:  # the config reads the registry: a runtime import would run in a circle
+    from ..config import EngineConfig
+
+
+# --- knobs -------------------------------------------------------------------------------------
+
+
+KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting of a strategy, an EngineConfig key: its default, what it does, and its rule
+    (`ok`, and what a value `must` be, which the refusal says: "features must be at least 1")."""
+
+    default: Any
+    help: str
+    ok: Callable[[Any], bool] | None = None
+    must: str = ""
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """Why `value` is refused, in one line, or None: not of the default's kind (an int
+        passes for a float, a bool for nothing else), or against the rule."""
+        kind = type(self.default)
+        if kind in KINDS and not (
+            isinstance(value, kind)
+            and (kind is bool or not isinstance(value, bool))
+            or kind is float
+            and type(value) is int
+        ):
+            return f"{name} must be {KINDS[kind]}, got {value!r}"
+        if self.ok is None or self.ok(value):
+            return None
+        return f"{name} must {self.must}, got {value!r}"
+
+
+# Rules for Knob(default, help, *rule): (ok, what a value must be).
+def at_least(n: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda x: x >= n), (f"be at least {n}" if n else "be 0 or more")
+
+
+def one_of(*choices: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda x: x in choices), f"be one of {', '.join(choices)}"
+
+
+POSITIVE = (lambda x: x > 0), "be positive"
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+_STRATEGIES: dict[str, type[Strategy]] = {}  # mode -> class, in the order registered
+S = TypeVar("S", bound="type[Strategy]")
+
+
+def register_strategy(name: str) -> Callable[[S], S]:
+    """Class decorator: make a Strategy subclass the mode `name` (EngineConfig(mode=name))."""
+
+    def add(cls: S) -> S:
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise TypeError(f"mode {name!r}: {cls!r} is not a Strategy subclass")
+        if name in _STRATEGIES and _STRATEGIES[name] is not cls:
+            raise ValueError(f"mode {name!r} is registered already ({_STRATEGIES[name].__name__})")
+        for knob, value in cls.knobs.items():
+            other = next(
+                (s for s in _STRATEGIES.values() if s.knobs.get(knob, value) is not value), None
+            )
+            if other is not None:
+                raise ValueError(
+                    f"mode {name!r}: knob {knob!r} differs from mode {other.name!r}'s; "
+                    "share the Knob object or pick another name"
+                )
+        cls.name = name
+        _STRATEGIES[name] = cls
+        return cls
+
+    return add
+
+
+def modes() -> tuple[str, ...]:
+    """The registered modes, in the order registered ("off" first)."""
+    return tuple(_STRATEGIES)
+
+
+def strategy_class(mode: str) -> type[Strategy]:
+    """The class registered as `mode` (KeyError if none)."""
+    return _STRATEGIES[mode]
+
+
+def all_knobs() -> dict[str, Knob]:
+    """Every registered strategy's knobs, by name."""
+    return {name: knob for cls in _STRATEGIES.values() for name, knob in cls.knobs.items()}
+
+
+# --- shapes --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -65,47 +184,80 @@ def heads_first(x: mx.array) -> mx.array:
     return x.swapaxes(0, 1).reshape(x.shape[1], -1, *x.shape[3:])
 
 
-class Strategy(ABC):
-    """One consolidation strategy over the layers in `layers` (those with a HebbianCache)."""
+# --- the base class -------------------------------------------------------------------------------
 
-    name: ClassVar[str]
+
+class Strategy(Snapshots):
+    """One consolidation strategy over the layers in `layers` (those with a HebbianCache). As it
+    is, it consolidates nothing: the null strategy (mode "off") is this class registered."""
+
+    # what the registry and EngineConfig read
+    name: ClassVar[str] = ""  # set by register_strategy
+    summary: ClassVar[str] = ""  # what evicted tokens become, for the chat's --mode help
+    default_strength: ClassVar[float] = 0.0  # EngineConfig.strength when it is None
+    knobs: ClassVar[dict[str, Knob]] = {}  # this mode's own EngineConfig keys
+
+    # what the cache, attention and the patch read
+    consolidates: ClassVar[bool] = True  # evicted tokens reach `consolidate` (else: dropped)
     records_inputs: ClassVar[bool] = False  # the cache keeps each token's layer input
     tracks_links: ClassVar[bool] = False  # the cache keeps each token's strongest attender
-    side_targets: tuple[str, ...] = ()  # projections ("k", "v") with a side path
+    reads: ClassVar[bool] = False  # attention merges `read` into its softmax
+    side_targets: tuple[str, ...] = ()  # projections ("k", "v") with a side path (`side`)
 
-    def __init__(self, config: EngineConfig, model: nn.Module, layers: list[int]):
+    # set once; never part of a snapshot
+    _fixed = ("config", "shapes", "_compiled", "side_targets")
+
+    def __init__(
+        self, config: EngineConfig, model: nn.Module | None = None, layers: list[int] = ()
+    ):
         self.config = config
-        self.shapes = {i: layer_shape(model, i) for i in layers}
+        # a strategy that consolidates nothing needs nothing of the model
+        self.shapes = {i: layer_shape(model, i) for i in layers} if self.consolidates else {}
         self._compiled: dict[tuple[str, int], Callable] = {}
         self.reset()
 
-    # --- what each strategy defines -----------------------------------------------------------
+    # --- the configuration ------------------------------------------------------------------------
 
-    @abstractmethod
+    @classmethod
+    def check(cls, config: EngineConfig) -> str | None:
+        """What is wrong with `config` for this mode beyond each knob's own rule, or None."""
+        return None
+
+    @classmethod
+    def recall_at(cls, config: EngineConfig) -> int:
+        """The recall distance when config.recall_distance is None: just beyond the window."""
+        return config.capacity
+
+    # --- per-layer state: what most strategies define --------------------------------------------
+
     def initial(self, layer: int) -> dict[str, mx.array]:
         """A layer's empty state, including "mass" (n_kv_heads,): the weight consolidated, faded."""
+        raise NotImplementedError(f"mode {self.name!r} keeps no per-layer state")
 
-    @abstractmethod
     def update(
         self, layer: int, state: dict[str, mx.array], batch: Evicted, weights: mx.array
     ) -> dict[str, mx.array]:
         """The layer's new state after `batch`; weights (H, N) as described in the module docstring."""
+        raise NotImplementedError(f"mode {self.name!r} keeps no per-layer state")
 
     def layer_diagnostics(self, layer: int, state: dict[str, mx.array]) -> dict[str, mx.array]:
         """Scalar arrays describing one layer, averaged over layers by `diagnostics`."""
         return {}
 
-    # --- shared ----------------------------------------------------------------------------------
+    # --- lifetime ---------------------------------------------------------------------------------
 
     def reset(self) -> None:
+        """Forget everything consolidated."""
         self.layers = {i: self.initial(i) for i in self.shapes}
         # layers holding something (read and side paths skip the others)
         self.active: set[int] = set()
         self.consolidated = 0  # tokens consolidated per layer (counted on the first layer)
 
-    def end_conversation(self) -> None:  # noqa: B027 (an optional hook)
+    def end_conversation(self) -> None:
         """What the strategy forgets when a conversation ends and its memory is kept (by default
         nothing: the consolidated state is all it has)."""
+
+    # --- consolidating ----------------------------------------------------------------------------
 
     def compiled(self, name: str, layer: int, function: Callable, steady: bool) -> Callable:
         """`function(layer, ...)`, compiled when `steady` (the shapes recur step after step, as
@@ -119,6 +271,7 @@ class Strategy(ABC):
         return self._compiled[key]
 
     def consolidate(self, layer: int, batch: Evicted) -> None:
+        """Take one layer's batch of evicted tokens (in sequence order)."""
         arrays = {k: v for k, v in vars(batch).items() if v is not None}
         steady = batch.positions.shape[-1] == self.config.hand_over
         self.layers[layer] = self.compiled("consolidate", layer, self._consolidate, steady)(
@@ -145,17 +298,50 @@ class Strategy(ABC):
         return new
 
     def layer_state(self, layer: int) -> list[mx.array]:
-        return list(self.layers[layer].values())
+        """The arrays a step of this layer changes (the layer's output is tied to them)."""
+        return list(self.layers.get(layer, {}).values())
+
+    # --- reading (attention.attend merges it into the softmax) ----------------------------------
+
+    def read(self, layer: int, queries: mx.array, scale: float) -> tuple[mx.array, mx.array] | None:
+        """(output (B, n_heads, L, Dv), log_mass (B, n_heads, L)) of `queries` attending to the
+        layer's memory, on the scale of exp(scale * q.k); None while it holds nothing. Queries
+        come turned as memory keys want them (HebbianCache.memory_queries)."""
+        state = self.memory_state(layer) if self.reads else None
+        return None if state is None else self.read_state(state, queries, scale)
+
+    def memory_state(self, layer: int) -> dict[str, mx.array] | None:
+        """The state `read_state` reads for a layer, or None while it holds nothing."""
+        return self.layers[layer] if layer in self.active else None
+
+    @staticmethod
+    def read_state(
+        state: dict[str, mx.array], queries: mx.array, scale: float
+    ) -> tuple[mx.array, mx.array]:
+        """What `read` gives, from the state alone: a pure function of arrays (the engine traces
+        it into its compiled decoding step)."""
+        raise NotImplementedError("a strategy that reads defines read_state")
+
+    # --- side paths on the K/V projections (sidepath.py) -----------------------------------------
+
+    def side(self, layer: int, target: str, x: mx.array, y: mx.array) -> mx.array:
+        """The `target` ("k" or "v") projection's output y = W x for inputs x, with the
+        strategy's addition (for the projections in `side_targets`)."""
+        return y
+
+    # --- a compiled whole step (compiled.py) ------------------------------------------------------
 
     def step_arrays(self, layer: int) -> dict[str, mx.array]:
         """The arrays a decoding step of this layer uses: its whole state, which the step's
         output is tied to (`layer_state`) besides what it reads. A compiled whole step takes
         them as inputs: its trace must not hold them as constants."""
-        return dict(self.layers[layer])
+        return dict(self.layers.get(layer, {}))
 
     def use_step_arrays(self, layer: int, arrays: dict[str, mx.array]) -> None:
         """Read `arrays`, as step_arrays gives them, in this layer's steps (until `restore`)."""
         self.layers[layer] = dict(arrays)
+
+    # --- state: snapshots (Snapshots), files, reports --------------------------------------------
 
     def arrays(self) -> list[mx.array]:
         return [x for state in self.layers.values() for x in state.values()]
@@ -191,38 +377,12 @@ class Strategy(ABC):
         self.active = set(self.layers) if consolidated else set()
         self.consolidated = consolidated
 
-    def snapshot(self) -> tuple:
-        # a layer's state dict is replaced, never changed in place: references are a snapshot
-        return dict(self.layers), set(self.active), self.consolidated
-
-    def restore(self, snapshot: tuple) -> None:
-        layers, active, self.consolidated = snapshot
-        self.layers, self.active = dict(layers), set(active)
-
     def diagnostics(self) -> dict[str, float]:
         """Averages over layers: "mass" (faded weight held per KV head) and the strategy's own."""
         rows = [
             {"mass": s["mass"].mean(), **self.layer_diagnostics(i, s)}
             for i, s in self.layers.items()
         ]
+        if not rows:
+            return {}
         return {key: sum(r[key] for r in rows).item() / len(rows) for key in rows[0]}
-
-
-class ReadStrategy(Strategy):
-    """A strategy read by attention (attention.MemoryReader): `read_state` gives the (output,
-    log_mass) of attending to one layer's state; layers holding nothing are skipped."""
-
-    def memory_state(self, layer: int) -> dict[str, mx.array] | None:
-        return self.layers[layer] if layer in self.active else None
-
-    def read(self, layer: int, queries: mx.array, scale: float):
-        state = self.memory_state(layer)
-        return None if state is None else self.read_state(state, queries, scale)
-
-    @staticmethod
-    @abstractmethod
-    def read_state(
-        state: dict[str, mx.array], queries: mx.array, scale: float
-    ) -> tuple[mx.array, mx.array]:
-        """(output (B, n_heads, L, Dv), log_mass (B, n_heads, L)) of `queries` attending to `state`:
-        a pure function of arrays (the engine traces it into its compiled decoding step)."""

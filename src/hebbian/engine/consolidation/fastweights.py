@@ -34,7 +34,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ..evicted import Evicted
-from .base import Strategy, heads_first
+from .base import POSITIVE, Knob, Strategy, heads_first, one_of
 
 
 def weight_norm(projection: nn.Module, inputs: int) -> float:
@@ -52,7 +52,29 @@ def centre(state: dict[str, mx.array]) -> tuple[mx.array, mx.array]:
 
 
 class FastWeights(Strategy):
+    """What rank1 and association share (each registers itself and chooses `inputs`)."""
+
+    default_strength = 0.05
+    knobs = {
+        "target": Knob(
+            "v", "which projection the fast weights modify: k, v or both", *one_of("k", "v", "both")
+        ),
+        "max_norm": Knob(
+            0.05,
+            "bound on the fast weights, relative to the projection's own: on dW's Frobenius norm "
+            "(against W's), and per token on the side path's output (against W x)",
+            *POSITIVE,
+        ),
+        "stiffen_at": Knob(
+            4.0,
+            "metaplasticity: a row whose accumulated change reaches stiffen_at times a typical row "
+            "at the norm bound learns and forgets at half the rate (0: off)",
+            lambda x: x >= 0,
+            "be 0 (off) or positive",
+        ),
+    }
     records_inputs = True
+    _fixed = (*Strategy._fixed, "bound")
 
     def __init__(self, config, model: nn.Module, layers: list[int]):
         self.side_targets = ("k", "v") if config.target == "both" else (config.target,)
@@ -137,13 +159,6 @@ class FastWeights(Strategy):
                     arrays[f"dW^T {t}"],
                     arrays[f"dW c {t}"],
                 )
-
-    def snapshot(self) -> tuple:
-        return *super().snapshot(), dict(self._effective)
-
-    def restore(self, snapshot: tuple) -> None:
-        super().restore(snapshot[:-1])
-        self._effective = dict(snapshot[-1])
 
     @staticmethod
     def _effective_weights(state: dict[str, mx.array], target: str) -> tuple[mx.array, mx.array]:

@@ -21,7 +21,7 @@ import mlx.core as mx
 import numpy as np
 
 from ..fastexp import exp
-from .base import ReadStrategy, heads_first
+from .base import Knob, Strategy, at_least, heads_first, register_strategy
 
 
 def orthogonal_features(m: int, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -36,8 +36,19 @@ def log_features(omega: mx.array, x: mx.array, scale: float) -> mx.array:
     return x @ omega.T - 0.5 * (x * x).sum(axis=-1, keepdims=True) - 0.5 * math.log(omega.shape[0])
 
 
-class Memory(ReadStrategy):
-    name = "memory"
+@register_strategy("memory")
+class Memory(Strategy):
+    summary = "a random-feature associative memory, read by attention"
+    default_strength = 0.1
+    knobs = {
+        "features": Knob(
+            128,
+            "random features per memory (FAVOR+); more features, a closer estimate",
+            *at_least(1),
+        ),
+        "seed": Knob(0, "draws the memory's random features"),
+    }
+    reads = True
 
     def initial(self, layer):
         s, m = self.shapes[layer], self.config.features

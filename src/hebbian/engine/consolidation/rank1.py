@@ -8,11 +8,13 @@ resemble the fact's (see association for the proposed fix); it stays as the base
 
 from __future__ import annotations
 
+from .base import register_strategy
 from .fastweights import FastWeights
 
 
+@register_strategy("rank1")
 class Rank1(FastWeights):
-    name = "rank1"
+    summary = "fast weights on the K/V projections, keyed by the token's own input"
 
     def inputs(self, batch):
         return batch.hidden, None

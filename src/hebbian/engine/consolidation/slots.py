@@ -14,13 +14,17 @@ from __future__ import annotations
 import mlx.core as mx
 
 from ..fastexp import exp
-from .base import ReadStrategy, heads_first
+from .base import Knob, Strategy, at_least, heads_first, register_strategy
 
 FREE_BELOW = 0.01  # of a token's weight at strength eta
 
 
-class Slots(ReadStrategy):
-    name = "slots"
+@register_strategy("slots")
+class Slots(Strategy):
+    summary = "merged key/value slots, read by attention"
+    default_strength = 0.1
+    knobs = {"slots": Knob(64, "consolidated key/value slots per layer and KV head", *at_least(1))}
+    reads = True
 
     def initial(self, layer):
         s, n = self.shapes[layer], self.config.slots

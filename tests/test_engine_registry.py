@@ -1,0 +1,184 @@
+"""A mode is one class: registered, it runs end to end (config, engine, compiled steps, state
+files, the chat's help) with no other edit; the engine's imports run in no circle."""
+
+import ast
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from test_engine_compiled import assert_same, generate
+
+import hebbian
+from hebbian.engine import (
+    MODES,
+    EngineConfig,
+    HebbianEngine,
+    Knob,
+    Strategy,
+    modes,
+    register_strategy,
+)
+from hebbian.engine.chat import help_text
+from hebbian.engine.consolidation import base
+from hebbian.engine.consolidation.base import heads_first
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """Modes registered inside a test leave with it."""
+    monkeypatch.setattr(base, "_STRATEGIES", dict(base._STRATEGIES))
+
+
+def define_echo() -> type[Strategy]:
+    """The whole of a new mode: one class."""
+
+    @register_strategy("echo")
+    class Echo(Strategy):
+        """A weighted mean of the evicted keys and values per KV head, read as one more key."""
+
+        summary = "one mean key and value per KV head"
+        default_strength = 0.5
+        knobs = {"echo_gain": Knob(1.0, "what a token's weight is multiplied by", *base.POSITIVE)}
+        reads = True
+
+        def initial(self, layer):
+            s = self.shapes[layer]
+            return {
+                "key": mx.zeros((s.n_kv_heads, 1, s.head_dim)),
+                "value": mx.zeros((s.n_kv_heads, 1, s.value_dim)),
+                "mass": mx.zeros((s.n_kv_heads,)),
+            }
+
+        def update(self, layer, state, batch, weights):
+            w = (weights * self.config.echo_gain)[..., None]  # (H, N, 1)
+            held = state["mass"][:, None, None]
+            total = mx.maximum(held + w.sum(axis=1, keepdims=True), 1e-30)
+
+            def mean(old, new):
+                return (held * old + (w * heads_first(new)).sum(axis=1, keepdims=True)) / total
+
+            return {
+                **state,
+                "key": mean(state["key"], batch.keys),
+                "value": mean(state["value"], batch.values),
+            }
+
+        @staticmethod
+        def read_state(state, queries, scale):
+            B, n_heads, L, D = queries.shape
+            H = state["key"].shape[0]
+            q = queries.reshape(B, H, -1, D) * scale
+            score = (q @ state["key"].swapaxes(1, 2)[None])[..., 0].astype(mx.float32)
+            log_mass = score + mx.log(mx.maximum(state["mass"], 1e-30))[None, :, None]
+            out = mx.broadcast_to(
+                state["value"][None], (B, H, q.shape[2], state["value"].shape[-1])
+            )
+            return out.reshape(B, n_heads, L, -1), log_mass.reshape(B, n_heads, L)
+
+    return Echo
+
+
+def test_a_mode_defined_in_one_class_runs_end_to_end(tiny, registry, tmp_path):
+    define_echo()
+    assert modes()[-1] == "echo" and "echo" not in MODES  # MODES: the built-in ones at import
+    assert "echo" in help_text()
+    with pytest.raises(ValueError, match="echo_gain must be positive, got 0"):
+        EngineConfig(mode="echo", echo_gain=0)
+    config = EngineConfig(
+        window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode="echo", echo_gain=2.0
+    )
+    assert config.eta == 0.5 and config.echo_gain == 2.0 and config.to_dict()["echo_gain"] == 2.0
+    fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
+    assert_same(fast, slow)
+    engine = fast[2]
+    d = engine.diagnostics()
+    assert d["mode"] == "echo" and d["consolidated"] > 0 and d["mass"] > 0
+    assert engine.decoder.compiled_steps >= 28
+    # what it holds is read: the same reply without it scores otherwise
+    window_alone = generate(*tiny, config.replace(mode="off"), compiled=True)
+    assert not np.allclose(window_alone[1], fast[1], atol=1e-3)
+    engine.save(tmp_path / "echo")
+    other = HebbianEngine(*tiny, config)
+    other.load(tmp_path / "echo")
+    loaded = other.diagnostics()
+    assert loaded["consolidated"] == d["consolidated"] and loaded["mass"] == pytest.approx(
+        d["mass"]
+    )
+
+
+def test_the_registry_refuses_what_it_cannot_tell_apart(registry):
+    define_echo()
+    with pytest.raises(ValueError, match="'echo' is registered already"):
+        define_echo()
+    with pytest.raises(ValueError, match="knob 'slots' differs from mode 'slots'"):
+
+        @register_strategy("clash")
+        class Clash(Strategy):
+            knobs = {"slots": Knob(3, "not the slots of mode slots")}
+
+    with pytest.raises(TypeError, match="not a Strategy subclass"):
+        register_strategy("plain")(object)
+    assert "clash" not in modes() and "plain" not in modes()
+
+
+def test_off_is_the_null_strategy(tiny):
+    engine = HebbianEngine(*tiny, EngineConfig(window=16, n_sink=2, mode="off"))
+    engine.feed(list(range(3, 60)))
+    d = engine.diagnostics()
+    assert d["evicted"] > 0 and d["consolidated"] == 0 and d["memory_bytes"] == 0
+    assert d["mass"] == 0.0 and engine.strategy.state_dict() == {}
+
+
+# --- imports ------------------------------------------------------------------------------------
+
+SRC = Path(hebbian.__file__).parent
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, files: set[str]) -> set[str]:
+    """The hebbian modules a file imports when it runs (at its top or inside functions; not
+    under `if TYPE_CHECKING`), without the packages a submodule import passes through."""
+    name, modules = _module(path), set()
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+
+    def walk(node):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            return
+        if isinstance(node, ast.Import):
+            modules.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            start = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            target = ".".join(x for x in (start, node.module or "") if x)
+            submodules = {f"{target}.{a.name}" for a in node.names} & files
+            modules.update(submodules or {target})
+        for child in ast.iter_child_nodes(node):
+            walk(child)
+
+    walk(ast.parse(path.read_text()))
+    return {m for m in modules if m in files and m != name}
+
+
+def test_no_import_of_the_engine_runs_in_a_circle():
+    files = {_module(p): p for p in SRC.rglob("*.py")}
+    graph = {m: _imports(p, set(files)) for m, p in files.items()}
+    circles = []
+
+    def visit(m, path):
+        for n in graph[m]:
+            if n in path:
+                circles.append(path[path.index(n) :] + [n])
+            elif n not in done:
+                visit(n, [*path, n])
+        done.add(m)
+
+    done: set[str] = set()
+    for m in sorted(files):
+        if m.startswith("hebbian.engine") and m not in done:
+            visit(m, [m])
+    engine = [c for c in circles if any(m.startswith("hebbian.engine") for m in c)]
+    assert not engine, " -> ".join(engine[0])
