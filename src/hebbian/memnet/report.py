@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hebbian.io import provenance
+from hebbian.io.markdown import table
 
 from .. import stats
 from . import figures
@@ -123,6 +124,26 @@ def _p(x: float) -> str:
     return "n/a" if math.isnan(x) else ("<0.001" if x < 0.001 else f"{x:.3f}")
 
 
+COMPARISON_HEADER = [
+    "MemNet vs", "mean diff", "95% bootstrap CI", "d_z", "t", "p", "p (Holm)", "Wilcoxon p", "verdict",
+]  # fmt: skip
+
+
+def _comparison(r: dict, higher: bool) -> list[str]:
+    """One row of a comparison table: MemNet minus ``r['other']``."""
+    return [
+        r["other"],
+        _fmt(r["mean_diff"]),
+        f"[{_fmt(r['ci'][0])}, {_fmt(r['ci'][1])}]",
+        _fmt(r["dz"], 2),
+        _fmt(r["t"], 2),
+        _p(r["p"]),
+        _p(r.get("p_holm", math.nan)),
+        _p(r["wilcoxon_p"]),
+        verdict(r, higher),
+    ]
+
+
 def _mean_ci(values: list[float]) -> str:
     mean, low, high = figures.mean_and_band(np.asarray(values)[:, None])
     return f"{mean[0]:.3f} [{low[0]:.3f}, {high[0]:.3f}]"
@@ -182,13 +203,18 @@ def _setup(seeds: list[dict]) -> list[str]:
         json.dumps(seeds[0]["memnet_config"]),
         "```",
         "",
-        "| variant | parameters | training time per seed (s, mean) |",
-        "|---|---:|---:|",
     ]
-    for v in variants:
-        seconds = np.mean([s["variants"][v]["seconds"] for s in seeds])
-        lines.append(f"| {v} | {seeds[0]['variants'][v]['parameters']:,} | {seconds:.0f} |")
+    rows = [
+        [
+            v,
+            f"{seeds[0]['variants'][v]['parameters']:,}",
+            f"{np.mean([s['variants'][v]['seconds'] for s in seeds]):.0f}",
+        ]
+        for v in variants
+    ]
+    header = ["variant", "parameters", "training time per seed (s, mean)"]
     return lines + [
+        table(header, rows, align="lrr"),
         "",
         "Baselines are sized to the full MemNet's parameter count; the ablations drop "
         "the parts they switch off (the synthesizer's weights, the policy gate).",
@@ -202,14 +228,21 @@ def _results(seeds: list[dict], variants: list[str], task: str) -> list[str]:
         "",
         "Mean over seeds [95% t-interval across seeds].",
         "",
-        "| variant | " + " | ".join(label for _, label, _ in METRICS[task]) + " |",
-        "|---|" + "---:|" * len(METRICS[task]),
+        table(
+            ["variant", *(label for _, label, _ in METRICS[task])],
+            [
+                [
+                    v,
+                    *(
+                        _mean_ci([s["variants"][v]["metrics"][m] for s in seeds])
+                        for m, _, _ in METRICS[task]
+                    ),
+                ]
+                for v in variants
+            ],
+            align="l" + "r" * len(METRICS[task]),
+        ),
     ]
-    for v in variants:
-        cells = [
-            _mean_ci([s["variants"][v]["metrics"][m] for s in seeds]) for m, _, _ in METRICS[task]
-        ]
-        lines.append(f"| {v} | " + " | ".join(cells) + " |")
     memnets = [v for v in variants if v in MEMNET_VARIANTS]
     lines += [""] + _untrained(seeds, variants, task) + _binding(seeds, memnets, task)
     if "memnet" not in variants:
@@ -222,16 +255,9 @@ def _results(seeds: list[dict], variants: list[str], task: str) -> list[str]:
             "",
             "MemNet minus the other variant, paired by seed; Holm over the rows of this table.",
             "",
-            "| MemNet vs | mean diff | 95% bootstrap CI | d_z | t | p | p (Holm) | Wilcoxon p | verdict |",
-            "|---|---:|---|---:|---:|---:|---:|---:|---|",
+            table(COMPARISON_HEADER, [_comparison(r, higher) for r in rows], align="lrlrrrrrl"),
+            "",
         ]
-        for r in rows:
-            lines.append(
-                f"| {r['other']} | {_fmt(r['mean_diff'])} | [{_fmt(r['ci'][0])}, {_fmt(r['ci'][1])}] | "
-                f"{_fmt(r['dz'], 2)} | {_fmt(r['t'], 2)} | {_p(r['p'])} | {_p(r.get('p_holm', math.nan))} | "
-                f"{_p(r['wilcoxon_p'])} | {verdict(r, higher)} |"
-            )
-        lines += [""]
         lines += _summary(rows, higher, label) + [""]
     return lines
 
@@ -296,22 +322,26 @@ def _memory_table(seeds: list[dict], memnets: list[str]) -> list[str]:
         f"{summary['read_entropy_uniform']:.2f}), slot reuse (full overwrites per slot per sequence) "
         "and write mass per token of each role; means over seeds.",
         "",
-        "| variant | policy mix | read entropy | slot reuse | "
-        + " | ".join(f"write: {ROLE_NAMES[i]}" for i in shown)
-        + " |",
-        "|---|---|---:|---:|" + "---:|" * len(shown),
     ]
+    table_rows = []
     for v in memnets:
         rows = [s["variants"][v]["memory"] for s in seeds]
         policy = np.mean([r["policy"] for r in rows], axis=0)
         mass = np.mean([[r["write_mass_by_role"][i] for i in shown] for r in rows], axis=0)
-        lines.append(
-            f"| {v} | {' / '.join(f'{x:.2f}' for x in policy)} | "
-            f"{np.mean([r['read_entropy'] for r in rows]):.2f} | {np.mean([r['slot_reuse'] for r in rows]):.2f} | "
-            + " | ".join(f"{m:.2f}" for m in mass)
-            + " |"
+        table_rows.append(
+            [
+                v,
+                " / ".join(f"{x:.2f}" for x in policy),
+                f"{np.mean([r['read_entropy'] for r in rows]):.2f}",
+                f"{np.mean([r['slot_reuse'] for r in rows]):.2f}",
+                *(f"{m:.2f}" for m in mass),
+            ]
         )
-    return lines + [""]
+    header = [
+        "variant", "policy mix", "read entropy", "slot reuse",
+        *(f"write: {ROLE_NAMES[i]}" for i in shown),
+    ]  # fmt: skip
+    return lines + [table(header, table_rows, align="llrr" + "r" * len(shown)), ""]
 
 
 def _summary(rows: list[dict], higher: bool, label: str) -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hebbian import stats
+from hebbian.io.markdown import table
 
 
 @dataclass(frozen=True)
@@ -107,20 +108,29 @@ def correct_family(
 
 def markdown_table(rows: list[Comparison]) -> str:
     """A markdown table of comparisons (means, difference, effect with CI, p, robust p, adjusted p)."""
-    head = (
-        "| comparison | test | n | mean a | mean b | a - b | effect [95% CI] | p | robust p | adj. p | reject |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|"
-    )
-    lines = [head]
-    for r in rows:
-        e = r.effect
-        eff = "n/a" if e is None else f"{e.name} {e.value:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}]"
-        lines.append(
-            f"| {r.name} | {r.test} | {r.n} | {r.mean_a:.4g} | {r.mean_b:.4g} | {r.mean_diff:+.4g} | {eff} "
-            f"| {_p(r.p_value)} | {_p(r.p_robust)} | {_p(r.p_adjusted)} | "
-            f"{'' if r.reject is None else ('yes' if r.reject else 'no')} |"
-        )
-    return "\n".join(lines)
+    header = [
+        "comparison", "test", "n", "mean a", "mean b", "a - b", "effect [95% CI]",
+        "p", "robust p", "adj. p", "reject",
+    ]  # fmt: skip
+    return table(header, [_row(r) for r in rows])
+
+
+def _row(r: Comparison) -> list[str]:
+    e = r.effect
+    effect = "n/a" if e is None else f"{e.name} {e.value:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}]"
+    return [
+        r.name,
+        r.test,
+        str(r.n),
+        f"{r.mean_a:.4g}",
+        f"{r.mean_b:.4g}",
+        f"{r.mean_diff:+.4g}",
+        effect,
+        _p(r.p_value),
+        _p(r.p_robust),
+        _p(r.p_adjusted),
+        "" if r.reject is None else ("yes" if r.reject else "no"),
+    ]
 
 
 def _p(p: float | None) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hebbian.io import provenance
+from hebbian.io.markdown import table
 
 from . import figures
 from .compare import markdown_table
@@ -30,10 +31,8 @@ METRICS = (
 
 
 def metrics_table(res: LLMResults) -> str:
-    lines = ["| SAE | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
-    for name, run in res.saes.items():
-        lines.append(f"| {name} | " + " | ".join(f"{run.metrics[m]:.4g}" for m in METRICS) + " |")
-    return "\n".join(lines)
+    rows = [[name, *(f"{run.metrics[m]:.4g}" for m in METRICS)] for name, run in res.saes.items()]
+    return table(["SAE", *METRICS], rows)
 
 
 def _frequent_tokens(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hebbian.io import provenance
+from hebbian.io import markdown, provenance
 
 from . import figures
 from .analysis import neuron_overlap
@@ -20,6 +20,11 @@ from .synthetic import Run, SyntheticConfig, conditions, find, table
 
 # neuron-overlap thresholds, as fractions of the largest activation
 OVERLAP_FRACTIONS = (0.01, 0.05, 0.1, 0.25)
+OVERLAP_PAIRS = ((EMOTIONAL, ROUTINE), (EMOTIONAL, CHAOTIC), (CHAOTIC, ROUTINE))
+OVERLAP_HEADER = [
+    "threshold (x max)", "emotional", "chaotic", "routine (any episode)",
+    "emo & routine", "emo & chaotic", "chaotic & routine", "core (all three)",
+]  # fmt: skip
 COLUMNS = [
     (f"active_{EMOTIONAL}", "active emo"),
     (f"active_{CHAOTIC}", "active chaotic"),
@@ -35,12 +40,9 @@ COLUMNS = [
 
 def condition_table(runs: list[Run], config: SyntheticConfig) -> str:
     """Mean (SD) over seeds of each summary column, one row per condition."""
-    lines = [
-        "| condition | " + " | ".join(label for _, label in COLUMNS) + " |",
-        "|---" * (len(COLUMNS) + 1) + "|",
-    ]
+    rows = []
     for cond in conditions(config):
-        cells = []
+        cells = [cond.name]
         for key, _ in COLUMNS:
             try:
                 vals = table(runs, cond.name, key)
@@ -48,8 +50,8 @@ def condition_table(runs: list[Run], config: SyntheticConfig) -> str:
                 cells.append("")
                 continue
             cells.append(f"{vals.mean():.3g} ({vals.std(ddof=1):.2g})")
-        lines.append(f"| {cond.name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown.table(["condition", *(label for _, label in COLUMNS)], rows)
 
 
 def overlap_section(runs: list[Run], config: SyntheticConfig) -> str:
@@ -57,25 +59,21 @@ def overlap_section(runs: list[Run], config: SyntheticConfig) -> str:
     for beta in config.betas:
         run = find(runs, f"p5/l1/{beta:g}/weighted")
         top = float(run.traces.max())
+        overlaps = neuron_overlap(
+            run.traces, run.episodes.labels, tuple(f * top for f in OVERLAP_FRACTIONS)
+        )
+        rows = [
+            [f"{frac:g}", row["active"][EMOTIONAL], row["active"][CHAOTIC], row["active"][ROUTINE]]
+            + [row["shared"][pair] for pair in OVERLAP_PAIRS]
+            + [row["core"]]
+            for frac, row in zip(OVERLAP_FRACTIONS, overlaps)
+        ]
         lines += [
             f"**beta = {beta:g}** (largest activation {top:.3g})",
             "",
-            "| threshold (x max) | emotional | chaotic | routine (any episode) | emo & routine | emo & chaotic "
-            "| chaotic & routine | core (all three) |",
-            "|---|---|---|---|---|---|---|---|",
+            markdown.table(OVERLAP_HEADER, rows),
+            "",
         ]
-        for frac, row in zip(
-            OVERLAP_FRACTIONS,
-            neuron_overlap(
-                run.traces, run.episodes.labels, tuple(f * top for f in OVERLAP_FRACTIONS)
-            ),
-        ):
-            a, s = row["active"], row["shared"]
-            lines.append(
-                f"| {frac:g} | {a[EMOTIONAL]} | {a[CHAOTIC]} | {a[ROUTINE]} | {s[EMOTIONAL, ROUTINE]} "
-                f"| {s[EMOTIONAL, CHAOTIC]} | {s[CHAOTIC, ROUTINE]} | {row['core']} |"
-            )
-        lines.append("")
     return "\n".join(lines)
 
 
