@@ -60,7 +60,7 @@ def generation_speed(
 def run_runtime_bench(console: Console, spec: str, prompt_tokens: int, decode_tokens: int) -> None:
     from mlx_lm.utils import load as mlx_lm_load
 
-    from .models import load
+    from .io.loading import load_model
     from .models.export import export_mlx_dir
 
     with console.status("matmul ..."):
@@ -76,8 +76,7 @@ def run_runtime_bench(console: Console, spec: str, prompt_tokens: int, decode_to
     verdict = "meets" if fixed >= MATMUL_TARGET * numpy_gf else "misses"
     console.print(f"MLX with the fix {verdict} the target of {MATMUL_TARGET}x numpy.")
 
-    with console.status(f"loading {spec} ..."):
-        model, tokenizer = load(spec)
+    model, tokenizer = load_model(spec)
     prompt = real_prompt(tokenizer, prompt_tokens)
     rows = []
     with console.status("our loader: generating ..."):
