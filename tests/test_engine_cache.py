@@ -20,6 +20,7 @@ from hebbian.engine import (
     prefill,
 )
 from hebbian.engine.rope import Rotary
+from hebbian.engine.timeline import Timeline
 from hebbian.models.gguf_tokenizer import build_tokenizer
 
 VOCAB = 250
@@ -104,7 +105,7 @@ def test_cache_stays_bounded_over_5000_tokens(config, monkeypatch):
         return out
 
     monkeypatch.setattr(HebbianCache, "update_and_fetch", spy)
-    monkeypatch.setattr(HebbianCache, "REBASE_AT", 256)
+    monkeypatch.setattr(Timeline, "REBASE_AT", 256)
     model, recorder = tiny_model("llama"), Recorder()
     cache = make_cache(model, config, recorder)
     sizes = [1, 3, 64, 17, 200, 2, 5, 130] * 12
@@ -437,7 +438,7 @@ def test_rebasing_positions_changes_nothing(monkeypatch, keep_important):
     config = EngineConfig(window=12, n_sink=2, keep_important=keep_important, mode="off")
     chunks = [20] + [1] * 60 + [30] + [1] * 50
     expected = feed(model, make_cache(model, config), ids, chunks)
-    monkeypatch.setattr(HebbianCache, "REBASE_AT", 24)
+    monkeypatch.setattr(Timeline, "REBASE_AT", 24)
     cache = make_cache(model, config)
     got = feed(model, cache, ids, chunks)
     assert cache[0].base > 100 and cache[0].offset < 24 + 30

@@ -10,6 +10,7 @@ import pytest
 from gguf_fixtures import tiny_model, write_gguf
 
 from hebbian.engine import MODES, EngineConfig, HebbianCache, HebbianEngine, SteadyDecoder
+from hebbian.engine.timeline import Timeline
 from hebbian.models.gguf_tokenizer import build_tokenizer
 
 PROMPT = list(range(3, 43))  # longer than the window: decoding is steady from its first token
@@ -35,14 +36,14 @@ def assert_same(a: tuple, b: tuple) -> None:
     assert da.pop("mode") == db.pop("mode") and da == pytest.approx(db, rel=1e-5)
     for x, y in zip(a.cache, b.cache, strict=True):
         if isinstance(x, HebbianCache):
-            assert (x.seen, x.evicted, x.offset, x.base, x._head_at) == (
+            assert (x.seen, x.evicted, x.offset, x.base, x.timeline.head_at) == (
                 y.seen,
                 y.evicted,
                 y.offset,
                 y.base,
-                y._head_at,
+                y.timeline.head_at,
             )
-            assert asdict(x._layout) == asdict(y._layout)
+            assert asdict(x.layout) == asdict(y.layout)
         for u, v in zip(x.state, y.state, strict=True):
             np.testing.assert_allclose(np.array(u), np.array(v), rtol=1e-5, atol=1e-5)
     for u, v in zip(a._strategy_arrays(), b._strategy_arrays(), strict=True):
@@ -55,7 +56,7 @@ def test_compiled_steps_decode_what_the_eager_ones_do(tiny, mode):
     fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
     assert_same(fast, slow)
     compiled = fast[2]
-    # every step but the hand-over ones (one in four, none without a consolidator) ran compiled
+    # every step but the hand-over ones (one in four, none when nothing is consolidated) ran compiled
     assert compiled.decoder.compiled_steps >= (40 if mode == "off" else 28)
 
 
@@ -87,7 +88,7 @@ def test_compiled_steps_under_other_settings(tiny, settings):
 
 
 def test_a_rebase_runs_op_by_op_and_the_steps_around_it_compiled(tiny, monkeypatch):
-    monkeypatch.setattr(HebbianCache, "REBASE_AT", 48)
+    monkeypatch.setattr(Timeline, "REBASE_AT", 48)
     config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, mode="off")
     fast, slow = (
         generate(*tiny, config, compiled=True, tokens=60),

@@ -10,7 +10,9 @@ wait for the attention, which runs them with the rest of the step as one compile
 (`decode`, step.py).
 
 Storage is preallocated and written in place (layout.py says which token sits where), so a
-decoding step copies nothing and its evictions are a change of counts. Evicted tokens leave
+decoding step copies nothing and its evictions are a change of counts. Those counts (tokens seen,
+evicted, the layout, the rotation base) are the same in every layer: they live in one Timeline
+(timeline.py) that all of a model's caches share, worked out once per forward pass. Evicted tokens leave
 attention at once; while decoding they reach the strategy in batches of `hand_over`, which
 keeps consolidation off the per-token path (a chunk, a full batch or `flush` hands them over).
 
@@ -41,7 +43,9 @@ from .consolidation import Off, Strategy
 from .evicted import Evicted
 from .layout import Layout
 from .rope import Rotary, turned
+from .snapshot import Snapshots
 from .step import accumulate, constant, link, own_slots, place_head, put, steady_step
+from .timeline import Step, Timeline
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,12 @@ def _take(x: mx.array, index: mx.array) -> mx.array:
     return mx.take_along_axis(x, index[..., None] if x.ndim == 4 else index, axis=2)
 
 
-class HebbianCache(_BaseCache):
+class HebbianCache(Snapshots, _BaseCache):
     """One layer's bounded cache; see the module docstring. `rope` is the layer's RoPE module,
     needed for positions="cache" and to hand over position-free keys; `strategy` takes what it
     evicts (by default the null one, Off: nothing); `attn` is the layer's attention module, whose
-    k_proj wrapper records layer inputs for strategies that want them."""
-
-    REBASE_AT = 4096  # under positions="cache", rebase once offsets reach max(this, 2 * capacity)
+    k_proj wrapper records layer inputs for strategies that want them; `timeline` holds the
+    counters it shares with the model's other caches (by default, its own)."""
 
     def __init__(
         self,
@@ -79,6 +82,7 @@ class HebbianCache(_BaseCache):
         rope: nn.Module | None = None,
         strategy: Strategy | None = None,
         attn: nn.Module | None = None,
+        timeline: Timeline | None = None,
     ):
         if config.positions == "cache" and rope is None:
             raise ValueError(f"layer {layer}: positions='cache' needs the layer's RoPE module")
@@ -90,36 +94,54 @@ class HebbianCache(_BaseCache):
         needs_rotary = config.positions == "cache" or self.strategy.consolidates
         self._rotary = Rotary(rope) if needs_rotary and rope is not None else None
         self._attn = attn
-        self._clear()
-
-    def _clear(self) -> None:
-        c = self.config
-        # Heavy hitters compete at every step; with nothing consolidated nothing needs batching.
-        batch = c.hand_over if self.strategy.consolidates and not c.keep_important else 1
-        self._layout = Layout(c.n_sink, c.window - c.keep_important, c.keep_important, batch)
+        self.timeline = timeline if timeline is not None else new_timeline(config, self.strategy)
+        self.timeline.caches.append(self)
         self._buffers: dict[str, mx.array] = {}  # field -> (B, H or 1, slots, ...)
         self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
-        self._head_at = None  # the position the head's first row is turned to in the buffer
         # (head keys, the same turned to positions 0, 1, ...), for _head_turn
         self._head_from0 = None
-        # between update_and_fetch and commit: (L, first slot, slots read, seen before)
-        self._step = None
+        self._step: Step | None = None  # between update_and_fetch and commit: the timeline's
         self._deferred = None  # a steady step's rows and head turn, until `decode` writes them
         self._given: StepInputs | None = None  # while a compiled whole step is traced
-        self.seen = 0
-        self.base = 0  # positions="cache": sequence position minus rotation position
-        self.evicted = 0
+
+    _fixed = (
+        "config",
+        "layer",
+        "strategy",
+        "records_inputs",
+        "tracks_links",
+        "_rotary",
+        "_attn",
+        "timeline",
+    )
+
+    # the counters, kept by the timeline
+    @property
+    def seen(self) -> int:
+        return self.timeline.seen
+
+    @property
+    def base(self) -> int:
+        return self.timeline.base
+
+    @property
+    def evicted(self) -> int:
+        return self.timeline.evicted
+
+    @property
+    def layout(self) -> Layout:
+        return self.timeline.layout
 
     # --- what mlx-lm's models and generate use ---------------------------------------------
 
     @property
     def offset(self) -> int:
         """Where the model rotates the next token's query and key."""
-        return self._given.offset if self._given is not None else self.seen - self.base
+        return self._given.offset if self._given is not None else self.timeline.offset
 
     def size(self) -> int:
         """Tokens attention sees between steps."""
-        return self._layout.held
+        return self.layout.held
 
     def empty(self) -> bool:
         return not self._buffers
@@ -133,24 +155,23 @@ class HebbianCache(_BaseCache):
         return sum(b.nbytes for b in self._buffers.values()) + head
 
     def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
-        self.check_settled()
         B, H, L, _ = keys.shape
-        first, rest, T = self._layout.placement(L)
+        steady = self.steady  # as the step finds it
+        step = self._step = self.timeline.join(self.layer, L)
+        first, rest, T = step.first, step.rest, step.T
         rows = {"keys": keys, "values": values}
         if self.records_inputs:
             rows["hidden"] = self._layer_inputs(B, H, L)
-        self._step = (L, first, T, self.seen)
-        if L == 1 and self.steady:
+        if L == 1 and steady:
             # Written by the fused step (`decode`), which the engine's attention runs; what is
             # returned is only what mlx-lm's attention code passes on (its shape fits the mask).
             self._deferred = (
                 rows,
-                self._given.head if self._given is not None else self._head_turn(),
+                self._given.head if self._given is not None else self._head_turn(step.head_at),
             )
-            self.seen += L
             return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
         # rows made on the host: arrays, not operations for every layer's step graph
-        positions = np.broadcast_to(np.arange(self.seen, self.seen + L, dtype=np.int32), (B, H, L))
+        positions = np.broadcast_to(np.arange(step.seen, step.seen + L, dtype=np.int32), (B, H, L))
         rows |= {"importance": constant((B, H, L), 0.0), "positions": mx.array(positions)}
         # links are not written here: `link` starts the new tokens' links as it updates the others'
         links = (
@@ -162,12 +183,11 @@ class HebbianCache(_BaseCache):
         for name, x in rows.items():
             buffer = put(self._buffers[name], x[:, :, :1] if L > 1 else x, first)
             self._buffers[name] = put(buffer, x[:, :, 1:], rest) if L > 1 else buffer
-        head = self._head_turn()
+        head = self._head_turn(step.head_at)
         if head is not None:
             self._buffers["keys"] = place_head(
                 self._buffers["keys"], turned(*head), *self._head_slots()
             )
-        self.seen += L
         return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
 
     def make_mask(self, N: int, window_size: int | None = None, return_array: bool = False):
@@ -180,8 +200,8 @@ class HebbianCache(_BaseCache):
                 f"HebbianCache cannot serve a sliding-window layer (window {window_size}) past its "
                 "window; keep the model's own cache for such layers (make_cache does)"
             )
-        _, _, T = self._layout.placement(N)
-        skipped = self._layout.skipped(N)
+        _, _, T = self.layout.placement(N)
+        skipped = self.layout.skipped(N)
         if not skipped and not return_array:
             return None if N == 1 else "causal"
         # causal with the new tokens last (the first new one may sit earlier: all may see it)
@@ -197,7 +217,7 @@ class HebbianCache(_BaseCache):
         """The slots in use (in storage order) and, under positions="cache", the head's keys."""
         if not self._buffers:
             return []
-        n = self._layout.prefix()
+        n = self.layout.prefix()
         state = [b[:, :, :n] for b in self._buffers.values()]
         return state + ([self._head_keys] if self._head_keys is not None else [])
 
@@ -207,9 +227,9 @@ class HebbianCache(_BaseCache):
             "seen": self.seen,
             "base": self.base,
             "evicted": self.evicted,
-            "head_at": self._head_at,
+            "head_at": self.timeline.head_at,
             "fields": list(self._buffers),
-            "layout": asdict(self._layout),
+            "layout": asdict(self.layout),
         }
         return json.dumps(self.config.to_dict()), str(self.layer), json.dumps(counters)
 
@@ -225,14 +245,10 @@ class HebbianCache(_BaseCache):
         """Rebuild a cache from `state` and `meta_state`; RoPE, strategy and attention are not saved."""
         config, layer, counters = meta_state
         cache = cls(EngineConfig(**json.loads(config)), int(layer), rope, strategy, attn)
-        counters = json.loads(counters)
+        counters, t = json.loads(counters), cache.timeline
         fields = counters["fields"]
-        cache.seen, cache.base, cache.evicted = (
-            counters["seen"],
-            counters["base"],
-            counters["evicted"],
-        )
-        cache._head_at, cache._layout = counters["head_at"], Layout(**counters["layout"])
+        t.seen, t.base, t.evicted = counters["seen"], counters["base"], counters["evicted"]
+        t.head_at, t.layout = counters["head_at"], Layout(**counters["layout"])
         cache._buffers = dict(zip(fields, state))
         cache._head_keys = state[len(fields)] if len(state) > len(fields) else None
         return cache
@@ -247,40 +263,27 @@ class HebbianCache(_BaseCache):
     @property
     def steady(self) -> bool:
         """Whether the window has filled: a decoding step's shapes no longer change."""
-        return self._layout.wrapped
+        return self.layout.wrapped
 
     @property
     def pending(self) -> int:
         """Tokens evicted but not yet handed to the strategy."""
-        return self._layout.pending
+        return self.layout.pending
 
     def memory_queries(self, queries: mx.array) -> mx.array:
         """A step's queries (between update_and_fetch and commit) turned so that position-free
         keys score as if they sat config.recall_distance positions before each query."""
         if self._rotary is None:
             return queries
-        return self._rotary.unrotate(queries, self._recall_offset(self._step[3]))
+        return self._rotary.unrotate(queries, self._recall_offset(self._step.seen))
 
     def held(self, name: str) -> mx.array:
         """A field ("keys", "importance", "positions", ...) of the tokens held, in sequence order."""
-        lay = self._layout
+        lay = self.layout
         heavy = range(lay.n_sink + lay.ring, lay.n_sink + lay.ring + lay.heavy)
         slots = mx.array([*range(lay.sinks), *lay.recent_slots(), *heavy], dtype=mx.int32)
         order = mx.argsort(mx.take(self._buffers["positions"], slots, axis=2), axis=-1)
         return _take(mx.take(self._buffers[name], slots, axis=2), order)
-
-    def snapshot(self) -> dict:
-        """Everything that changes as tokens go through, by reference (arrays are never mutated)."""
-        snap = dict(vars(self))
-        snap["_buffers"], snap["_layout"] = dict(self._buffers), Layout(**asdict(self._layout))
-        return snap
-
-    def restore(self, snapshot: dict) -> None:
-        self.__dict__.update(snapshot)
-        self._buffers, self._layout = (
-            dict(snapshot["_buffers"]),
-            Layout(**asdict(snapshot["_layout"])),
-        )
 
     @property
     def deferred(self) -> bool:
@@ -294,8 +297,8 @@ class HebbianCache(_BaseCache):
         turn, the memory read, the attention, importance and links. Returns the attention output
         and the arrays the step changed, as commit does."""
         (rows, head), self._deferred = self._deferred, None
-        L, first, T, seen = self._step
-        given = self._given or self._inputs_at(first, seen)
+        first, T = self._step.first, self._step.T
+        given = self._given or self._inputs_at(first, self._step.seen)
         links = None
         if self.tracks_links and self._given is None:
             links = own_slots(1, T, first)
@@ -320,25 +323,15 @@ class HebbianCache(_BaseCache):
     # --- what a compiled whole decoding step (compiled.py) uses -------------------------------
 
     def replayable(self) -> bool:
-        """Whether the next decoding step is steady and changes nothing but its arrays and the
-        counters: it hands no tokens over, or hands them over to be counted only (a strategy
-        that consolidates nothing, no heavy hitters), and no rebase is due."""
-        c, lay = self.config, self._layout
-        if not self.steady:
-            return False
-        if lay.pending + 1 < lay.batch:
-            return True
-        return (
-            not self.strategy.consolidates
-            and not c.keep_important
-            and not self._rebase_due(self.seen + 1)
-        )
+        """Whether the next decoding step can be replayed by a compiled call (Timeline.replayable)."""
+        return self.timeline.replayable(self.strategy.consolidates)
 
     def steady_inputs(self, mask: mx.array | None) -> StepInputs:
         """The next (replayable) decoding step's host values, given its mask (the same for every
-        layer). Nothing is recorded: `advance` does that."""
-        first, _, _ = self._layout.placement(1)
-        return self._inputs_at(first, self.seen, self._head_turn(record=False), mask)
+        layer). Nothing is recorded: the timeline's `advance` does that."""
+        first, _, _ = self.layout.placement(1)
+        head = self._head_turn(self.timeline.head_target())
+        return self._inputs_at(first, self.seen, head, mask)
 
     def _inputs_at(self, first: int, seen: int, head=None, mask=None) -> StepInputs:
         """A decoding step's host values for a token at slot `first` and position `seen`, as new
@@ -361,24 +354,15 @@ class HebbianCache(_BaseCache):
 
     def check_settled(self) -> None:
         """Raise unless the last step reached the engine's attention (as the next one would)."""
-        if self._step is not None:
-            raise RuntimeError(
-                "HebbianCache: the step never reached the engine's attention; "
-                "run the model inside hebbian.engine.patched(model)"
-            )
+        self.timeline.check_settled()
 
     def trace_with(self, buffers: dict[str, mx.array], inputs: StepInputs) -> None:
         """Run the next step on these buffers and host values (arrays a trace follows)."""
         self._buffers, self._given = dict(buffers), inputs
 
-    def advance(self, buffers: dict[str, mx.array]) -> None:
-        """End a replayed step: its new buffers, and what it does to the counters."""
-        at = self._head_target()
-        self._head_at = self._head_at if at is None else at
-        first, _, T = self._layout.placement(1)
-        self.evicted += len(self._layout.settle(1, first, T).hand_over)
+    def replayed(self, buffers: dict[str, mx.array]) -> None:
+        """End a replayed step: its new buffers (the timeline advances once for every layer)."""
         self._buffers = dict(buffers)
-        self.seen += 1
 
     def commit(self, attention: mx.array | None) -> list[mx.array]:
         """End the step with the attention each query gave each token, (B, n_kv_heads, L, T)
@@ -388,7 +372,7 @@ class HebbianCache(_BaseCache):
             raise RuntimeError(
                 "HebbianCache.commit without update_and_fetch: attention ran twice on one step"
             )
-        L, first, T, seen = self._step
+        L, first, T, seen = self._step.L, self._step.first, self._step.T, self._step.seen
         if attention is not None:
             if self.config.track_importance:
                 self._buffers["importance"] = accumulate(self._buffers["importance"], attention)
@@ -398,26 +382,27 @@ class HebbianCache(_BaseCache):
 
     def _settle(self) -> list[mx.array]:
         """Evict what the step pushed out of the window; the arrays the step changed."""
-        L, first, T, seen = self._step
-        self._step = None
-        plan = self._layout.settle(L, first, T)
+        step, self._step = self._step, None
+        plan, first = step.plan, step.first
         if plan.sinks and self.config.positions == "cache":
             own = self._buffers["keys"][..., first : first + plan.sinks, :]
-            head = self._rotary.unrotate(own, seen - self.base)
+            head = self._rotary.unrotate(own, step.seen - self.base)
             self._head_keys = (
                 head if self._head_keys is None else mx.concatenate([self._head_keys, head], axis=2)
             )
         if plan.hand_over:
-            self._hand_over(plan.hand_over, plan.moves, T)
-            if self._rebase_due(self.seen):
-                self._rebase()
+            self._hand_over(plan.hand_over, plan.moves, step.T)
+            if step.rebase:
+                self._rebase(step.rebase)
+        self.timeline.settled(self.layer)
         return list(self._buffers.values()) + self.strategy.layer_state(self.layer)
 
     def flush(self) -> None:
-        """Hand the pending evicted tokens to the strategy now."""
-        slots = self._layout.flush()
+        """Hand the pending evicted tokens to the strategy now (in every layer of the timeline)."""
+        slots = self.timeline.flush()
         if slots:
-            self._hand_over(slots, [], self._layout.prefix())
+            for cache in self.timeline.caches:
+                cache._hand_over(slots, [], self.layout.prefix())
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -440,7 +425,7 @@ class HebbianCache(_BaseCache):
         have = next(iter(self._buffers.values())).shape[2] if self._buffers else 0
         if needed <= have:
             return
-        lay = self._layout
+        lay = self.layout
         slots = max(needed, lay.n_sink + lay.ring + lay.heavy_max + self.config.prefill_chunk)
         for name, x in rows.items():
             extra = mx.zeros((*x.shape[:2], slots - have, *x.shape[3:]), x.dtype)
@@ -448,32 +433,20 @@ class HebbianCache(_BaseCache):
                 mx.concatenate([self._buffers[name], extra], axis=2) if have else extra
             )
 
-    def _head_turn(self, record: bool = True) -> tuple[mx.array, mx.array] | None:
+    def _head_turn(self, at: int | None) -> tuple[mx.array, mx.array] | None:
         """Under positions="cache", at each step: (the sinks' and heavy hitters' keys turned to
-        positions 0, 1, ..., the turn (rope.turned) to just before the oldest recent token),
-        or None when they need not move (only sinks so far, at their own positions, or no step
-        since the last turn). `record`: note the turn as taken (`advance` does it otherwise)."""
-        at = self._head_target()
+        positions 0, 1, ..., the turn (rope.turned) to `at`, just before the oldest recent token),
+        or None when they need not move (Timeline.head_target)."""
         if at is None:
             return None
         if self._head_from0 is None or self._head_from0[0] is not self._head_keys:
             self._head_from0 = self._head_keys, self._rotary.rotate(self._head_keys, 0)
-        if record:
-            self._head_at = at
         # one common shift for every row: a matrix product, not a RoPE per step
         return self._head_from0[1], self._rotary.turn_matrix(at, self._head_keys.shape[-1])
 
-    def _head_target(self) -> int | None:
-        """Where the next step turns the head's first row to, or None when it need not move."""
-        lay = self._layout
-        if self.config.positions != "cache" or not lay.recent or self._head_keys is None:
-            return None
-        at = self.seen - lay.recent - self.base - lay.sinks - lay.heavy
-        return None if at == self._head_at else at
-
     def _head_slots(self) -> tuple[int, int]:
         """(sinks, slot of the first heavy hitter): where place_head writes the head."""
-        return self._layout.sinks, self._layout.n_sink + self._layout.ring
+        return self.layout.sinks, self.layout.n_sink + self.layout.ring
 
     def _memory_turn(self, seen: int) -> mx.array | None:
         """The turn memory_queries gives a single query at `seen` (None without RoPE)."""
@@ -502,18 +475,14 @@ class HebbianCache(_BaseCache):
             for name, x in before.items():
                 b[name] = put(b[name], mx.take(x, index, axis=2), c.n_sink)
         consolidates = self.strategy.consolidates
-        if not consolidates and not c.keep_important:
-            self.evicted += len(leaving)
+        if not consolidates and not c.keep_important:  # counted by the timeline alone
             return
         index = mx.array(leaving, dtype=mx.int32)
         out = {name: mx.take(x, index, axis=2) for name, x in before.items()}
         free_keys = False
         if c.keep_important:
             out, free_keys = self._compete(out, before), c.positions == "cache"
-        if out is None:
-            return
-        self.evicted += out["positions"].shape[-1]
-        if not consolidates:
+        if out is None or not consolidates:
             return
         keys = out["keys"] if free_keys else self._free_keys(out["keys"], out["positions"])
         linked = self._linked(before, out["link_pos"], T) if self.tracks_links else (None, None)
@@ -545,7 +514,7 @@ class HebbianCache(_BaseCache):
         """Leaving tokens join the heavy hitters; each head keeps the keep_important most important
         of them and returns the rest (None while there is room for all). Under positions="cache"
         the heavy hitters' keys are kept un-rotated, and so are the returned ones."""
-        c, lay, b = self.config, self._layout, self._buffers
+        c, lay, b = self.config, self.layout, self._buffers
         K, S, at = c.keep_important, c.n_sink, c.n_sink + lay.ring
         candidates = {
             n: mx.concatenate([before[n][:, :, at : at + lay.heavy], x], axis=2)
@@ -563,32 +532,23 @@ class HebbianCache(_BaseCache):
             kept, returned = mx.sort(order[..., :K], axis=-1), mx.sort(order[..., K:], axis=-1)
         for name, x in candidates.items():
             b[name] = put(b[name], _take(x, kept), at)
-        lay.heavy = min(n, K)
         if c.positions == "cache":
             self._head_keys = mx.concatenate(
                 [head[..., :S, :], _take(candidates["keys"], kept)], axis=2
             )
-            self._head_at = None
         return (
             None
             if returned is None
             else {name: _take(x, returned) for name, x in candidates.items()}
         )
 
-    def _rebase_due(self, seen: int) -> bool:
-        """Whether a hand-over with `seen` tokens seen rebases (positions="cache" only)."""
-        c = self.config
-        return c.positions == "cache" and seen - self.base >= max(self.REBASE_AT, 2 * c.capacity)
-
-    def _rebase(self) -> None:
-        """Move every rotation position back so the oldest recent token sits right after the head."""
-        c, lay = self.config, self._layout
-        shift = self.seen - lay.recent - self.base - (c.n_sink + c.keep_important)
+    def _rebase(self, shift: int) -> None:
+        """Move every rotation position back by `shift` (Timeline.plan): the oldest recent token
+        then sits right after the head."""
+        c, lay = self.config, self.layout
         keys = self._buffers["keys"]
         turned = self._rotary.turn(keys[..., c.n_sink : c.n_sink + lay.ring, :], -shift)
         self._buffers["keys"] = put(keys, turned, c.n_sink)
-        self.base += shift
-        self._head_at = None
 
 
 def _model_cache(model: nn.Module) -> list:
@@ -609,12 +569,20 @@ def full_attention_layers(model: nn.Module) -> list[int]:
     return layers
 
 
+def new_timeline(config: EngineConfig, strategy: Strategy) -> Timeline:
+    """The counters of caches that hand what they evict to `strategy`: in batches of hand_over,
+    unless heavy hitters compete (at every step) or nothing is consolidated (nothing to batch)."""
+    batch = config.hand_over if strategy.consolidates and not config.keep_important else 1
+    return Timeline(config, batch)
+
+
 def make_cache(model: nn.Module, config: EngineConfig, strategy: Strategy | None = None) -> list:
     """The model's prompt cache with a HebbianCache on every full-attention layer, handing what
-    it evicts to `strategy` (by default the null one: nothing)."""
+    it evicts to `strategy` (by default the null one: nothing); one timeline counts for them all."""
     caches = _model_cache(model)
     strategy = strategy if strategy is not None else Off(config)
+    timeline = new_timeline(config, strategy)
     for i in full_attention_layers(model):
         attn = getattr(model.layers[i], "self_attn", None)
-        caches[i] = HebbianCache(config, i, getattr(attn, "rope", None), strategy, attn)
+        caches[i] = HebbianCache(config, i, getattr(attn, "rope", None), strategy, attn, timeline)
     return caches

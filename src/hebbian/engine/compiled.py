@@ -8,7 +8,7 @@ is evaluating the step before it on the same cores. `SteadyDecoder` stands in fo
 in mlx-lm's generate_step: such a step runs as one mx.compile'd call, traced once per structure
 (the layers the strategy holds something for, and which host values there are), with the
 caches' buffers, the strategy's state that a step reads and those host values as inputs and the
-new buffers as outputs; the caches' counters then advance as the step would have advanced them.
+new buffers as outputs; the caches' timeline then advances once, as the step would have advanced it.
 Every other call (prompt chunks, the steps before the window fills, hand-over steps, models
 with caches of their own) runs the model as it is, and so does every step of a structure whose
 trace failed (a model whose code cannot take its RoPE offset as an array, for one).
@@ -23,6 +23,7 @@ import mlx.nn as nn
 
 from .cache import HebbianCache, StepInputs
 from .consolidation import Strategy
+from .timeline import Timeline
 
 _STEP_FIELDS = tuple(f.name for f in fields(StepInputs))  # read once, not per layer and step
 
@@ -38,6 +39,7 @@ class SteadyDecoder:
         # structure -> compiled step, or None where tracing failed
         self._compiled: dict[tuple, object] = {}
         self._caches: list[HebbianCache] = []  # during a call: the caches a trace reads
+        self._timelines: list[Timeline] = []  # and their timelines
 
     def __call__(self, inputs: mx.array, cache=None, **kwargs) -> mx.array:
         if (
@@ -47,6 +49,7 @@ class SteadyDecoder:
             or not all(isinstance(c, HebbianCache) and c.replayable() for c in cache)
         ):
             return self.model(inputs, cache=cache, **kwargs)
+        timelines = list({id(c.timeline): c.timeline for c in cache}.values())
         mask = cache[0].make_mask(1)
         # one dtype for every token (the prompt's int32, the sampler's uint32): one trace
         arrays = {
@@ -64,7 +67,7 @@ class SteadyDecoder:
             self._compiled[key] = mx.compile(self._traced)
         elif self._compiled[key] is None:
             return self.model(inputs, cache=cache, **kwargs)
-        self._caches = cache
+        self._caches, self._timelines = cache, timelines
         try:
             logits, buffers = self._compiled[key](arrays)
         except Exception:
@@ -73,9 +76,12 @@ class SteadyDecoder:
             self._compiled[key] = None  # the trace left the caches as they were: run it op by op
             return self.model(inputs, cache=cache, **kwargs)
         finally:
-            self._caches = []  # not kept alive past the call (a reset engine drops its caches)
+            # not kept alive past the call (a reset engine drops its caches)
+            self._caches, self._timelines = [], []
         for c, new in zip(cache, buffers):
-            c.advance(new)
+            c.replayed(new)
+        for timeline in timelines:
+            timeline.advance()  # once for every layer
         self.compiled_steps += 1
         return logits
 
@@ -91,8 +97,9 @@ class SteadyDecoder:
     def _traced(self, arrays: dict) -> tuple[mx.array, list[dict[str, mx.array]]]:
         """The step as the model runs it, on the arrays given (run by mx.compile when it traces);
         the caches and the strategy are left as they were."""
-        caches, strategy = self._caches, self.strategy
-        saved = [c.snapshot() for c in caches], strategy.snapshot()
+        caches, timelines, strategy = self._caches, self._timelines, self.strategy
+        saved = [c.snapshot() for c in caches], [t.snapshot() for t in timelines]
+        held = strategy.snapshot()
         try:
             for c, layer in zip(caches, arrays["layers"]):
                 c.trace_with(layer["buffers"], StepInputs(**layer["step"]))
@@ -105,4 +112,6 @@ class SteadyDecoder:
         finally:
             for c, snapshot in zip(caches, saved[0]):
                 c.restore(snapshot)
-            strategy.restore(saved[1])
+            for t, snapshot in zip(timelines, saved[1]):
+                t.restore(snapshot)
+            strategy.restore(held)

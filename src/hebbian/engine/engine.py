@@ -54,6 +54,8 @@ class HebbianEngine:
     def reset(self, keep_memory: bool = False) -> None:
         """Start a new conversation (empty window); also forget the consolidated state unless keep_memory."""
         self.cache = make_cache(self.model, self.config, self.strategy)
+        # the counters every HebbianCache layer shares (timeline.py)
+        self.timeline = next(c.timeline for c in self.cache if isinstance(c, HebbianCache))
         self.transcript = ""  # the text fed so far
         self._next_logprobs = None  # after the last token fed, when it was fed by score/feed
         self.strategy.end_conversation() if keep_memory else self.strategy.reset()
@@ -194,14 +196,13 @@ class HebbianEngine:
         """Where the engine stands: tokens seen, held, evicted and consolidated, bytes held by the
         cache and by the consolidated state, and the strategy's averages over layers ("mass",
         "update_norm", "stiff_fraction", "decay", "slots_used"...)."""
-        hebbian = [c for c in self.cache if isinstance(c, HebbianCache)]
-        first = hebbian[0]
+        t = self.timeline
         out = {
             "mode": self.config.mode,
-            "tokens_seen": first.seen,
-            "held": first.size(),
+            "tokens_seen": t.seen,
+            "held": t.layout.held,
             "capacity": self.config.capacity,
-            "evicted": first.evicted,
+            "evicted": t.evicted,
             "consolidated": self.strategy.consolidated,
             "cache_bytes": sum(getattr(c, "nbytes", 0) for c in self.cache),
             "memory_bytes": self.strategy.nbytes,
@@ -242,21 +243,23 @@ class HebbianEngine:
         self.transcript += text
         self._next_logprobs = next_logprobs
         hebbian = [c for c in self.cache if isinstance(c, HebbianCache)]
-        for c in hebbian:
-            c.flush()
+        hebbian[0].flush()  # every layer's
         mx.eval([c.state for c in hebbian], self._strategy_arrays())
 
     def _snapshot(self) -> tuple:
+        """The conversation's state: each cache's, the timeline's, the strategy's (Snapshots)."""
         caches = [c.snapshot() if isinstance(c, HebbianCache) else _copy(c) for c in self.cache]
-        return caches, self.strategy.snapshot(), self.transcript, self._next_logprobs
+        shared = self.timeline.snapshot(), self.strategy.snapshot()
+        return caches, shared, self.transcript, self._next_logprobs
 
     def _restore(self, snapshot: tuple) -> None:
-        caches, strategy, self.transcript, self._next_logprobs = snapshot
+        caches, (timeline, strategy), self.transcript, self._next_logprobs = snapshot
         for i, saved in enumerate(caches):
             if isinstance(self.cache[i], HebbianCache):
                 self.cache[i].restore(saved)
             else:
                 self.cache[i] = _copy(saved)
+        self.timeline.restore(timeline)
         self.strategy.restore(strategy)
 
 
