@@ -10,11 +10,8 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer's own
 from typer.core import TyperGroup
 
 from . import runtime
-from .io.console import err, fail, out, warn  # noqa: F401 (warn: see below)
+from .io.console import err, fail, out
 from .io.loading import load_model
-
-# engine/commands.py reads `console` and `warn` from here until it imports them from hebbian.io.
-console = out
 
 
 class Commands(TyperGroup):
