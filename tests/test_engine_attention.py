@@ -57,7 +57,11 @@ def test_memory_read_out_merges_as_if_its_keys_were_in_the_softmax():
         def consolidate(self, layer, batch):
             pass
 
-        def read(self, layer, queries, scale):
+        def memory_state(self, layer):
+            return {}
+
+        @staticmethod
+        def read_state(state, queries, scale):
             scores = (queries * scale).reshape(1, 2, 2, 2, 8) @ mx.expand_dims(k_old, 2).swapaxes(
                 -1, -2
             )
@@ -86,7 +90,7 @@ def test_a_read_out_of_none_keeps_the_fused_path_when_not_tracking():
         def consolidate(self, *args):
             pass
 
-        def read(self, layer, queries, scale):
+        def memory_state(self, layer):
             return None
 
     config = EngineConfig(window=16, positions="original", track_importance=False, mode="memory")

@@ -24,19 +24,15 @@ QUERY_BLOCK = 128  # a chunk's queries are attended this many at a time (see blo
 
 
 def attention(queries, keys, values, cache, scale: float, mask=None, sinks=None) -> mx.array:
-    """Drop-in for mlx-lm's scaled_dot_product_attention when `cache` is a HebbianCache."""
-    if cache.deferred:  # a steady decoding step: the cache runs it as one compiled call
-        out, changed = cache.decode(queries, scale, mask, sinks)
-        return mx.depends(out, changed)
-    strategy = cache.strategy
-    memory = (
-        strategy.read(cache.layer, cache.memory_queries(queries), scale) if strategy.reads else None
-    )
-    out, weights = attend(queries, keys, values, scale, mask, sinks, memory, cache.tracks_attention)
-    # What the step changed (importance, evictions, the strategy's state) is computed with
-    # the layer's output, while the step's buffers are alive, not at the next step, which could
-    # then not update them in place.
-    out = mx.depends(out, cache.commit(weights))
+    """Drop-in for mlx-lm's scaled_dot_product_attention when `cache` is a HebbianCache: the
+    layer's step (HebbianCache.step: the cache's writes, the memory read, this attention, the
+    importance and links, evictions). `keys` and `values` are what update_and_fetch returned: the
+    step reads the cache's own."""
+    out, changed = cache.step(queries, scale, mask, sinks)
+    # What the step changed (importance, evictions, the strategy's state) is computed with the
+    # layer's output, while the step's buffers are alive, not at the next step, which could then
+    # not update them in place.
+    out = mx.depends(out, changed)
     if queries.shape[2] > 1:
         # A chunk's score matrices are large: computing this layer now, rather than with the
         # whole forward pass, frees them before the next layer makes its own.

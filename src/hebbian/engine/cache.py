@@ -2,19 +2,19 @@
 
 Each layer keeps the first `n_sink` tokens and a window of recent ones (optionally some slots of
 the window go to older high-importance tokens, H2O's heavy hitters). A step runs in two halves:
-`update_and_fetch` stores the L new tokens and returns everything cached (so the new tokens see
-n_sink + window + L keys); the engine's attention then calls `commit` with the attention each
-token received, and the cache settles back to n_sink + window tokens, handing the evicted ones,
-in sequence order, to the strategy. Once the window has filled, a decoding step's writes
-wait for the attention, which runs them with the rest of the step as one compiled call
-(`decode`, step.py).
+`update_and_fetch` takes the L new tokens (mlx-lm's attention code passes on what it returns,
+the buffers as they are); the engine's attention then runs the layer's step (`step`: one pure
+function, step.layer_step, writes the tokens, reads the strategy's memory, attends and scores
+what each token received; a steady decoding step runs it compiled), and the cache settles back
+to n_sink + window tokens, handing the evicted ones, in sequence order, to the strategy.
 
 Storage is preallocated and written in place (layout.py says which token sits where), so a
 decoding step copies nothing and its evictions are a change of counts. Those counts (tokens seen,
 evicted, the layout, the rotation base) are the same in every layer: they live in one Timeline
-(timeline.py) that all of a model's caches share, worked out once per forward pass. Evicted tokens leave
-attention at once; while decoding they reach the strategy in batches of `hand_over`, which
-keeps consolidation off the per-token path (a chunk, a full batch or `flush` hands them over).
+(timeline.py) that all of a model's caches share, worked out once per forward pass. Evicted
+tokens leave attention at once; while decoding they reach the strategy in batches of
+`hand_over`, which keeps consolidation off the per-token path (a chunk, a full batch or `flush`
+hands them over).
 
 Position schemes (the model rotates a step's queries and keys at `cache.offset`):
 - "original": offset is the number of tokens seen, so every key keeps its sequence position,
@@ -42,9 +42,9 @@ from .config import EngineConfig
 from .consolidation import Off, Strategy
 from .evicted import Evicted
 from .layout import Layout
-from .rope import Rotary, turned
+from .rope import Rotary
 from .snapshot import Snapshots
-from .step import accumulate, constant, link, own_slots, place_head, put, steady_step
+from .step import compiled_step, constant, own_slots, plain_step, put
 from .timeline import Step, Timeline
 
 
@@ -100,9 +100,10 @@ class HebbianCache(Snapshots, _BaseCache):
         self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
         # (head keys, the same turned to positions 0, 1, ...), for _head_turn
         self._head_from0 = None
-        self._step: Step | None = None  # between update_and_fetch and commit: the timeline's
-        self._deferred = None  # a steady step's rows and head turn, until `decode` writes them
-        self._given: StepInputs | None = None  # while a compiled whole step is traced
+        self._step: Step | None = None  # between update_and_fetch and step: the timeline's
+        self._rows = None  # between update_and_fetch and step: the new tokens' rows
+        # while a compiled whole step is traced: its host values, as arrays (trace_with)
+        self._given: StepInputs | None = None
 
     _fixed = (
         "config",
@@ -155,40 +156,30 @@ class HebbianCache(Snapshots, _BaseCache):
         return sum(b.nbytes for b in self._buffers.values()) + head
 
     def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
+        """Join the forward pass's step and keep its new rows for `step`, which the engine's
+        attention runs; what is returned is only what mlx-lm's attention code passes on (the
+        buffers as they are: its shape fits the mask)."""
         B, H, L, _ = keys.shape
-        steady = self.steady  # as the step finds it
+        decoding = L == 1 and self.steady  # as the step finds it
         step = self._step = self.timeline.join(self.layer, L)
-        first, rest, T = step.first, step.rest, step.T
         rows = {"keys": keys, "values": values}
         if self.records_inputs:
             rows["hidden"] = self._layer_inputs(B, H, L)
-        if L == 1 and steady:
-            # Written by the fused step (`decode`), which the engine's attention runs; what is
-            # returned is only what mlx-lm's attention code passes on (its shape fits the mask).
-            self._deferred = (
-                rows,
-                self._given.head if self._given is not None else self._head_turn(step.head_at),
+        if not decoding:
+            # rows made on the host: arrays, not operations for every layer's step graph (a
+            # decoding step makes its own in the compiled step, from its position)
+            seen = step.seen
+            positions = np.broadcast_to(np.arange(seen, seen + L, dtype=np.int32), (B, H, L))
+            rows |= {"importance": constant((B, H, L), 0.0), "positions": mx.array(positions)}
+            # links are not written: `link` starts the new tokens' links as it updates the others'
+            links = (
+                {"link_pos": constant((B, H, L), -1), "link_w": constant((B, H, L), 0.0)}
+                if self.tracks_links
+                else {}
             )
-            return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
-        # rows made on the host: arrays, not operations for every layer's step graph
-        positions = np.broadcast_to(np.arange(step.seen, step.seen + L, dtype=np.int32), (B, H, L))
-        rows |= {"importance": constant((B, H, L), 0.0), "positions": mx.array(positions)}
-        # links are not written here: `link` starts the new tokens' links as it updates the others'
-        links = (
-            {"link_pos": constant((B, H, L), -1), "link_w": constant((B, H, L), 0.0)}
-            if self.tracks_links
-            else {}
-        )
-        self._reserve(rows | links, T)
-        for name, x in rows.items():
-            buffer = put(self._buffers[name], x[:, :, :1] if L > 1 else x, first)
-            self._buffers[name] = put(buffer, x[:, :, 1:], rest) if L > 1 else buffer
-        head = self._head_turn(step.head_at)
-        if head is not None:
-            self._buffers["keys"] = place_head(
-                self._buffers["keys"], turned(*head), *self._head_slots()
-            )
-        return self._buffers["keys"][..., :T, :], self._buffers["values"][..., :T, :]
+            self._reserve(rows | links, step.T)
+        self._rows = rows
+        return self._buffers["keys"][..., : step.T, :], self._buffers["values"][..., : step.T, :]
 
     def make_mask(self, N: int, window_size: int | None = None, return_array: bool = False):
         """The mask for the next step's N tokens (the model makes one per forward pass, from its
@@ -256,11 +247,6 @@ class HebbianCache(Snapshots, _BaseCache):
     # --- what the engine uses ---------------------------------------------------------------
 
     @property
-    def tracks_attention(self) -> bool:
-        """Whether commit wants the step's attention weights."""
-        return self.config.track_importance or self.tracks_links
-
-    @property
     def steady(self) -> bool:
         """Whether the window has filled: a decoding step's shapes no longer change."""
         return self.layout.wrapped
@@ -271,7 +257,7 @@ class HebbianCache(Snapshots, _BaseCache):
         return self.layout.pending
 
     def memory_queries(self, queries: mx.array) -> mx.array:
-        """A step's queries (between update_and_fetch and commit) turned so that position-free
+        """A step's queries (between update_and_fetch and step) turned so that position-free
         keys score as if they sat config.recall_distance positions before each query."""
         if self._rotary is None:
             return queries
@@ -285,38 +271,56 @@ class HebbianCache(Snapshots, _BaseCache):
         order = mx.argsort(mx.take(self._buffers["positions"], slots, axis=2), axis=-1)
         return _take(mx.take(self._buffers[name], slots, axis=2), order)
 
-    @property
-    def deferred(self) -> bool:
-        """Whether update_and_fetch left the step's writes to `decode` (a steady decoding step)."""
-        return self._deferred is not None
-
-    def decode(
+    def step(
         self, queries: mx.array, scale: float, mask=None, sinks=None
     ) -> tuple[mx.array, list[mx.array]]:
-        """A steady decoding step as one compiled call (step.py): the token's writes, the head's
-        turn, the memory read, the attention, importance and links. Returns the attention output
-        and the arrays the step changed, as commit does."""
-        (rows, head), self._deferred = self._deferred, None
-        first, T = self._step.first, self._step.T
-        given = self._given or self._inputs_at(first, self._step.seen)
+        """The layer's step (step.layer_step: the new rows' writes, the head's turn, the memory
+        read, the attention, importance and links), compiled when it is a steady decoding step,
+        then its evictions. Returns the attention output and the arrays the step changed (the
+        cache's and the strategy's state for this layer), which the output is tied to."""
+        if self._step is None:
+            raise RuntimeError(
+                "HebbianCache.step without update_and_fetch: attention ran twice on one step"
+            )
+        s, rows, self._rows = self._step, self._rows, None
+        decoding = s.L == 1 and self.steady
+        # a compiled whole step's host values (arrays its trace follows), or else a decoding
+        # step's, as arrays too: a compiled step takes what changes from step to step as inputs
+        given = self._given
+        if given is None and decoding:
+            given = self._inputs_at(s.first, s.seen, self._head_turn(s.head_at))
+        if given is not None:
+            first, rest, seen, head = given.first, None, given.seen, given.head
+        else:
+            first, rest, seen = s.first, s.rest, constant((), s.seen)
+            head = self._head_turn(s.head_at)
+        strategy, memory = self.strategy, None
+        if strategy.reads:
+            if decoding:  # the queries' turn, one matrix, inside the compiled step
+                turn = given.memory_turn
+                state, memory_queries = strategy.memory_state(self.layer), None
+            else:
+                turn, memory_queries = None, self.memory_queries(queries)
+                if s.L > 1:
+                    strategy.observe(self.layer, memory_queries, scale)
+                state = strategy.memory_state(self.layer)
+            memory = None if state is None else (state, memory_queries, turn)
         links = None
-        if self.tracks_links and self._given is None:
-            links = own_slots(1, T, first)
-        elif self.tracks_links:  # a trace: from the slot it is given
-            fresh = mx.arange(T, dtype=mx.int32) == given.first
+        if self.tracks_links and decoding:  # from the slot it is given
+            fresh = mx.arange(s.T, dtype=mx.int32) == first
             links = fresh[None], fresh
-        reads = self.strategy.reads
-        state = self.strategy.memory_state(self.layer) if reads else None
-        memory = (state, given.memory_turn) if state is not None else None
-        step = steady_step(
-            T,
+        elif self.tracks_links:
+            links = own_slots(s.L, s.T, s.first)
+        run = compiled_step if decoding else plain_step
+        layer_step = run(
+            s.T,
             scale,
             self.config.track_importance,
             self._head_slots(),
-            self.strategy.read_state if reads else None,
+            strategy.read_state if strategy.reads else None,
         )
-        out, self._buffers = step(
-            self._buffers, rows, given.first, given.seen, queries, mask, sinks, head, memory, links
+        out, self._buffers = layer_step(
+            self._buffers, rows, first, rest, seen, queries, mask, sinks, head, memory, links
         )
         return out, self._settle()
 
@@ -363,22 +367,6 @@ class HebbianCache(Snapshots, _BaseCache):
     def replayed(self, buffers: dict[str, mx.array]) -> None:
         """End a replayed step: its new buffers (the timeline advances once for every layer)."""
         self._buffers = dict(buffers)
-
-    def commit(self, attention: mx.array | None) -> list[mx.array]:
-        """End the step with the attention each query gave each token, (B, n_kv_heads, L, T)
-        summed over the group's query heads (None when not tracked); then evict. Returns the
-        arrays the step changed (the cache's and the strategy's state for this layer)."""
-        if self._step is None:
-            raise RuntimeError(
-                "HebbianCache.commit without update_and_fetch: attention ran twice on one step"
-            )
-        L, first, T, seen = self._step.L, self._step.first, self._step.T, self._step.seen
-        if attention is not None:
-            if self.config.track_importance:
-                self._buffers["importance"] = accumulate(self._buffers["importance"], attention)
-            if self.tracks_links:
-                link(self._buffers, attention, *own_slots(L, T, first), constant((), seen))
-        return self._settle()
 
     def _settle(self) -> list[mx.array]:
         """Evict what the step pushed out of the window; the arrays the step changed."""

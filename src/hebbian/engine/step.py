@@ -1,9 +1,10 @@
-"""What a step writes into a HebbianCache's buffers, and the steady decoding step fused into one call.
+"""One layer's step (`layer_step`): what it writes into a HebbianCache's buffers, reads and attends.
 
 The buffers (B, H or 1, slots, ...) are written in place: every helper here returns a
 slice_update of its input, which the cache then holds instead of the old array, so nothing is
-copied. The helpers are pure functions of arrays, so that the same code runs step by step
-(prefill chunks, the first tokens) and traced inside `steady_step`.
+copied. The helpers are pure functions of arrays, and so is `layer_step`, the one step every
+layer runs: prompt chunks and the first tokens call it as it is, steady decoding steps compiled,
+and a compiled whole step (compiled.py) traces it with the rest of the model.
 
 Once the window has filled, every decoding step has the same shapes, and what the cache and the
 engine's attention do per layer (write the token's rows, turn the sinks into place, read the
@@ -17,12 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache, lru_cache, partial
+from importlib import import_module
 
 import mlx.core as mx
 import numpy as np
 
-from .attention import attend
 from .rope import turned
+
+# attention.py, whose `attend` a step looks up at each call (hebbian.engine's own `attention`
+# attribute is that module's function, so the module is fetched by its name)
+_attention = import_module(f"{__package__}.attention")
 
 
 @cache
@@ -98,10 +103,11 @@ def own_slots(L: int, T: int, first: int) -> tuple[mx.array, mx.array]:
     return mx.array(own), mx.array(own.any(axis=0))
 
 
-def _steady_step(
+def layer_step(
     buffers,
     rows,
     first,
+    rest,
     seen,
     queries,
     mask,
@@ -116,29 +122,40 @@ def _steady_step(
     head_slots: tuple[int, int],
     read: Callable | None,
 ):
-    """One steady decoding step of one layer: (attention output, the new buffers).
+    """One layer's step, whatever it is (a prompt chunk, a decoding step, inside a compiled whole
+    step or not): (attention output, the new buffers). A pure function of arrays.
 
-    rows: the token's "keys", "values" (and "hidden"); first: its slot, (1,) int32; seen: its
-    position, an int32 scalar; head: (the head's keys turned to positions 0, 1, ..., the turn to
-    their place) or None, head_slots: where place_head writes it; memory: (the consolidator's layer
-    state, the turn that frees queries of their position, or None) or None; links: (own, fresh) or None.
+    rows: the new tokens' "keys", "values" (and "hidden"), with their "importance" and
+    "positions" made on the host, or without (a decoding step's: made here from `seen`);
+    first, rest: the slots of the first new token and of the others (ints, or (1,) int32 where
+    a trace follows them); seen: the first new token's position (an int32 scalar); head: (the
+    head's keys turned to positions 0, 1, ..., the turn to their place) or None, head_slots:
+    where place_head writes it; memory: (the strategy's layer state, the queries as the memory
+    reads them or None, the turn that makes them of `queries` or None) or None, read: the
+    strategy's read_state; links: (own, fresh) masks for `link`, or None.
     """
     b = dict(buffers)
-    B, H = rows["keys"].shape[:2]
-    rows = {
-        **rows,
-        "importance": mx.zeros((B, H, 1)),
-        "positions": mx.broadcast_to(seen, (B, H, 1)),
-    }
+    B, H, L = rows["keys"].shape[:3]
+    if "positions" not in rows:
+        rows = {
+            **rows,
+            "importance": mx.zeros((B, H, L)),
+            "positions": mx.broadcast_to(seen, (B, H, L)),
+        }
     for name, x in rows.items():
-        b[name] = put(b[name], x, first)
+        b[name] = put(b[name], x[:, :, :1] if L > 1 else x, first)
+        if L > 1:
+            b[name] = put(b[name], x[:, :, 1:], rest)
     if head is not None:
         b["keys"] = place_head(b["keys"], turned(*head), *head_slots)
     keys, values = b["keys"][..., :T, :], b["values"][..., :T, :]
     if memory is not None:
-        state, query_turn = memory
-        memory = read(state, queries if query_turn is None else turned(queries, query_turn), scale)
-    out, weights = attend(
+        state, memory_queries, turn = memory
+        if memory_queries is None:
+            memory_queries = queries if turn is None else turned(queries, turn)
+        memory = read(state, memory_queries, scale)
+    # looked up at each call, so that a probe may wrap it (experiments/slots_degeneration.py)
+    out, weights = _attention.attend(
         queries, keys, values, scale, mask, sinks, memory, track or links is not None
     )
     if track:
@@ -149,10 +166,18 @@ def _steady_step(
 
 
 @cache
-def steady_step(
+def compiled_step(
     T: int, scale: float, track: bool, head_slots: tuple[int, int], read: Callable | None
 ) -> Callable:
-    """The compiled `_steady_step` for one configuration (shared by the layers and caches that have it)."""
+    """`layer_step` compiled for one configuration (shared by the layers and caches that have it):
+    what a steady decoding step runs."""
     return mx.compile(
-        partial(_steady_step, T=T, scale=scale, track=track, head_slots=head_slots, read=read)
+        partial(layer_step, T=T, scale=scale, track=track, head_slots=head_slots, read=read)
     )
+
+
+def plain_step(
+    T: int, scale: float, track: bool, head_slots: tuple[int, int], read: Callable | None
+) -> Callable:
+    """`layer_step` as it is, operation by operation: a step whose shapes do not recur."""
+    return partial(layer_step, T=T, scale=scale, track=track, head_slots=head_slots, read=read)

@@ -344,10 +344,9 @@ class Episodic(Strategy):
 
     # --- choosing what to read ---------------------------------------------------------------------
 
-    def read(self, layer: int, queries: mx.array, scale: float):
-        if queries.shape[2] > 1 and layer in self.heads:
+    def observe(self, layer: int, queries: mx.array, scale: float) -> None:
+        if layer in self.heads:
             self._keep(layer, queries, scale)
-        return super().read(layer, queries, scale)
 
     def _keep(self, layer: int, queries: mx.array, scale: float) -> None:
         """Keep this retrieval layer's last query_tokens queries; they choose at the next step,
