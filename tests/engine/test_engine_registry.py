@@ -1,15 +1,12 @@
 """A mode is one class: registered, it runs end to end (config, engine, compiled steps, state
-files, the chat's help) with no other edit; the engine's imports run in no circle."""
-
-import ast
-from pathlib import Path
+files, the chat's help) with no other edit. (That the engine's imports run in no circle is
+tests/test_import_graph.py's.)"""
 
 import mlx.core as mx
 import numpy as np
 import pytest
 from test_engine_compiled import assert_same, generate
 
-import hebbian
 from hebbian.engine import (
     MODES,
     EngineConfig,
@@ -128,57 +125,3 @@ def test_off_is_the_null_strategy(tiny):
     d = engine.diagnostics()
     assert d["evicted"] > 0 and d["consolidated"] == 0 and d["memory_bytes"] == 0
     assert d["mass"] == 0.0 and engine.strategy.state_dict() == {}
-
-
-# --- imports ------------------------------------------------------------------------------------
-
-SRC = Path(hebbian.__file__).parent
-
-
-def _module(path: Path) -> str:
-    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path, files: set[str]) -> set[str]:
-    """The hebbian modules a file imports when it runs (at its top or inside functions; not
-    under `if TYPE_CHECKING`), without the packages a submodule import passes through."""
-    name, modules = _module(path), set()
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-
-    def walk(node):
-        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
-            return
-        if isinstance(node, ast.Import):
-            modules.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            start = package.rsplit(".", node.level - 1)[0] if node.level else ""
-            target = ".".join(x for x in (start, node.module or "") if x)
-            submodules = {f"{target}.{a.name}" for a in node.names} & files
-            modules.update(submodules or {target})
-        for child in ast.iter_child_nodes(node):
-            walk(child)
-
-    walk(ast.parse(path.read_text()))
-    return {m for m in modules if m in files and m != name}
-
-
-def test_no_import_of_the_engine_runs_in_a_circle():
-    files = {_module(p): p for p in SRC.rglob("*.py")}
-    graph = {m: _imports(p, set(files)) for m, p in files.items()}
-    circles = []
-
-    def visit(m, path):
-        for n in graph[m]:
-            if n in path:
-                circles.append(path[path.index(n) :] + [n])
-            elif n not in done:
-                visit(n, [*path, n])
-        done.add(m)
-
-    done: set[str] = set()
-    for m in sorted(files):
-        if m.startswith("hebbian.engine") and m not in done:
-            visit(m, [m])
-    engine = [c for c in circles if any(m.startswith("hebbian.engine") for m in c)]
-    assert not engine, " -> ".join(engine[0])
