@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from test_prereg import ROOT, example, write_prereg
 
-from hebbian.studies import rundir, tasks
+from hebbian.studies import rundir
 from hebbian.studies.analysis import align
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import load_prereg
 from hebbian.studies.report import write_report
 from hebbian.studies.runner import run_study, run_trial, trial_seed
-from hebbian.studies.tasks import TrialExcluded, register_task
+from hebbian.studies.tasks import TrialExcluded, base, register_task
 from hebbian.studies.tasks.synthetic import SyntheticTask
 from hebbian.studies.trials import TrialLog, read_trials
 
@@ -287,7 +287,7 @@ class ExcludingTask(SyntheticTask):
 @pytest.fixture
 def excluding_task(monkeypatch):
     """ExcludingTask registered for one test only (the registry is process-wide)."""
-    monkeypatch.setattr(tasks, "_REGISTRY", dict(tasks._REGISTRY))
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
     register_task("synthetic_excluding")(ExcludingTask)
 
 

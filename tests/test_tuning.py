@@ -10,11 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 from hebbian.cli import app
-from hebbian.studies import tasks
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import PreregError, load_prereg, sha256
 from hebbian.studies.schema import Field, probability
-from hebbian.studies.tasks import register_task
+from hebbian.studies.tasks import base, register_task
 from hebbian.studies.tasks.synthetic import SyntheticTask
 from hebbian.studies.trials import read_trials
 from hebbian.studies.tuning import Guard, analyse, load_spec, run_tuning, write_tuning_report
@@ -244,7 +243,7 @@ class DegeneratingTask(SyntheticTask):
 @pytest.fixture
 def degenerating(monkeypatch):
     """DegeneratingTask registered for one test only (the registry is process-wide)."""
-    monkeypatch.setattr(tasks, "_REGISTRY", dict(tasks._REGISTRY))
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
     register_task("synthetic_degenerating")(DegeneratingTask)
 
 

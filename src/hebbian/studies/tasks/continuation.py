@@ -15,7 +15,7 @@ from typing import Any
 
 from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.schema import Field, at_least
-from hebbian.studies.tasks import Item, register_task
+from hebbian.studies.tasks.base import Item, register_task
 from hebbian.studies.tasks.perplexity import PerplexityTask
 
 

@@ -36,11 +36,10 @@ import numpy as np
 
 from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.schema import Field, at_least
-from hebbian.studies.tasks import Item, register_task
-from hebbian.studies.tasks.recall import EngineTask
+from hebbian.studies.tasks.base import Item, register_task
+from hebbian.studies.tasks.engine_task import EngineTask
 from hebbian.studies.tasks.recall_items import LEAD_IN, is_recalled, make_fact
 
-TASK_KEYS = ("show_fact", "oracle")
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s)")
 
 
@@ -121,17 +120,14 @@ class NeedleTask(EngineTask):
         "distractors": Field("list", required=False, default=[0], check=number_list(_count)),
         "max_tokens": Field("integer", required=False, default=16, check=at_least(1)),
     }
-    # EngineConfig keys (validated when the engine is built) plus show_fact and oracle
-    config = None
+    config = None  # EngineConfig keys plus TASK_KEYS, checked by check_config
+    TASK_KEYS = ("show_fact", "oracle")
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any]) -> str | None:
         if config.get("oracle") and config.get("mode") != "episodic":
             return "oracle pins the fact's blocks: only with mode episodic"
-        return super().check_config({k: v for k, v in config.items() if k != "oracle"})
-
-    def engine(self, config: Mapping[str, Any]):
-        return super().engine({k: v for k, v in config.items() if k != "oracle"})
+        return super().check_config(config)
 
     @cached_property
     def cells(self) -> list[tuple[int, float, int]]:
@@ -225,6 +221,8 @@ class NeedleTask(EngineTask):
         rendered = self.prompt(d, d["filler"], show_fact)
         prompt = self.encode(rendered)
         answer = d["answer"]
+        if hasattr(engine.strategy, "pinned"):  # an oracle's pins are this trial's alone
+            engine.strategy.pinned = None
         if show_fact:
             first, value, last = self.fact_positions(rendered, d["statement"], answer)
             if config.get("oracle"):

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from hebbian.studies.schema import Field, at_least
-from hebbian.studies.tasks import Item, register_task
-from hebbian.studies.tasks.recall import EngineTask
+from hebbian.studies.tasks.base import Item, register_task
+from hebbian.studies.tasks.engine_task import EngineTask
 
 
 @register_task("perplexity")
@@ -36,7 +36,7 @@ class PerplexityTask(EngineTask):
         "segment_tokens": Field("integer", required=False, default=1024, check=at_least(2)),
         "skip_tokens": Field("integer", required=False, default=256, check=at_least(0)),
     }
-    config = None  # EngineConfig keys
+    config = None  # EngineConfig keys, checked by check_config
 
     @cached_property
     def tokens(self) -> list[int]:

@@ -18,7 +18,6 @@ one chunk; a trial where it is not is refused (a configuration error, not a resu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -27,44 +26,9 @@ import numpy as np
 
 from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.schema import Field, at_least
-from hebbian.studies.tasks import Item, Task, register_task
+from hebbian.studies.tasks.base import Item, register_task
+from hebbian.studies.tasks.engine_task import EngineTask
 from hebbian.studies.tasks.recall_items import LEAD_IN, filler, is_recalled, make_fact
-
-ENGINE_KEYS_EXCLUDED = ("show_fact",)
-
-
-class EngineTask(Task):
-    """Shared by the tasks that run the real model behind a HebbianEngine, one per condition."""
-
-    @classmethod
-    def check_config(cls, config: Mapping[str, Any]) -> str | None:
-        from hebbian.engine import EngineConfig
-
-        try:
-            EngineConfig(**{k: v for k, v in config.items() if k not in ENGINE_KEYS_EXCLUDED})
-        except TypeError as e:
-            return f"not an engine setting: {str(e).split('argument ')[-1]}"
-        except ValueError as e:
-            return str(e)
-        return None
-
-    @cached_property
-    def model(self):
-        from hebbian.models import load
-
-        return load(self.settings["model"])
-
-    def engine(self, config: Mapping[str, Any]):
-        from hebbian.engine import EngineConfig, HebbianEngine
-
-        engines = self.__dict__.setdefault("_engines", {})
-        key = json.dumps(dict(config), sort_keys=True)
-        if key not in engines:
-            knobs = {k: v for k, v in config.items() if k not in ENGINE_KEYS_EXCLUDED}
-            engines[key] = HebbianEngine(*self.model, EngineConfig(**knobs))
-        engine = engines[key]
-        engine.reset()  # trials are independent: empty window, empty memory
-        return engine
 
 
 @register_task("recall")
@@ -84,7 +48,8 @@ class RecallTask(EngineTask):
         "filler_chars": Field("integer", required=False, default=1500, check=at_least(1)),
         "max_tokens": Field("integer", required=False, default=16, check=at_least(1)),
     }
-    config = None  # EngineConfig keys (validated when the engine is built) plus show_fact
+    config = None  # EngineConfig keys plus TASK_KEYS, checked by check_config
+    TASK_KEYS = ("show_fact",)
 
     @cached_property
     def paragraphs(self) -> list[str]:

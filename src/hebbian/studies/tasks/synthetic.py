@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hebbian.studies.schema import Field, at_least, positive, probability
-from hebbian.studies.tasks import Item, Task, register_task
+from hebbian.studies.tasks.base import Item, Task, register_task
 
 
 @register_task("synthetic")
