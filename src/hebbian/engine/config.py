@@ -60,7 +60,7 @@ class EngineConfig:
         off (and with no memory to read), attention runs through the fused kernel.
     prefill_chunk: the most prompt tokens fed to the model at once, which bounds memory.
     hand_over: while decoding, evicted tokens (which leave attention at once) reach the
-        consolidator in batches of this many, keeping consolidation off the per-token path;
+        strategy in batches of this many, keeping consolidation off the per-token path;
         1 hands each over at its step. Heavy hitters (keep_important) compete at every step.
 
     Consolidation of evicted tokens:

@@ -1,11 +1,12 @@
-"""Where a HebbianCache's tokens sit: slot bookkeeping in plain ints, the same in every layer.
+"""Where a HebbianCache's tokens sit: slot bookkeeping in plain ints, kept once for every layer
+(the Timeline's: all layers hold the same tokens in the same slots).
 
 A layer's buffers (token axis) are laid out as
 
     [ sinks (n_sink) | ring (R + hand_over slots) | heavy hitters (keep_important) | chunk tail ]
 
 with R = window - keep_important. In sequence order from `start`, the ring holds the tokens that
-have left the window but not yet been handed to the consolidator ("pending"), the R recent ones,
+have left the window but not yet been handed to the strategy ("pending"), the R recent ones,
 then free slots. A step's first new token takes the next free slot and the others go to the
 tail, so attention reads one prefix of the buffers; the pending and free slots inside it are
 masked out (one mask per forward pass, shared by every layer: all layers hold the same slots).

@@ -2,7 +2,7 @@
 
 The cache needs three of them: rotate a block of un-rotated keys to consecutive positions (its
 sinks and heavy hitters, re-placed just before the recent window at each step), undo the
-rotation of keys each at its own position (evicted keys handed to a consolidator, which wants
+rotation of keys each at its own position (evicted keys handed to a strategy, which wants
 them position-free), and turn a whole block by one common angle (re-basing positions). Only the
 rotation is reproduced: input scalings some RoPE variants fold in (SuScaled/YaRN "mscale") were
 applied once by the model, stay in the stored keys, and must not be applied twice.
