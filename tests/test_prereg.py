@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hebbian.studies import power
+from hebbian.studies import plan, power
 from hebbian.studies.prereg import PreregError, load_prereg, parse_prereg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,7 +288,7 @@ def test_a_fixed_n_reports_its_power_and_warns_when_it_is_short():
     data["sample_size"]["n"] = 60
     p = parse_prereg(data)
     assert p.planned_n == 60 and p.fixed_n == 60
-    got = p.power_at(p.hypotheses[0], 60)
+    got = plan.power_of(p, p.hypotheses[0], 60)
     assert got.power == pytest.approx(
         power.achieved_power("mcnemar", None, 60, 0.025, p10=0.315, p01=0.165)
     )
@@ -306,7 +306,7 @@ def test_one_sided_less_signs_the_sesoi():
     h["direction"], h["compare"] = "less", list(reversed(h["compare"]))
     p = parse_prereg(data)
     assert (
-        p.power_at(p.hypotheses[2], 90).n_needed
+        plan.power_of(p, p.hypotheses[2], 90).n_needed
         == power.n_for("paired_t", -0.3, 0.025, 0.8, "less")
         == 90
     )

@@ -10,17 +10,20 @@ Power is planned at the Bonferroni level alpha / m for a correction family
 of m hypotheses: exact for Bonferroni and a conservative plan for Holm and
 Benjamini-Hochberg, which reject at least as often. The planned n is the
 largest n any primary hypothesis needs, or the fixed ``sample_size.n``.
+
+Planning reads a hypothesis and a study through the fields it needs (``Hypothesis`` and
+``Study`` below, which ``prereg``'s records have), so that the pre-registration's parser can
+plan while it validates and this module imports nothing of it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hebbian.studies import power
-
-if TYPE_CHECKING:
-    from hebbian.studies.prereg import Hypothesis
 
 SESOI_KEYS = {
     "paired_t": ("effect",),
@@ -29,6 +32,36 @@ SESOI_KEYS = {
     "fisher": ("effect", "p1", "p2"),
     "mcnemar": ("effect", "discordant", "p10", "p01"),
 }
+
+
+class Hypothesis(Protocol):
+    """What planning reads of a hypothesis (``prereg.Hypothesis`` has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def test(self) -> str: ...
+    @property
+    def alpha(self) -> float: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def sesoi(self) -> Mapping[str, float]: ...
+    @property
+    def primary(self) -> bool: ...
+    @property
+    def alternative(self) -> str: ...
+
+
+class Study(Protocol):
+    """What planning reads of a study (``prereg.Prereg`` has it)."""
+
+    @property
+    def hypotheses(self) -> Sequence[Hypothesis]: ...
+    @property
+    def target_power(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -103,3 +136,46 @@ def power_at(h: Hypothesis, family_size: int, n: int, target_power: float) -> Hy
         _power_at(h, family_size, n),
         _mde_at(h, family_size, n, target_power),
     )
+
+
+def family_count(hypotheses: Sequence[Hypothesis], h: Hypothesis) -> int:
+    """How many of ``hypotheses`` share ``h``'s correction family."""
+    return sum(other.family == h.family for other in hypotheses)
+
+
+def power_of(study: Study, h: Hypothesis, n: int) -> HypothesisPower:
+    """``power_at`` for a hypothesis of ``study``: planned within its family, at the study's target."""
+    return power_at(h, family_count(study.hypotheses, h), n, study.target_power)
+
+
+def planned_n(
+    hypotheses: Sequence[Hypothesis], target_power: float, fixed_n: int | None, errors: list[str]
+) -> int:
+    """The fixed n, or the largest n a primary hypothesis needs; a SESOI power rejects becomes an error
+    line (``hypotheses[i].sesoi: ...``) appended to ``errors``."""
+    sizes = Counter(h.family for h in hypotheses)
+    needed = []
+    for i, h in enumerate(hypotheses):
+        if not h.sesoi:
+            continue
+        try:
+            n = n_needed(h, sizes[h.family], target_power)
+        except ValueError as e:
+            errors.append(f"hypotheses[{i}].sesoi: {e}")
+            continue
+        if h.primary:
+            needed.append(n)
+    return fixed_n if fixed_n is not None else max(needed, default=0)
+
+
+def shortfalls(study: Study, n: int) -> list[str]:
+    """A warning line for each primary hypothesis whose power at ``n`` items falls short of the target."""
+    out = []
+    for h in study.hypotheses:
+        got = power_of(study, h, n)
+        if h.primary and got.power is not None and got.power < study.target_power:
+            out.append(
+                f"sample_size.n: {n} items give {h.id} power {got.power:.2f} at its SESOI, "
+                f"below the target {study.target_power:.2f}"
+            )
+    return out

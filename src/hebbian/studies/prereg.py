@@ -14,6 +14,13 @@ exploratory analyses. ``prereg/synthetic.yaml`` is a complete example.
 problem as one line naming the field path and, where there is a closed set,
 the allowed values. A missing control or validity criterion is a warning
 (``Prereg.warnings``), not an error.
+
+``Prereg`` and the records it holds are plain frozen dataclasses of the
+parsed fields, with look-ups by name; the functions beside them parse and
+validate. The sample size is planned by ``plan`` (which reads the records
+through the fields it needs and imports nothing of this module): the parser
+asks it for n and for the power warnings while it validates, so a SESOI the
+power calculation rejects is one more error line.
 """
 
 from __future__ import annotations
@@ -25,12 +32,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hebbian.stats import CORRECTIONS
 from hebbian.studies import plan
 from hebbian.studies.errors import StudyError
-from hebbian.studies.schema import Field, at_least, join, open_unit, probability, read, text_list
+from hebbian.studies.schema import (
+    Field,
+    at_least,
+    join,
+    load_yaml,
+    open_unit,
+    probability,
+    read,
+    read_bytes,
+    text_list,
+)
 from hebbian.studies.tasks import METRIC_TYPES, Task, get_task, task_names
 
 ROLES = ("positive_control", "negative_control", "baseline", "treatment")
@@ -105,7 +120,11 @@ class Validity:
 
 @dataclass(frozen=True)
 class Prereg:
-    """A validated pre-registration; ``planned_n`` is the number of items every condition runs on."""
+    """A validated pre-registration; ``planned_n`` is the number of items every condition runs on.
+
+    ``sha256``, ``source`` and ``raw`` name the file it was read from (empty for parsed data).
+    Power at a given n: ``plan.power_of(prereg, hypothesis, n)``.
+    """
 
     id: str
     title: str
@@ -142,10 +161,8 @@ class Prereg:
     def family(self, name: str) -> tuple[Hypothesis, ...]:
         return tuple(h for h in self.hypotheses if h.family == name)
 
-    def power_at(self, h: Hypothesis, n: int) -> plan.HypothesisPower:
-        return plan.power_at(h, len(self.family(h.family)), n, self.target_power)
-
     def make_task(self) -> Task:
+        """The task built from the study's parameters and item seed."""
         return get_task(self.task)(self.task_params, self.item_seed)
 
 
@@ -443,25 +460,6 @@ def _validity(
     return Validity(spec["outcome"], spec["positive_min"], spec["negative_max"], spec["min_gap"])
 
 
-def _planned_n(
-    hypotheses: list[Hypothesis], target_power: float, fixed_n: int | None, errors: list[str]
-) -> int:
-    """The fixed n, or the largest n a primary hypothesis needs; SESOIs power rejects become errors."""
-    sizes = Counter(h.family for h in hypotheses)
-    needed = []
-    for i, h in enumerate(hypotheses):
-        if not h.sesoi:
-            continue
-        try:
-            n = plan.n_needed(h, sizes[h.family], target_power)
-        except ValueError as e:
-            errors.append(f"hypotheses[{i}].sesoi: {e}")
-            continue
-        if h.primary:
-            needed.append(n)
-    return fixed_n if fixed_n is not None else max(needed, default=0)
-
-
 def _warnings(prereg: Prereg) -> tuple[str, ...]:
     out = []
     if prereg.role("positive_control") is None:
@@ -478,14 +476,7 @@ def _warnings(prereg: Prereg) -> tuple[str, ...]:
         out.append(
             "validity: not given; the report cannot check the task is valid before reporting a null"
         )
-    for h in prereg.hypotheses:
-        got = prereg.power_at(h, prereg.planned_n)
-        if h.primary and got.power is not None and got.power < prereg.target_power:
-            out.append(
-                f"sample_size.n: {prereg.planned_n} items give {h.id} power {got.power:.2f} at its SESOI, "
-                f"below the target {prereg.target_power:.2f}"
-            )
-    return tuple(out)
+    return (*out, *plan.shortfalls(prereg, prereg.planned_n))
 
 
 def parse_prereg(data: Any) -> Prereg:
@@ -507,7 +498,7 @@ def parse_prereg(data: Any) -> Prereg:
     seeds = read(top["seeds"], SEEDS, "seeds", errors) if "seeds" in top else None
     n = 0
     if size and "power" in size:
-        n = _planned_n(hypotheses, size["power"], size.get("n"), errors)
+        n = plan.planned_n(hypotheses, size["power"], size.get("n"), errors)
     if errors:
         raise PreregError(errors)
     prereg = Prereg(
@@ -535,21 +526,6 @@ def parse_prereg(data: Any) -> Prereg:
 # ------------------------------------------------------------------ loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses a key given twice in one mapping instead of keeping the last."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -557,12 +533,9 @@ def sha256(data: bytes) -> str:
 def parse_prereg_bytes(data: bytes, source: str) -> Prereg:
     """Parse and validate a pre-registration's bytes; ``source`` names it in messages."""
     try:
-        parsed = yaml.load(data, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise PreregError(f"{source}: not valid YAML: {problem}{where}") from None
+        parsed = load_yaml(data, source)
+    except StudyError as e:
+        raise PreregError(e.lines) from None
     return replace(parse_prereg(parsed), sha256=sha256(data), source=source, raw=data)
 
 
@@ -570,7 +543,7 @@ def load_prereg(path: str | Path) -> Prereg:
     """Read, validate and hash a pre-registration file; raise PreregError on any problem."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise PreregError(f"{path}: cannot read it ({e.strerror or e})") from None
+        data = read_bytes(path)
+    except StudyError as e:
+        raise PreregError(e.lines) from None
     return parse_prereg_bytes(data, path.name)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hebbian.stats import EffectSize, TestResult
-from hebbian.studies import analysis, plots, power, rundir
+from hebbian.studies import analysis, plan, plots, power, rundir
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Hypothesis, Prereg, parse_prereg_bytes
 from hebbian.studies.tasks import get_task
@@ -113,7 +113,7 @@ class _Run:
     def underpowered(self) -> list[str]:
         out = []
         for h in self.prereg.hypotheses:
-            got = self.prereg.power_at(h, self.outcomes.n)
+            got = plan.power_of(self.prereg, h, self.outcomes.n)
             if h.primary and (got.power is None or got.power < self.prereg.target_power):
                 out.append(f"{h.id} has power {_num(got.power, 2)} at n = {self.outcomes.n}")
         return out
@@ -228,7 +228,7 @@ def _sample_size(run: _Run) -> list[str]:
     ]
     rows = []
     for h in p.hypotheses:
-        planned, got = p.power_at(h, m["planned_n"]), p.power_at(h, o.n)
+        planned, got = plan.power_of(p, h, m["planned_n"]), plan.power_of(p, h, o.n)
         rows.append(
             (
                 h.id,

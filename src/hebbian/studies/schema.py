@@ -3,8 +3,9 @@
 A block of a file is described by a ``{key: Field}`` mapping; ``read`` checks a
 value against it and appends ``"path.to.key: what is wrong"`` lines to an
 error list instead of stopping at the first problem, so a user sees all of a
-file's errors at once. The pre-registration (``prereg``) and each task's
-parameters and condition configs (``tasks``) are described this way.
+file's errors at once. The pre-registration (``prereg``), a tuning file (``tuning``) and each task's
+parameters and condition configs (``tasks``) are described this way, and read
+from YAML by ``load_yaml``, which refuses a key given twice.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+from hebbian.studies.errors import StudyError
 
 KINDS = {
     "text": "text",
@@ -162,3 +168,41 @@ def text_list(v: list) -> str | None:
         if not bad
         else f"item {bad[0]} is {describe_value(v[bad[0]])}; every item must be text"
     )
+
+
+# ------------------------------------------------------------------ YAML
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping instead of keeping the last."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of the file ``path``; StudyError, in one line, when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise StudyError(f"{path}: cannot read it ({e.strerror or e})") from None
+
+
+def load_yaml(data: bytes, source: str) -> Any:
+    """The YAML document ``data`` parsed safely; StudyError, in one line naming ``source`` and where
+    the problem is, when it is not valid YAML or gives a key twice in one mapping."""
+    try:
+        return yaml.load(data, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise StudyError(f"{source}: not valid YAML: {problem}{where}") from None
