@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from hebbian.cli import app
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import PreregError, load_prereg, sha256
+from hebbian.studies.runner import run_study
 from hebbian.studies.schema import Field, probability
-from hebbian.studies.tasks import base, register_task
+from hebbian.studies.tasks import TrialExcluded, base, register_task
 from hebbian.studies.tasks.synthetic import SyntheticTask
 from hebbian.studies.trials import read_trials
 from hebbian.studies.tuning import Guard, analyse, load_spec, run_tuning, write_tuning_report
@@ -396,3 +397,82 @@ def test_a_bad_guard_names_its_field(tmp_path, degenerating, guard, message):
     with pytest.raises(StudyError) as e:
         load_spec(write_guarded(tmp_path, guard=guard))
     assert message in e.value.lines, e.value.lines
+
+
+# ------------------------------------------------------------------ the study's runner, for tuning too
+
+
+class ExcludingTask(SyntheticTask):
+    """The synthetic task, dropping every fifth item under an exclusion rule."""
+
+    def run_trial(self, item, config, seed):
+        if item.index % 5 == 0:
+            raise TrialExcluded("the filler ran out")
+        return super().run_trial(item, config, seed)
+
+
+def test_items_the_task_excludes_are_logged_and_leave_every_comparison(tmp_path, monkeypatch):
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    register_task("synthetic_excluding")(ExcludingTask)
+    text = (
+        (PREREG / "synthetic.yaml")
+        .read_text()
+        .replace("name: synthetic", "name: synthetic_excluding")
+    )
+    (tmp_path / "synthetic.yaml").write_text(text)
+    path = tmp_path / "tuning.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "items": 10}))
+    run = run_tuning(path, out=tmp_path / "run")
+    records, _ = read_trials(run / "trials.jsonl")
+    assert sum("excluded" in r for r in records) == 2 * 6  # items 0 and 5, under every point
+    results, _ = analyse(load_spec(path), records)
+    assert {r.n for r in results} == {8}
+    text = write_tuning_report(load_spec(path), run, tmp_path / "r.md").read_text()
+    assert (
+        "8 of 10 planned items finished under every point" in text
+        and "The task excluded 2 items under its exclusion rule (the filler ran out); they leave "
+        "every comparison."
+        in text
+    )
+
+
+def test_a_tuning_file_is_read_as_a_prereg_is(tmp_path):
+    path = write_spec(tmp_path)
+    path.write_text(path.read_text() + "items: 12\n")
+    with pytest.raises(StudyError) as e:
+        load_spec(path)
+    [line] = e.value.lines
+    assert line.startswith(f"{path}: not valid YAML: key 'items' is given twice (line ")
+    with pytest.raises(StudyError, match="missing.yaml: cannot read it"):
+        load_spec(tmp_path / "missing.yaml")
+
+
+def test_a_tuning_run_keeps_to_its_own_run_directory(tmp_path):
+    path = write_spec(tmp_path, items=4)
+    run = run_tuning(path, out=tmp_path / "run")
+    meta = json.loads((run / "run.json").read_text())
+    assert set(meta) == {"id", "sessions"} and meta["id"] == "synthetic-tuning"
+    assert (run / "tuning.yaml").read_bytes() == path.read_bytes()
+    other = tmp_path / "another.yaml"
+    other.write_text(yaml.safe_dump({**SPEC, "items": 4, "id": "another-tuning"}))
+    with pytest.raises(
+        StudyError, match="holds tuning 'synthetic-tuning', not tuning 'another-tuning'"
+    ):
+        run_tuning(other, out=run)
+    study = tmp_path / "study"
+    run_study(tmp_path / "synthetic.yaml", out=study, limit=2)
+    before = {p.name: p.read_bytes() for p in study.iterdir() if p.is_file()}
+    with pytest.raises(
+        StudyError, match="holds study 'synthetic-demo', not tuning 'synthetic-tuning'"
+    ):
+        run_tuning(path, out=study)
+    with pytest.raises(
+        StudyError, match="holds tuning 'synthetic-tuning', not study 'synthetic-demo'"
+    ):
+        run_study(tmp_path / "synthetic.yaml", out=run, limit=2)
+    assert {p.name: p.read_bytes() for p in study.iterdir() if p.is_file()} == before
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(StudyError, match="is not a study run directory"):
+        run_tuning(path, out=stranger)

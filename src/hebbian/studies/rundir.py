@@ -145,20 +145,26 @@ def check_new(path: Path, request: Request) -> None:
         )
 
 
+def check_unused(path: Path, own: set[str]) -> None:
+    """Refuse a directory without a run record that holds files besides ``own`` (the plan a run
+    freezes before its record), temporary files and locks: it is not a run directory."""
+    strangers = {
+        p.name
+        for p in path.iterdir()
+        if not p.name.endswith(".tmp") and not (p.name.startswith(".") and p.name.endswith(".lock"))
+    }
+    if strangers - own:
+        raise StudyError(f"{path}: exists and is not a study run directory; choose another --out")
+
+
 def _check_identity(path: Path, meta: dict | None, prereg: Prereg, request: Request) -> None:
     if meta is None:
-        strangers = {
-            p.name
-            for p in path.iterdir()
-            if not p.name.endswith(".tmp")
-            and not (p.name.startswith(".") and p.name.endswith(".lock"))
-        }
-        strangers -= {FROZEN, HASH}
-        if strangers:
-            raise StudyError(
-                f"{path}: exists and is not a study run directory; choose another --out"
-            )
+        check_unused(path, {FROZEN, HASH})
         return
+    if "prereg_id" not in meta:  # a tuning run's record: hebbian tune
+        raise StudyError(
+            f"{path}: holds tuning {meta.get('id')!r}, not study {prereg.id!r}; choose another --out"
+        )
     if meta["prereg_id"] != prereg.id:
         raise StudyError(
             f"{path}: holds study {meta['prereg_id']!r}, not {prereg.id!r}; choose another --out"

@@ -1,14 +1,15 @@
-"""Running a pre-registered study: every condition on every item, one durable log line per trial.
+"""Running a study: every condition on every item, one durable log line per trial.
 
-``run_study`` validates the pre-registration, works out n, prepares the run
-directory (``rundir``), then runs the trials not yet in the log, in item
-order and, within an item, in the pre-registration's condition order, with
-a progress bar. A rerun of the same pre-registration (or ``--resume``)
-continues where the last one stopped, even after kill -9: trials already
-logged are skipped, a torn last line is dropped and its trial run again.
-Each (item, condition) has its own seed, derived from the pre-registered
-trial seed, so a trial run twice gives the same record. ``hebbian study``
-then writes the report (``report``).
+``run`` runs a ``Design`` (a task, its conditions by name with their configs, how many items,
+the trial seed) in a run directory: the trials not yet in the log, in item order and, within an
+item, in the conditions' order, with a progress bar. A rerun (or ``--resume``) continues where
+the last one stopped, even after kill -9: trials already logged are skipped, a torn last line is
+dropped and its trial run again. Each (item, condition) has its own seed, derived from the trial
+seed, so a trial run twice gives the same record; a trial the task drops under an exclusion rule
+(``TrialExcluded``) is logged with its reason. Both commands run here: ``run_study`` for
+``hebbian study`` (the pre-registration's conditions; the run directory prepared by ``rundir``,
+then ``hebbian study`` writes the report, ``report``) and ``tuning.run_tuning`` for
+``hebbian tune`` (the grid points are its conditions).
 
 Given a ``shards.Shard``, the process runs only that share of the items,
 into the share's own log, and resumes it alone; the run is prepared under
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,25 +72,40 @@ def checked_outcome(task: Task, outcome: Mapping[str, Any]) -> dict[str, bool | 
     return checked
 
 
-def run_trial(prereg: Prereg, task: Task, item: Item, condition: str) -> dict[str, Any]:
-    """Run one trial and return its log record."""
-    seed = trial_seed(prereg.trial_seed, item.id, condition)
+def trial(
+    task: Task, item: Item, condition: str, config: Mapping[str, Any], base_seed: int
+) -> dict:
+    """Run one trial of ``item`` under ``condition`` (whose config is ``config``) and return its log
+    record: the outcome, or the reason a pre-registered exclusion rule dropped the item."""
+    seed = trial_seed(base_seed, item.id, condition)
     record = {"item": item.id, "index": item.index, "condition": condition, "seed": seed}
     try:
-        outcome = task.run_trial(item, prereg.condition(condition).config, seed)
+        outcome = task.run_trial(item, config, seed)
     except TrialExcluded as e:
         return {**record, "excluded": str(e) or "excluded by the task"}
     return {**record, "outcome": checked_outcome(task, outcome)}
 
 
+def run_trial(prereg: Prereg, task: Task, item: Item, condition: str) -> dict[str, Any]:
+    """Run one trial of a study and return its log record."""
+    return trial(task, item, condition, prereg.condition(condition).config, prereg.trial_seed)
+
+
+def _pending(
+    conditions: Iterable[str], items: Iterable[Item], done: set[tuple[str, str]]
+) -> Iterator[tuple[Item, str]]:
+    conditions = list(conditions)
+    for item in items:
+        for condition in conditions:
+            if (item.id, condition) not in done:
+                yield item, condition
+
+
 def pending(
     prereg: Prereg, items: Iterable[Item], done: set[tuple[str, str]]
 ) -> Iterator[tuple[Item, str]]:
-    """The (item, condition) trials not yet in ``done``, in run order."""
-    for item in items:
-        for condition in prereg.conditions:
-            if (item.id, condition.name) not in done:
-                yield item, condition.name
+    """The (item, condition) trials of a study not yet in ``done``, in run order."""
+    return _pending((c.name for c in prereg.conditions), items, done)
 
 
 def progress_bar(console: Console) -> Progress:
@@ -102,6 +119,64 @@ def progress_bar(console: Console) -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
+
+
+@dataclass(frozen=True)
+class Design:
+    """What a run runs: every condition on each of the task's first ``n`` items, in item order and,
+    within an item, in the conditions' order; each trial seeded from ``seed``. ``plan`` names the file
+    the design comes from, as a split run's shares call it ("prereg", "tuning file"), and ``sha256``
+    is that file's hash."""
+
+    label: str
+    task: Task
+    conditions: Mapping[str, Mapping[str, Any]]  # name -> config, in run order
+    n: int
+    seed: int
+    plan: str
+    sha256: str
+
+
+# Checks that the run directory may take the run and records it: called under the run's lock with
+# the number of ways the run is split (None: not split), it freezes the plan, writes run.json and,
+# for a run that is not split, adds this session to it (a share records its own: ``shards``).
+Prepare = Callable[[int | None], object]
+
+
+def run(
+    design: Design,
+    path: Path,
+    prepare: Prepare,
+    shard: shards.Shard | None = None,
+    console: Console | None = None,
+) -> Path:
+    """Run (or continue) ``design`` in the run directory ``path``, or only ``shard``'s share of its
+    items, into that share's own log; return ``path``. The study and the tuning runs both run here."""
+    console = console or Console(stderr=True, soft_wrap=True)
+    if shard is None:
+        with rundir.locked(path):
+            prepare(None)
+            items = design.task.items(design.n)
+            _run(design, items, path / rundir.TRIALS, design.label, console)
+        return path
+    with rundir.locked(
+        path, shard.lock, holder=f"another process is running share {shard} of this run"
+    ):
+        with rundir.locked(path, wait=shards.LOCK_WAIT_S):
+            prepare(shard.n)
+        log = path / shard.log
+        shards.record_session(
+            path,
+            shard,
+            {
+                **rundir.session(len(read_trials(log)[0])),
+                "sha256": design.sha256,
+                "n": design.n,
+            },
+        )
+        items = [item for item in design.task.items(design.n) if shard.owns(item.index)]
+        _run(design, items, log, f"{design.label} share {shard}", console)
+    return path
 
 
 def run_study(
@@ -137,43 +212,27 @@ def run_study(
     )
     path = Path(out) if out is not None else rundir.default_dir(prereg.id, smoke)
     rundir.check_new(path, request)
-    task = prereg.make_task()
-    label = f"{prereg.id}{' (smoke)' if smoke else ''}"
-    if shard is None:
-        with rundir.locked(path):
-            rundir.prepare(path, prereg, request)
-            _run(prereg, task, task.items(request.target_n), path / rundir.TRIALS, label, console)
-        return path
-    with rundir.locked(
-        path, shard.lock, holder=f"another process is running share {shard} of this run"
-    ):
-        with rundir.locked(path, wait=shards.LOCK_WAIT_S):
-            rundir.prepare(path, prereg, request)
-        log = path / shard.log
-        shards.record_session(
-            path,
-            shard,
-            {
-                **rundir.session(len(read_trials(log)[0])),
-                "sha256": prereg.sha256,
-                "n": request.target_n,
-            },
-        )
-        items = [item for item in task.items(request.target_n) if shard.owns(item.index)]
-        _run(prereg, task, items, log, f"{label} share {shard}", console)
-    return path
+    design = Design(
+        f"{prereg.id}{' (smoke)' if smoke else ''}",
+        prereg.make_task(),
+        {c.name: c.config for c in prereg.conditions},
+        request.target_n,
+        prereg.trial_seed,
+        "prereg",
+        prereg.sha256,
+    )
+    return run(design, path, lambda _: rundir.prepare(path, prereg, request), shard, console)
 
 
-def _run(
-    prereg: Prereg, task: Task, items: list[Item], log_path: Path, label: str, console: Console
-) -> None:
+def _run(design: Design, items: list[Item], log_path: Path, label: str, console: Console) -> None:
     """Run every condition on ``items`` that ``log_path`` does not record yet, appending each trial to it."""
     log, records = TrialLog.open_for_append(log_path)
     with log:
-        todo = list(pending(prereg, items, {(r["item"], r["condition"]) for r in records}))
-        total = len(items) * len(prereg.conditions)
+        done = {(r["item"], r["condition"]) for r in records}
+        todo = list(_pending(design.conditions, items, done))
+        total = len(items) * len(design.conditions)
         console.print(
-            f"{label}: {len(items)} items x {len(prereg.conditions)} conditions; "
+            f"{label}: {len(items)} items x {len(design.conditions)} conditions; "
             f"{total - len(todo)} of {total} trials already recorded in {log_path.parent}",
             highlight=False,
             markup=False,
@@ -181,5 +240,6 @@ def _run(
         with progress_bar(console) as bar:
             progress = bar.add_task(label, total=total, completed=total - len(todo))
             for item, condition in todo:
-                log.append(run_trial(prereg, task, item, condition))
+                config = design.conditions[condition]
+                log.append(trial(design.task, item, condition, config, design.seed))
                 bar.advance(progress)

@@ -20,11 +20,16 @@ otherwise: "a pick that degenerates more than the window is not a pick". There i
 turn it off; ``margin: 1`` never excludes anything, and the report prints it. A condition whose
 every point is excluded has no pick.
 
-The run is resumable exactly as a study's is: one fsynced JSON line per trial in
-``runs/<id>/trials.jsonl``; a rerun skips what is logged. It splits among processes as a study
-does (``shards``: under ``mlx.launch``, or ``--shard K/N``), the grid points taking the place of
-the conditions and the tuning file that of the pre-registration; the last share to finish
-gathers the shares and writes the report (rerunning any finished share does it again).
+The trials run through the study's runner (``runner.run``), the grid points taking the place of
+the conditions and the tuning file that of the pre-registration: one fsynced JSON line per trial
+in ``runs/<id>/trials.jsonl``, a rerun skipping what is logged; an item the task drops under an
+exclusion rule is logged as excluded and leaves every point's comparison, as in a study. It
+splits among processes as a study does (``shards``: under ``mlx.launch``, or ``--shard K/N``);
+the last share to finish gathers the shares and writes the report (rerunning any finished share
+does it again). The run directory holds the tuning file as last run (``tuning.yaml``), the trial
+log and ``run.json`` (the tuning id, the split, the sessions), rewritten atomically; it is
+refused for another tuning run or a study's. What is specific to tuning is here: the tuning file,
+its grid, the guard, the pick and the report.
 """
 
 from __future__ import annotations
@@ -37,17 +42,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from rich.console import Console
 
 from hebbian import provenance, stats
-from hebbian.studies import rundir, shards
+from hebbian.studies import rundir, runner, shards
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Prereg, PreregError, load_prereg, sha256
-from hebbian.studies.runner import checked_outcome, progress_bar, trial_seed
-from hebbian.studies.schema import Field, at_least, probability, read
-from hebbian.studies.tasks import Item, Task
-from hebbian.studies.trials import TrialLog, read_trials
+from hebbian.studies.schema import Field, at_least, load_yaml, probability, read, read_bytes
+from hebbian.studies.tasks import Task, get_task
+from hebbian.studies.trials import read_trials
 
 SPEC = "tuning.yaml"  # the tuning file as last run, in the run directory
 
@@ -119,20 +122,16 @@ class TuningSpec:
                 out.append(Point(condition, chosen, {**base, **chosen}))
         return out
 
-    def make_task(self):
-        from hebbian.studies.tasks import get_task
-
+    def make_task(self) -> Task:
+        """The study's task on the tuning split: its own item seed, the split's task parameters."""
         return get_task(self.study.task)({**self.study.task_params, **self.task}, self.seed)
 
 
 def load_spec(path: str | Path) -> TuningSpec:
     """Read and check a tuning file; StudyError lists every problem, one line each."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-        data = yaml.safe_load(raw)
-    except (OSError, yaml.YAMLError) as e:
-        raise StudyError(f"{path}: cannot read it as YAML ({e})") from None
+    raw = read_bytes(path)
+    data = load_yaml(raw, str(path))
     errors: list[str] = []
     spec = read(data, FIELDS, "", errors)
     if spec is None or errors:
@@ -208,12 +207,10 @@ def run_tuning(
     console: Console | None = None,
     shard: shards.Shard | None = None,
 ) -> Path:
-    """Run (or continue) every grid point on every tuning item, or on ``shard``'s items; return the run
-    directory."""
-    console = console or Console(stderr=True, soft_wrap=True)
+    """Run (or continue) every grid point on every tuning item, or on ``shard``'s items, through the
+    study's runner (``runner.run``: the grid points are the conditions); return the run directory."""
     spec = load_spec(spec_path)
     path = Path(out) if out is not None else rundir.default_dir(spec.id, smoke=False)
-    path.mkdir(parents=True, exist_ok=True)
     task, points = spec.make_task(), spec.points()
     problems: list[str] = []
     for p in points:  # a bad knob fails here, before any trial
@@ -223,89 +220,37 @@ def run_tuning(
         problems += [f"grid point {p.name!r}: {problem}"] if problem else []
     if problems:
         raise StudyError(problems)
-    items = task.items(spec.items)
-    if shard is None:
-        with rundir.locked(path):
-            meta = _prepare(path, spec, None)
-            session = rundir.session(len(read_trials(path / rundir.TRIALS)[0]))
-            rundir.write_atomic(
-                path / rundir.META,
-                json.dumps({**meta, "sessions": [*meta["sessions"], session]}, indent=2).encode(),
-            )
-            _run(spec, task, points, items, path / rundir.TRIALS, spec.id, console)
-        return path
-    with rundir.locked(
-        path, shard.lock, holder=f"another process is running share {shard} of this run"
-    ):
-        with rundir.locked(path, wait=shards.LOCK_WAIT_S):
-            _prepare(path, spec, shard.n)
-        log = path / shard.log
-        shards.record_session(
-            path,
-            shard,
-            {
-                **rundir.session(len(read_trials(log)[0])),
-                "sha256": sha256(spec.raw),
-                "n": spec.items,
-            },
-        )
-        _run(
-            spec,
-            task,
-            points,
-            [i for i in items if shard.owns(i.index)],
-            log,
-            f"{spec.id} share {shard}",
-            console,
-        )
-    return path
+    design = runner.Design(
+        spec.id,
+        task,
+        {p.name: p.config for p in points},  # a point's name is its "condition" in the log
+        spec.items,
+        spec.seed,
+        "tuning file",
+        sha256(spec.raw),
+    )
+    return runner.run(design, path, lambda split: _prepare(path, spec, split), shard, console)
 
 
-def _prepare(path: Path, spec: TuningSpec, split: int | None) -> dict[str, Any]:
-    """Check the run's split, keep the tuning file as run and, for a new split run, write its record; return
-    the record (call under the run's lock)."""
-    meta = rundir.read_meta(path) or {
-        "id": spec.id,
-        **({"shards": split} if split else {}),
-        "sessions": [],
-    }
+def _prepare(path: Path, spec: TuningSpec, split: int | None) -> None:
+    """Check the run directory may take this tuning run and its split, keep the tuning file as run, and
+    write the run's record: for a run that is not split, with this session added (call under the run's
+    lock)."""
+    meta = rundir.read_meta(path)
+    if meta is None:
+        rundir.check_unused(path, {SPEC})
+    elif meta.get("id") != spec.id:
+        held = (
+            f"study {meta['prereg_id']!r}" if "prereg_id" in meta else f"tuning {meta.get('id')!r}"
+        )
+        raise StudyError(f"{path}: holds {held}, not tuning {spec.id!r}; choose another --out")
+    meta = meta or {"id": spec.id, **({"shards": split} if split else {}), "sessions": []}
     rundir.check_split(path, meta, split)
     rundir.write_if_changed(path / SPEC, spec.raw)
-    if split:
-        rundir.write_if_changed(path / rundir.META, json.dumps(meta, indent=2).encode())
-    return meta
-
-
-def _run(
-    spec: TuningSpec,
-    task: Task,
-    points: list[Point],
-    items: list[Item],
-    log_path: Path,
-    label: str,
-    console: Console,
-) -> None:
-    """Run every point on ``items`` that ``log_path`` does not record yet, appending each trial to it."""
-    log, records = TrialLog.open_for_append(log_path)
-    # a point's name is its "condition" in the log
-    done = {(r["item"], r["condition"]) for r in records}
-    todo = [(item, p) for item in items for p in points if (item.id, p.name) not in done]
-    total = len(items) * len(points)
-    with log, progress_bar(console) as bar:
-        progress = bar.add_task(label, total=total, completed=total - len(todo))
-        for item, point in todo:
-            seed = trial_seed(spec.seed, item.id, point.name)
-            outcome = checked_outcome(task, task.run_trial(item, point.config, seed))
-            log.append(
-                {
-                    "item": item.id,
-                    "index": item.index,
-                    "condition": point.name,
-                    "seed": seed,
-                    "outcome": outcome,
-                }
-            )
-            bar.advance(progress)
+    if not split:
+        session = rundir.session(len(read_trials(path / rundir.TRIALS)[0]))
+        meta = {**meta, "sessions": [*meta["sessions"], session]}
+    rundir.write_if_changed(path / rundir.META, json.dumps(meta, indent=2).encode())
 
 
 def report_shares(spec: TuningSpec, run_dir: Path, out: str | Path | None = None) -> Path | None:
@@ -339,8 +284,15 @@ def analyse(
     """Each point's result on the items every point has finished, and each condition's pick (None when
     the guard excluded every point of it)."""
     points = spec.points()
-    by = {(r["item"], r["condition"]): r["outcome"] for r in records}
-    items = sorted({r["item"] for r in records if all((r["item"], p.name) in by for p in points)})
+    by = {(r["item"], r["condition"]): r["outcome"] for r in records if "outcome" in r}
+    dropped = excluded_items(records)
+    items = sorted(
+        {
+            r["item"]
+            for r in records
+            if r["item"] not in dropped and all((r["item"], p.name) in by for p in points)
+        }
+    )
     if not items:
         raise StudyError("no tuning item has finished under every grid point yet")
     guard = spec.guard
@@ -380,6 +332,16 @@ def analyse(
             max(candidates, key=lambda r: sign * r.mean).point if candidates else None
         )
     return results, picks
+
+
+def excluded_items(records: list[dict]) -> dict[str, str]:
+    """The items the task dropped under an exclusion rule (under any point), with the first reason given:
+    as in a study, such an item leaves every comparison."""
+    out: dict[str, str] = {}
+    for r in records:
+        if "excluded" in r:
+            out.setdefault(r["item"], r["excluded"])
+    return out
 
 
 def _excluded(spec: TuningSpec, bad: Mapping[str, int], point: Point, n: int) -> str | None:
@@ -427,7 +389,8 @@ def write_tuning_report(
             if spec.guard is None
             else " among the points the guard keeps. " + _guard_sentence(spec)
         )
-        + " These items never enter the confirmatory run.",
+        + " These items never enter the confirmatory run."
+        + _exclusion_sentence(excluded_items(records)),
         "",
     ]
     guarded = spec.guard is not None
@@ -488,6 +451,17 @@ def write_tuning_report(
     lines += ["", provenance.markdown(), ""]
     out.write_text("\n".join(lines))
     return out
+
+
+def _exclusion_sentence(dropped: Mapping[str, str]) -> str:
+    """The report's statement of the items the task excluded (nothing when it excluded none)."""
+    if not dropped:
+        return ""
+    reasons = sorted(set(dropped.values()))
+    return (
+        f" The task excluded {len(dropped)} item{'s' if len(dropped) > 1 else ''} under its exclusion "
+        f"rule{'s' if len(reasons) > 1 else ''} ({'; '.join(reasons)}); they leave every comparison."
+    )
 
 
 def _guard_sentence(spec: TuningSpec) -> str:
