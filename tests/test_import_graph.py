@@ -164,24 +164,7 @@ def test_every_module_imports(module):
     importlib.import_module(module)
 
 
-# Circles known when this test was written, left to their parts' owners: strict, so the test
-# says so when one is broken and its mark can go.
-KNOWN = {
-    "studies": "hebbian.studies.tasks -> hebbian.studies.tasks.continuation (and the other task "
-    "modules) -> hebbian.studies.tasks: the package imports its task modules to register them, "
-    "and they import register_task from it",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN[name]))
-        if name in KNOWN
-        else name
-        for name in PARTS
-    ],
-)
+@pytest.mark.parametrize("name", PARTS)
 def test_no_import_runs_in_a_circle(name):
     assert circles_in(name) == []
 
