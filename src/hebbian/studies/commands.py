@@ -9,24 +9,11 @@ Heavy imports stay inside the commands.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-
-def _err() -> Console:
-    return Console(stderr=True, soft_wrap=True, highlight=False)
-
-
-def _fail(lines: Sequence[str], code: int = 2) -> NoReturn:
-    err = _err()
-    for line in lines:
-        err.print(Text.assemble(("error: ", "bold red"), line))
-    raise typer.Exit(code)
+from hebbian.io import console as io
 
 
 def study(
@@ -73,26 +60,23 @@ def study(
     try:
         share = shards.resolve(shard)
         run = run_study(
-            prereg,
-            limit=limit,
-            resume=resume,
-            out=out,
-            deviation=deviation,
-            shard=share,
-            console=_err(),
+            prereg, limit=limit, resume=resume, out=out, deviation=deviation, shard=share
         )
         path = write_report(run) if share is None else shards.report(run, when_complete=True)
     except StudyError as e:
-        _fail(e.lines)
+        io.fail(*e.lines)
     except KeyboardInterrupt:
-        _fail(["interrupted; every finished trial is saved: rerun the same command to resume"], 130)
+        io.fail(
+            "interrupted; every finished trial is saved: rerun the same command to resume", code=130
+        )
     if path is None:
-        _err().print(
+        io.err.print(
             f"share {share} is finished; the last share to finish writes the report "
-            f"(or `hebbian report {run}` once every share has)"
+            f"(or `hebbian report {run}` once every share has)",
+            highlight=False,
         )
         return
-    Console(soft_wrap=True, highlight=False).print(f"report: {path}")
+    io.out.print(f"report: {path}", highlight=False)
 
 
 def report(
@@ -110,8 +94,8 @@ def report(
         split = (rundir.read_meta(run_dir) or {}).get("shards")
         path = shards.report(run_dir, out) if split else write_report(run_dir, out)
     except StudyError as e:
-        _fail(e.lines)
-    Console(soft_wrap=True, highlight=False).print(f"report: {path}")
+        io.fail(*e.lines)
+    io.out.print(f"report: {path}", highlight=False)
 
 
 def power(
@@ -139,29 +123,30 @@ def power(
     from hebbian.studies import power as calc
 
     kw = {"discordant": discordant} if discordant is not None else {}
-    out = Console(soft_wrap=True, highlight=False)
     try:
         if n is None:
             if effect is None:
-                _fail(
-                    [
-                        "give --effect (the smallest effect of interest), or --n for the minimum detectable effect"
-                    ]
+                io.fail(
+                    "give --effect (the smallest effect of interest), or --n for the minimum detectable effect"
                 )
-            out.print(f"n = {calc.n_for(test, effect, alpha, target, alternative, **kw)}")
-            out.print(calc.describe(test, effect, alpha, target, alternative, **kw))
+            n_for = calc.n_for(test, effect, alpha, target, alternative, **kw)
+            io.out.print(f"n = {n_for}", highlight=False)
+            io.out.print(
+                calc.describe(test, effect, alpha, target, alternative, **kw), highlight=False
+            )
             return
         name = calc.DESIGNS[test].effect_name if test in calc.DESIGNS else "effect"
         if effect is not None:
             achieved = calc.achieved_power(test, effect, n, alpha, alternative, **kw)
-            out.print(f"achieved power at n = {n}: {achieved:.3f}")
+            io.out.print(f"achieved power at n = {n}: {achieved:.3f}", highlight=False)
         mde = calc.min_detectable_effect(test, n, alpha, target, alternative, **kw)
-        out.print(
+        io.out.print(
             f"minimum detectable effect at n = {n} ({target:.0%} power, alpha {alpha:g}, {alternative}): "
-            f"{name} = {mde:.4g}"
+            f"{name} = {mde:.4g}",
+            highlight=False,
         )
     except ValueError as e:
-        _fail([str(e)])
+        io.fail(str(e))
 
 
 def tune(
@@ -189,17 +174,22 @@ def tune(
 
     try:
         share = shards.resolve(shard)
-        run = run_tuning(spec, out=out, console=_err(), shard=share)
+        run = run_tuning(spec, out=out, shard=share)
         path = (
             write_tuning_report(load_spec(spec), run, report_to)
             if share is None
             else report_shares(load_spec(spec), run, report_to)
         )
     except StudyError as e:
-        _fail(e.lines)
+        io.fail(*e.lines)
     except KeyboardInterrupt:
-        _fail(["interrupted; every finished trial is saved: rerun the same command to resume"], 130)
+        io.fail(
+            "interrupted; every finished trial is saved: rerun the same command to resume", code=130
+        )
     if path is None:
-        _err().print(f"share {share} is finished; the last share to finish writes the report")
+        io.err.print(
+            f"share {share} is finished; the last share to finish writes the report",
+            highlight=False,
+        )
         return
-    Console(soft_wrap=True, highlight=False).print(f"report: {path}")
+    io.out.print(f"report: {path}", highlight=False)

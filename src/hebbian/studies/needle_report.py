@@ -27,6 +27,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hebbian.io import markdown
+from hebbian.io.files import write_atomic
 from hebbian.studies.trials import read_trials
 
 Cell = tuple[float, float]  # (length, depth)
@@ -122,29 +124,26 @@ def heatmap(
 def grid_table(
     cells: dict[Cell, tuple[int, int]], lengths: list[float], depths: list[float]
 ) -> list[str]:
-    lines = [
-        "| depth | " + " | ".join(f"{int(x)} tokens" for x in lengths) + " |",
-        "|---|" + "---|" * len(lengths),
-    ]
-    for depth in depths:
-        row = [
-            "{}/{}".format(*cells[length, depth]) if (length, depth) in cells else "-"
-            for length in lengths
+    rows = [
+        [
+            f"{depth:g}",
+            *(
+                "{}/{}".format(*cells[length, depth]) if (length, depth) in cells else "-"
+                for length in lengths
+            ),
         ]
-        lines.append(f"| {depth:g} | " + " | ".join(row) + " |")
-    return lines
+        for depth in depths
+    ]
+    return markdown.table(["depth", *(f"{int(x)} tokens" for x in lengths)], rows).split("\n")
 
 
 def memory_table(
     records: list[dict[str, Any]], names: list[str], lengths: list[float]
 ) -> list[str]:
     """Mean bytes held at the end of a trial, per condition and length, in MB."""
-    lines = [
-        "| condition | " + " | ".join(f"{int(x)} tokens" for x in lengths) + " |",
-        "|---|" + "---|" * len(lengths),
-    ]
+    rows = []
     for name in names:
-        row = []
+        row = [f"`{name}`"]
         for length in lengths:
             b = [
                 r["outcome"]["memory_bytes"]
@@ -152,25 +151,34 @@ def memory_table(
                 if r["condition"] == name and r["outcome"]["length"] == length
             ]
             row.append(f"{np.mean(b) / 1e6:.1f}" if b else "-")
-        lines.append(f"| `{name}` | " + " | ".join(row) + " |")
-    return lines
+        rows.append(row)
+    return markdown.table(["condition", *(f"{int(x)} tokens" for x in lengths)], rows).split("\n")
 
 
 def retrieval_table(records: list[dict[str, Any]], names: list[str]) -> list[str]:
     """Over trials whose fact had been evicted: fact's block read, and recall when read / not read."""
-    lines = [
-        "| condition | evicted trials | fact's block read | recalled when read | recalled when not read |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for name in names:
         gone = [r["outcome"] for r in records if r["condition"] == name and r["outcome"]["evicted"]]
         read = [o for o in gone if o["fact_read"]]
         unread = [o for o in gone if not o["fact_read"]]
-        lines.append(
-            f"| `{name}` | {len(gone)} | {len(read)}/{len(gone)} | "
-            f"{sum(o['correct'] for o in read)}/{len(read)} | {sum(o['correct'] for o in unread)}/{len(unread)} |"
+        rows.append(
+            [
+                f"`{name}`",
+                len(gone),
+                f"{len(read)}/{len(gone)}",
+                f"{sum(o['correct'] for o in read)}/{len(read)}",
+                f"{sum(o['correct'] for o in unread)}/{len(unread)}",
+            ]
         )
-    return lines
+    header = [
+        "condition",
+        "evicted trials",
+        "fact's block read",
+        "recalled when read",
+        "recalled when not read",
+    ]
+    return markdown.table(header, rows).split("\n")
 
 
 def paired_difference_ci(
@@ -247,9 +255,7 @@ def write(run: Path, out: Path, noninferior: tuple[str, str, float] | None = Non
             *noninferiority(records, *noninferior),
             "",
         ]
-    page = out / "needle.md"
-    page.write_text("\n".join(lines))
-    return page
+    return write_atomic(out / "needle.md", "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:

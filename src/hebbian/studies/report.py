@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from hebbian.io import markdown
+from hebbian.io.files import write_atomic
 from hebbian.stats import EffectSize, TestResult
 from hebbian.studies import analysis, plan, plots, power, rundir
 from hebbian.studies.errors import StudyError
@@ -61,12 +63,7 @@ def _effect(e: EffectSize | None) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return (
-        lines
-        + ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-        + [""]
-    )
+    return [*markdown.table(header, rows).split("\n"), ""]
 
 
 def _sesoi(h: Hypothesis) -> str:
@@ -540,5 +537,4 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run = _Run(run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = _render(run, out.parent / f"{out.stem}-figures", out.parent)
-    out.write_text(text)
-    return out
+    return write_atomic(out, text)

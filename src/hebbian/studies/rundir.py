@@ -39,7 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hebbian import provenance
+from hebbian.io import provenance
+from hebbian.io.files import write_atomic
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Prereg, sha256
 from hebbian.studies.trials import read_trials
@@ -89,16 +90,6 @@ def exploratory_page(path: Path, script: str, title: str, body: list[str]) -> st
         f"Made by `{script}` from `{path}`, whose trials ran at {revisions}."
     )
     return "\n".join([f"# {title}", "", source, "", *body, "", provenance.markdown()]) + "\n"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` in one step, durably: a reader sees the old bytes or the new."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _logs(path: Path) -> list[Path]:
@@ -252,7 +243,8 @@ def session(trials_before: int) -> dict[str, Any]:
 
 
 def write_if_changed(path: Path, data: bytes) -> None:
-    """``write_atomic`` unless ``path`` holds ``data`` already."""
+    """Replace ``path`` by ``data`` in one step (``hebbian.io.files.write_atomic``) unless it holds them
+    already."""
     if not path.exists() or path.read_bytes() != data:
         write_atomic(path, data)
 

@@ -25,17 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
-
+from hebbian.io import console as io
 from hebbian.studies import rundir, shards
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Prereg, load_prereg
@@ -108,19 +98,6 @@ def pending(
     return _pending((c.name for c in prereg.conditions), items, done)
 
 
-def progress_bar(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("elapsed"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
 @dataclass(frozen=True)
 class Design:
     """What a run runs: every condition on each of the task's first ``n`` items, in item order and,
@@ -148,16 +125,14 @@ def run(
     path: Path,
     prepare: Prepare,
     shard: shards.Shard | None = None,
-    console: Console | None = None,
 ) -> Path:
     """Run (or continue) ``design`` in the run directory ``path``, or only ``shard``'s share of its
     items, into that share's own log; return ``path``. The study and the tuning runs both run here."""
-    console = console or Console(stderr=True, soft_wrap=True)
     if shard is None:
         with rundir.locked(path):
             prepare(None)
             items = design.task.items(design.n)
-            _run(design, items, path / rundir.TRIALS, design.label, console)
+            _run(design, items, path / rundir.TRIALS, design.label)
         return path
     with rundir.locked(
         path, shard.lock, holder=f"another process is running share {shard} of this run"
@@ -175,7 +150,7 @@ def run(
             },
         )
         items = [item for item in design.task.items(design.n) if shard.owns(item.index)]
-        _run(design, items, log, f"{design.label} share {shard}", console)
+        _run(design, items, log, f"{design.label} share {shard}")
     return path
 
 
@@ -187,7 +162,6 @@ def run_study(
     out: Path | None = None,
     deviation: str | None = None,
     shard: shards.Shard | None = None,
-    console: Console | None = None,
 ) -> Path:
     """Run (or continue) the study ``prereg_path`` pre-registers, or only ``shard`` of it; return its run
     directory.
@@ -195,10 +169,9 @@ def run_study(
     Raises StudyError (PreregError for an invalid file) before writing
     anything when the study cannot run as asked.
     """
-    console = console or Console(stderr=True, soft_wrap=True)
     prereg = load_prereg(prereg_path)
     for warning in prereg.warnings:
-        console.print(Text.assemble(("warning: ", "bold yellow"), warning))
+        io.warn(warning)
     if limit is not None and limit < 1:
         raise StudyError(f"--limit must be at least 1, got {limit}")
     smoke = limit is not None
@@ -221,23 +194,23 @@ def run_study(
         "prereg",
         prereg.sha256,
     )
-    return run(design, path, lambda _: rundir.prepare(path, prereg, request), shard, console)
+    return run(design, path, lambda _: rundir.prepare(path, prereg, request), shard)
 
 
-def _run(design: Design, items: list[Item], log_path: Path, label: str, console: Console) -> None:
+def _run(design: Design, items: list[Item], log_path: Path, label: str) -> None:
     """Run every condition on ``items`` that ``log_path`` does not record yet, appending each trial to it."""
     log, records = TrialLog.open_for_append(log_path)
     with log:
         done = {(r["item"], r["condition"]) for r in records}
         todo = list(_pending(design.conditions, items, done))
         total = len(items) * len(design.conditions)
-        console.print(
+        io.err.print(
             f"{label}: {len(items)} items x {len(design.conditions)} conditions; "
             f"{total - len(todo)} of {total} trials already recorded in {log_path.parent}",
             highlight=False,
             markup=False,
         )
-        with progress_bar(console) as bar:
+        with io.progress_bar() as bar:
             progress = bar.add_task(label, total=total, completed=total - len(todo))
             for item, condition in todo:
                 config = design.conditions[condition]

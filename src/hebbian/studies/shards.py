@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hebbian.io.files import write_atomic
 from hebbian.studies import rundir
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import parse_prereg_bytes
@@ -100,7 +101,7 @@ def record_session(path: Path, shard: Shard, session: dict[str, Any]) -> None:
     """Add ``session`` to share ``shard``'s sessions (call while holding its lock)."""
     file = path / shard.sessions
     sessions = json.loads(file.read_text())["sessions"] if file.exists() else []
-    rundir.write_atomic(
+    write_atomic(
         file, json.dumps({"shard": str(shard), "sessions": [*sessions, session]}, indent=2).encode()
     )
 
@@ -174,8 +175,8 @@ def gather(
     _check_agreement(path, plan, run, latest)
     # a condition dropped by a deviation sorts after the pre-registration's own
     records.sort(key=lambda r: (r["index"], order.get(r["condition"], len(order)), r["condition"]))
-    rundir.write_atomic(path / rundir.TRIALS, b"".join(encode(r) for r in records))
-    rundir.write_atomic(
+    write_atomic(path / rundir.TRIALS, b"".join(encode(r) for r in records))
+    write_atomic(
         path / rundir.META,
         json.dumps(
             {**meta, "sessions": sorted(sessions, key=lambda s: s["started"])}, indent=2

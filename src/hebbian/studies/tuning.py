@@ -42,9 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 
-from hebbian import provenance, stats
+from hebbian import stats
+from hebbian.io import markdown, provenance
+from hebbian.io.files import write_atomic
 from hebbian.studies import rundir, runner, shards
 from hebbian.studies.errors import StudyError
 from hebbian.studies.prereg import Prereg, PreregError, load_prereg, sha256
@@ -204,7 +205,6 @@ def _read_guard(
 def run_tuning(
     spec_path: str | Path,
     out: Path | None = None,
-    console: Console | None = None,
     shard: shards.Shard | None = None,
 ) -> Path:
     """Run (or continue) every grid point on every tuning item, or on ``shard``'s items, through the
@@ -229,7 +229,7 @@ def run_tuning(
         "tuning file",
         sha256(spec.raw),
     )
-    return runner.run(design, path, lambda split: _prepare(path, spec, split), shard, console)
+    return runner.run(design, path, lambda split: _prepare(path, spec, split), shard)
 
 
 def _prepare(path: Path, spec: TuningSpec, split: int | None) -> None:
@@ -399,7 +399,7 @@ def write_tuning_report(
         + ([spec.guard.outcome, "guard"] if guarded else [])
         + ["pick"]
     )
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for r in results:
         diff = (
             ""
@@ -412,11 +412,8 @@ def write_tuning_report(
             if guarded
             else []
         )
-        lines.append(
-            "| "
-            + " | ".join([f"`{r.point.name}`", str(r.n), f"{r.mean:.3f}", diff, *guard, pick])
-            + " |"
-        )
+        rows.append([f"`{r.point.name}`", str(r.n), f"{r.mean:.3f}", diff, *guard, pick])
+    lines.append(markdown.table(head, rows))
     excluded = [r for r in results if r.excluded]
     if guarded:
         lines += [
@@ -449,8 +446,7 @@ def write_tuning_report(
         for s in sessions
     ]
     lines += ["", provenance.markdown(), ""]
-    out.write_text("\n".join(lines))
-    return out
+    return write_atomic(out, "\n".join(lines))
 
 
 def _exclusion_sentence(dropped: Mapping[str, str]) -> str:
