@@ -6,7 +6,7 @@ model, writes files, makes markdown tables and states its provenance through the
   ``stage_bars()`` (yields ``update(stage, done, total)``, one bar per stage).
 - ``loading``: ``load_model(spec)``: ``hebbian.models.load`` with a spinner; a bad spec fails.
 - ``files``: ``replacing(path, suffix)`` (a temporary path that replaces ``path`` when the block
-  succeeds) and ``write_atomic(path, data)``.
+  succeeds), ``write_atomic(path, data)`` and ``fsync_folder(folder)``.
 - ``markdown``: ``table(header, rows, cell=str, align=None)``.
 - ``provenance``: ``snapshot()`` (git revision, package versions, Python, platform: the one shape
   stored with results), ``git_revision()``, ``package_versions()``, ``packages(versions)`` and

@@ -3,7 +3,7 @@
 API: ``replacing(path, suffix=".tmp")`` yields a temporary path in the same folder; when the block
 ends without an error the temporary file is flushed to disk and renamed over ``path``, otherwise
 it is deleted and ``path`` is left as it was. ``write_atomic(path, data)`` writes bytes or text
-that way.
+that way. ``fsync_folder(folder)`` makes a file's new name durable (for files appended in place).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def replacing(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
@@ -38,8 +38,9 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     return path
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX; a no-op where folders cannot be opened)."""
+def fsync_folder(folder: Path) -> None:
+    """Make a new or renamed entry of ``folder`` durable (POSIX; a no-op where folders cannot be
+    opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
