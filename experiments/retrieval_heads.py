@@ -23,8 +23,8 @@ from dataclasses import replace
 import numpy as np
 from rich.progress import track
 
-from hebbian import provenance
 from hebbian.engine import EngineConfig, HebbianEngine
+from hebbian.io import provenance
 from hebbian.models import load
 from hebbian.studies.tasks import Item
 from hebbian.studies.tasks.recall import RecallTask

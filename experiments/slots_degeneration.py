@@ -28,7 +28,7 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 
-from hebbian.provenance import git_revision
+from hebbian.io.provenance import git_revision
 from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.prereg import load_prereg
 from hebbian.studies.tasks.recall import RecallTask
