@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from hebbian.studies.commands import study
 
-PREREG = Path(__file__).parent.parent / "prereg" / "recall-smoke.yaml"
+PREREG = Path(__file__).resolve().parents[3] / "prereg" / "recall-smoke.yaml"
 
 
 def test_recall_smoke_study_runs_end_to_end(default_gguf, tmp_path):

@@ -109,7 +109,7 @@ def test_the_generation_prereg_continues_the_perplexity_studys_segments_under_it
 
     from hebbian.studies.prereg import load_prereg
 
-    prereg = Path(__file__).parent.parent / "prereg"
+    prereg = Path(__file__).resolve().parents[3] / "prereg"
     generation, perplexity = (
         load_prereg(prereg / "perplexity-generation.yaml"),
         load_prereg(prereg / "perplexity.yaml"),

@@ -10,7 +10,7 @@ import yaml
 from hebbian.studies import plan, power
 from hebbian.studies.prereg import PreregError, load_prereg, parse_prereg
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "prereg" / "synthetic.yaml"
 
 

@@ -19,7 +19,7 @@ from hebbian.studies.tasks.synthetic import SyntheticTask
 from hebbian.studies.trials import read_trials
 from hebbian.studies.tuning import Guard, analyse, load_spec, run_tuning, write_tuning_report
 
-PREREG = Path(__file__).parent.parent / "prereg"
+PREREG = Path(__file__).resolve().parents[2] / "prereg"
 SPEC = {
     "id": "synthetic-tuning",
     "study": "synthetic.yaml",
