@@ -101,16 +101,15 @@ def pending(
 @dataclass(frozen=True)
 class Design:
     """What a run runs: every condition on each of the task's first ``n`` items, in item order and,
-    within an item, in the conditions' order; each trial seeded from ``seed``. ``plan`` names the file
-    the design comes from, as a split run's shares call it ("prereg", "tuning file"), and ``sha256``
-    is that file's hash."""
+    within an item, in the conditions' order; each trial seeded from ``seed``. ``sha256`` is the hash
+    of the file the design comes from (the pre-registration or the tuning file), which each share of
+    a split run records with its sessions."""
 
     label: str
     task: Task
     conditions: Mapping[str, Mapping[str, Any]]  # name -> config, in run order
     n: int
     seed: int
-    plan: str
     sha256: str
 
 
@@ -191,7 +190,6 @@ def run_study(
         {c.name: c.config for c in prereg.conditions},
         request.target_n,
         prereg.trial_seed,
-        "prereg",
         prereg.sha256,
     )
     return run(design, path, lambda _: rundir.prepare(path, prereg, request), shard)

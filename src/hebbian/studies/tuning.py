@@ -226,7 +226,6 @@ def run_tuning(
         {p.name: p.config for p in points},  # a point's name is its "condition" in the log
         spec.items,
         spec.seed,
-        "tuning file",
         sha256(spec.raw),
     )
     return runner.run(design, path, lambda split: _prepare(path, spec, split), shard)
