@@ -223,6 +223,18 @@ def test_a_prompt_fed_as_one_chunk_chooses_among_the_blocks_it_evicted(tiny):
     assert fast[2].strategy.selected and fast[2].strategy.chosen == 1
 
 
+@pytest.mark.parametrize("heads", ["1:0", "0:0", "all"])
+def test_a_chunk_chooses_at_the_next_step_even_where_the_first_layer_retrieves(tiny, heads):
+    """Every retrieval layer's queries of a chunk choose together, at the next step's first
+    layer: a first layer that retrieves does not choose with its own queries in their own step."""
+    config = EngineConfig(
+        window=16, n_sink=2, prefill_chunk=8, mode="episodic", block=4, retrieval_heads=heads
+    )
+    engine = HebbianEngine(*tiny, config)
+    engine.feed(ids(40))  # five chunks: the first four have chosen, the fifth's choice waits
+    assert engine.strategy.chosen == 4 and engine.strategy.due
+
+
 def test_what_is_read_changes_the_reply_and_true_positions_differ_from_fixed(tiny):
     def reply(**knobs):
         config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, block=4, **knobs)

@@ -301,9 +301,10 @@ class HebbianCache(Snapshots, _BaseCache):
                 state, memory_queries = strategy.memory_state(self.layer), None
             else:
                 turn, memory_queries = None, self.memory_queries(queries)
+                # what the step reads was chosen before it; a chunk's queries are seen after
+                state = strategy.memory_state(self.layer)
                 if s.L > 1:
                     strategy.observe(self.layer, memory_queries, scale)
-                state = strategy.memory_state(self.layer)
             memory = None if state is None else (state, memory_queries, turn)
         links = None
         if self.tracks_links and decoding:  # from the slot it is given

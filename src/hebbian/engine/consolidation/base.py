@@ -24,7 +24,8 @@ The contract, every method with a default (the null strategy, "off", overrides n
 (unless `consolidates` is false: then they are counted and dropped), keeps each token's layer
 input for `records_inputs`, each token's strongest attender for `tracks_links`; for `reads`, each
 layer's step (step.layer_step) merges the pure `read_state` of `memory_state` into its softmax,
-after showing a prompt chunk's queries to `observe` (`read` does both in one call); the K/V
+and a prompt chunk's queries are then shown to `observe`, for later steps (`read` does both in
+one call); the K/V
 projections named in `side_targets` get `side` added (sidepath.py); each layer's output is tied
 to `layer_state` so that a step's updates are computed with it;
 `step_arrays`/`use_step_arrays` hand the arrays a step reads to a compiled whole step
@@ -306,18 +307,19 @@ class Strategy(Snapshots):
 
     def observe(self, layer: int, queries: mx.array, scale: float) -> None:
         """A prompt chunk's queries (a step of more than one token), turned as memory keys want
-        them (HebbianCache.memory_queries), before the layer reads (by default: nothing)."""
+        them (HebbianCache.memory_queries), once the layer has taken its memory_state: what
+        they choose is read by later steps (by default: nothing)."""
 
     def read(self, layer: int, queries: mx.array, scale: float) -> tuple[mx.array, mx.array] | None:
         """(output (B, n_heads, L, Dv), log_mass (B, n_heads, L)) of `queries` attending to the
         layer's memory, on the scale of exp(scale * q.k); None while it holds nothing. What the
-        engine's step does (observe a chunk's queries, then read_state on memory_state), in one
-        call; queries come turned as memory keys want them (HebbianCache.memory_queries)."""
+        engine's step does (read_state on memory_state, and a chunk's queries to observe), in
+        one call; queries come turned as memory keys want them (HebbianCache.memory_queries)."""
         if not self.reads:
             return None
+        state = self.memory_state(layer)
         if queries.shape[2] > 1:
             self.observe(layer, queries, scale)
-        state = self.memory_state(layer)
         return None if state is None else self.read_state(state, queries, scale)
 
     def memory_state(self, layer: int) -> dict[str, mx.array] | None:
