@@ -114,9 +114,14 @@ def test_the_registry_refuses_what_it_cannot_tell_apart(registry):
         class Clash(Strategy):
             knobs = {"slots": Knob(3, "not the slots of mode slots")}
 
+    # a knob named as one of EngineConfig's own (a field, a property, a method) would hide it
+    for name in ("decay", "capacity", "replace", "_private"):
+        with pytest.raises(ValueError, match=f"knob '{name}' is a name of EngineConfig's own"):
+            register_strategy("hides")(type("Hides", (Strategy,), {"knobs": {name: Knob(0.5, "")}}))
+    assert EngineConfig().decay == 0.9995 and EngineConfig().capacity == 1024
     with pytest.raises(TypeError, match="not a Strategy subclass"):
         register_strategy("plain")(object)
-    assert "clash" not in modes() and "plain" not in modes()
+    assert not {"clash", "hides", "plain"} & set(modes())
 
 
 def test_off_is_the_null_strategy(tiny):

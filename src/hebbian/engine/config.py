@@ -13,6 +13,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from .consolidation import all_knobs, modes, strategy_class
+from .consolidation.base import reserve
 
 POSITION_SCHEMES = ("cache", "original")
 
@@ -94,7 +95,7 @@ class EngineConfig:
 
     __signature__ = _Signature()
 
-    def __init__(self, knob_values: tuple[tuple[str, Any], ...] = (), **values: Any):
+    def __init__(self, *, knob_values: tuple[tuple[str, Any], ...] = (), **values: Any):
         own = {f.name for f in fields(self)} - {"knob_values"}
         registered = all_knobs()
         given = {name: value for name, value in knob_values if name in registered}
@@ -203,3 +204,7 @@ class EngineConfig:
 
     def replace(self, **changes: Any) -> EngineConfig:
         return EngineConfig(**(self.to_dict() | changes))
+
+
+# a knob may not take the name of a field, property or method: it would hide it
+reserve({f.name for f in fields(EngineConfig)} | {n for n in vars(EngineConfig) if n[0] != "_"})

@@ -105,7 +105,27 @@ POSITIVE = (lambda x: x > 0), "be positive"
 # --- the registry -------------------------------------------------------------------------------
 
 _STRATEGIES: dict[str, type[Strategy]] = {}  # mode -> class, in the order registered
+# EngineConfig's own names (its fields, properties and methods), which no knob may take: config.py
+# reserves them once it has defined the class (the built-in modes, registered before, are checked then)
+_RESERVED: set[str] = set()
 S = TypeVar("S", bound="type[Strategy]")
+
+
+def _reserved_problem(mode: str, names) -> str | None:
+    """Why mode `mode` may not have knobs named `names`, or None."""
+    taken = next((k for k in names if k in _RESERVED or k.startswith("_")), None)
+    if taken is None:
+        return None
+    return f"mode {mode!r}: knob {taken!r} is a name of EngineConfig's own; pick another"
+
+
+def reserve(names) -> None:
+    """Make `names` (EngineConfig's own) names no knob may take; ValueError if one already has."""
+    _RESERVED.update(names)
+    for mode, cls in _STRATEGIES.items():
+        problem = _reserved_problem(mode, cls.knobs)
+        if problem:
+            raise ValueError(problem)
 
 
 def register_strategy(name: str) -> Callable[[S], S]:
@@ -116,6 +136,9 @@ def register_strategy(name: str) -> Callable[[S], S]:
             raise TypeError(f"mode {name!r}: {cls!r} is not a Strategy subclass")
         if name in _STRATEGIES and _STRATEGIES[name] is not cls:
             raise ValueError(f"mode {name!r} is registered already ({_STRATEGIES[name].__name__})")
+        problem = _reserved_problem(name, cls.knobs)
+        if problem:
+            raise ValueError(problem)
         for knob, value in cls.knobs.items():
             other = next(
                 (s for s in _STRATEGIES.values() if s.knobs.get(knob, value) is not value), None
