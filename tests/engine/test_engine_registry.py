@@ -104,6 +104,26 @@ def test_a_mode_defined_in_one_class_runs_end_to_end(tiny, registry, tmp_path):
     )
 
 
+def test_a_mode_that_records_layer_inputs_needs_no_side_path(tiny, registry):
+    """records_inputs alone (no side_targets) gets each evicted token's layer input."""
+
+    @register_strategy("inputs")
+    class Inputs(Strategy):
+        records_inputs = True
+
+        def initial(self, layer):
+            s = self.shapes[layer]
+            return {"sum": mx.zeros((s.hidden,)), "mass": mx.zeros((s.n_kv_heads,))}
+
+        def update(self, layer, state, batch, weights):
+            return {**state, "sum": state["sum"] + batch.hidden.sum(axis=(0, 1, 2))}
+
+    engine = HebbianEngine(*tiny, EngineConfig(window=16, n_sink=2, hand_over=4, mode="inputs"))
+    engine.feed(list(range(3, 60)))
+    assert engine.diagnostics()["consolidated"] > 0
+    assert all(mx.abs(state["sum"]).sum().item() > 0 for state in engine.strategy.layers.values())
+
+
 def test_the_registry_refuses_what_it_cannot_tell_apart(registry):
     define_echo()
     with pytest.raises(ValueError, match="'echo' is registered already"):

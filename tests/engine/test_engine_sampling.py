@@ -1,3 +1,5 @@
+"""HebbianEngine.stream with mlx-lm's samplers and logits processors."""
+
 from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
 from hebbian.engine import EngineConfig, HebbianEngine

@@ -5,7 +5,8 @@ globals at call time. Installing swaps that name, in each module that defines on
 model's classes, for a dispatcher that runs the engine's attention for a HebbianCache and calls
 the exact original for any other cache. Installs are reference counted per module (models of
 one architecture share a module); the last removal puts the original object back. `patched`
-also attaches a fast-weight strategy's K/V side paths (sidepath.py) for its duration.
+also wraps the K/V projections (sidepath.py) for its duration, for a strategy that adds side
+paths to them (fast weights) or records the layer inputs they see.
 """
 
 from __future__ import annotations
@@ -82,11 +83,14 @@ def is_installed(model: nn.Module) -> bool:
 
 @contextmanager
 def patched(model: nn.Module, strategy=None):
-    """Run `model` with the engine's attention for HebbianCache layers, and with the side paths
-    of `strategy` if it has any (strategy.side_targets); restores everything on exit."""
+    """Run `model` with the engine's attention for HebbianCache layers, and with the K/V wrappers
+    of `strategy` if it wants them (side_targets, records_inputs); restores everything on exit."""
     install(model)
     try:
-        attached = bool(getattr(strategy, "side_targets", ())) and attach(model, strategy)
+        wrapped = getattr(strategy, "side_targets", ()) or getattr(
+            strategy, "records_inputs", False
+        )
+        attached = bool(wrapped) and attach(model, strategy)
         try:
             yield model
         finally:

@@ -1,7 +1,8 @@
-"""The K/V projection wrapper that fast-weight strategies need.
+"""The K/V projection wrapper that fast-weight strategies (and any that records inputs) need.
 
 Attention never sees a layer's input h, only its projections, so strategies that key updates
-by h (rank1, association) wrap each HebbianCache layer's `self_attn.k_proj` and `v_proj`:
+by h (rank1, association; any with records_inputs) wrap each HebbianCache layer's
+`self_attn.k_proj` and `v_proj`:
 the wrapper returns strategy.side(layer, target, x, y): y = base(x) plus the strategy's addition
 (the base projection, quantized or not, is never touched). k_proj's wrapper also keeps x for
 the layer's cache to take with the step's keys, so evicted tokens' inputs are handed over with
