@@ -139,9 +139,11 @@ def test_the_registry_refuses_what_it_cannot_tell_apart(registry):
         with pytest.raises(ValueError, match=f"knob '{name}' is a name of EngineConfig's own"):
             register_strategy("hides")(type("Hides", (Strategy,), {"knobs": {name: Knob(0.5, "")}}))
     assert EngineConfig().decay == 0.9995 and EngineConfig().capacity == 1024
+    with pytest.raises(ValueError, match="tracks_links needs records_inputs"):
+        register_strategy("links")(type("Links", (Strategy,), {"tracks_links": True}))
     with pytest.raises(TypeError, match="not a Strategy subclass"):
         register_strategy("plain")(object)
-    assert not {"clash", "hides", "plain"} & set(modes())
+    assert not {"clash", "hides", "links", "plain"} & set(modes())
 
 
 def test_off_is_the_null_strategy(tiny):

@@ -139,6 +139,10 @@ def register_strategy(name: str) -> Callable[[S], S]:
         problem = _reserved_problem(name, cls.knobs)
         if problem:
             raise ValueError(problem)
+        if cls.tracks_links and not cls.records_inputs:
+            raise ValueError(
+                f"mode {name!r}: tracks_links needs records_inputs (a link is an input)"
+            )
         for knob, value in cls.knobs.items():
             other = next(
                 (s for s in _STRATEGIES.values() if s.knobs.get(knob, value) is not value), None
@@ -225,7 +229,8 @@ class Strategy(Snapshots):
     # what the cache, attention and the patch read
     consolidates: ClassVar[bool] = True  # evicted tokens reach `consolidate` (else: dropped)
     records_inputs: ClassVar[bool] = False  # the cache keeps each token's layer input
-    tracks_links: ClassVar[bool] = False  # the cache keeps each token's strongest attender
+    # the cache keeps each token's strongest attender's layer input (needs records_inputs)
+    tracks_links: ClassVar[bool] = False
     reads: ClassVar[bool] = False  # attention merges `read` into its softmax
     side_targets: tuple[str, ...] = ()  # projections ("k", "v") with a side path (`side`)
 
