@@ -2,6 +2,8 @@
 files, the chat's help) with no other edit. (That the engine's imports run in no circle is
 tests/test_import_graph.py's.)"""
 
+import sys
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from hebbian.engine import (
     HebbianEngine,
     Knob,
     Strategy,
+    consolidation,
     modes,
     register_strategy,
 )
@@ -102,6 +105,25 @@ def test_a_mode_defined_in_one_class_runs_end_to_end(tiny, registry, tmp_path):
     assert loaded["consolidated"] == d["consolidated"] and loaded["mass"] == pytest.approx(
         d["mass"]
     )
+
+
+def test_a_module_added_to_the_consolidation_package_is_a_mode(registry, tmp_path):
+    """The package imports every module it holds: a new mode needs no edit of __init__.py."""
+    (tmp_path / "dropped.py").write_text(
+        "from hebbian.engine.consolidation.base import Strategy, register_strategy\n"
+        "@register_strategy('dropped')\n"
+        "class Dropped(Strategy):\n"
+        "    summary = 'a mode in a module of its own'\n"
+        "    consolidates = False\n"
+    )
+    consolidation.__path__.append(str(tmp_path))  # as if the file were in the package
+    try:
+        consolidation.import_modules()
+    finally:
+        consolidation.__path__.remove(str(tmp_path))
+        sys.modules.pop(f"{consolidation.__name__}.dropped", None)
+    assert modes()[:6] == MODES and modes()[6:] == ("dropped",) and "dropped" in help_text()
+    assert EngineConfig(mode="dropped").strategy.summary == "a mode in a module of its own"
 
 
 def test_a_mode_that_records_layer_inputs_needs_no_side_path(tiny, registry):

@@ -1,17 +1,27 @@
 """Consolidation strategies: what happens to the tokens the cache evicts (EngineConfig.mode).
 
-Importing this package registers the built-in modes, in this order (MODES); base.py says what a
-strategy is and how a new one registers.
+Importing this package imports every module in it, and so registers every mode defined here:
+the built-in ones first, in MODES' order, then any other module's, by module name. A new mode is
+one module here (base.py says what a strategy is and how it registers).
 """
 
 from __future__ import annotations
 
+import pkgutil
 from importlib import import_module
 
-# The built-in modes register as their modules are imported: in this order (MODES).
+# Modes register as their modules are imported: these first, in this order (MODES), then the rest.
 BUILT_IN = ("off", "rank1", "association", "memory", "slots", "episodic")
-for _mode in BUILT_IN:
-    import_module(f".{_mode}", __name__)
+
+
+def import_modules() -> None:
+    """Import every module of the package (those imported already stay as they are)."""
+    others = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in BUILT_IN)
+    for name in (*BUILT_IN, *others):
+        import_module(f".{name}", __name__)
+
+
+import_modules()
 
 import mlx.nn as nn  # noqa: E402
 

@@ -16,8 +16,9 @@ A mode (EngineConfig.mode) is one class, registered under its name:
 
 EngineConfig takes every registered strategy's knobs as its own keys (checked by the knob's rule
 and the class's `check`); MODES, the default strengths and the chat's help are read from the
-registry. The built-in modes are imported (so registered) by consolidation/__init__.py; a new
-mode is a module defining one such class, imported before the engine is built.
+registry. consolidation/__init__.py imports (so registers) every module of the package: a new
+mode is one module there defining one such class (or one elsewhere, imported before the engine
+is built).
 
 The contract, every method with a default (the null strategy, "off", overrides nothing but
 `consolidates`): the cache hands each layer's evicted tokens, in batches, to `consolidate`
