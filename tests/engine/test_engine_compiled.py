@@ -125,8 +125,8 @@ def test_a_trace_leaves_the_caches_and_the_strategy_as_they_were(tiny):
     for c in engine.cache:
         assert c._given is None and c._step is None and c._rows is None
     assert engine.strategy._effective
-    for state, dw_t, shift in engine.strategy._effective.values():  # real arrays, not a trace's
-        assert all(mx.isfinite(x).all().item() for x in [dw_t, shift, *state.values()])
+    for source, dw_t, shift in engine.strategy._effective.values():  # real arrays, not a trace's
+        assert all(mx.isfinite(x).all().item() for x in [dw_t, shift, *source])
 
 
 @pytest.mark.parametrize("mode", ["off", "memory", "association"])

@@ -104,6 +104,18 @@ def test_fast_weights_are_centred_on_the_inputs_mean(model):
     )
 
 
+def test_fast_weights_made_once_per_state_outlive_a_snapshot_restored(model):
+    """dW is made once per state: a restore (a fork's end, a trace's) copies the state's dict,
+    not its arrays, and does not make it again."""
+    s = Rank1(EngineConfig(mode="rank1", target="both"), model, [0])
+    s.consolidate(0, batch(0, 4))
+    before = s._weights(0, "k")
+    s.restore(s.snapshot())
+    assert all(x is y for x, y in zip(s._weights(0, "k"), before))
+    s.consolidate(0, batch(1, 4))
+    assert s._weights(0, "k")[0] is not before[0]
+
+
 def test_metaplasticity_accumulates_each_rows_change_to_dw(model):
     config = EngineConfig(mode="rank1", target="both", strength=0.5, decay=0.99, max_norm=1e6)
     strategy = Rank1(config, model, [0])

@@ -5,31 +5,53 @@ step's trace runs the caches' and the strategy's own code, which must leave no t
 Each object's state is its attributes; arrays are never mutated in place (a step replaces them),
 so a snapshot copies the containers that hold them (dicts, lists, sets and mutable dataclasses,
 recursively) and shares everything else: arrays, numbers, strings, tuples, frozen dataclasses,
-modules and other objects. Attributes named in `_fixed` are set once and left out.
+modules and other objects. A copied container is a new object, so a cache that remembers which
+state it was made from compares the state's arrays, not the dict holding them. Attributes named
+in `_fixed` are set once and left out.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import fields, is_dataclass
+from functools import cache
 from typing import Any, ClassVar
+
+import mlx.core as mx
+import numpy as np
+
+# what is shared as it is, checked before a call (a large store holds many of them)
+_SHARED = frozenset({mx.array, np.ndarray, int, float, bool, str, tuple, type(None)})
+
+
+@cache
+def _fields(kind: type) -> tuple[str, ...] | None:
+    """The field names of a mutable dataclass, None for any other type."""
+    if not is_dataclass(kind) or kind.__dataclass_params__.frozen:
+        return None
+    return tuple(f.name for f in fields(kind))
 
 
 def copied(x: Any) -> Any:
     """x with its containers copied (exact types only: an nn.Module is a dict, and is shared)."""
     kind = type(x)
+    if kind in _SHARED:
+        return x
     if kind is dict:
-        return {k: copied(v) for k, v in x.items()}
+        return {k: v if type(v) in _SHARED else copied(v) for k, v in x.items()}
     if kind is list:
-        return [copied(v) for v in x]
+        return [v if type(v) in _SHARED else copied(v) for v in x]
     if kind is set:
         return set(x)
-    if is_dataclass(x) and not isinstance(x, type) and not kind.__dataclass_params__.frozen:
-        twin = copy.copy(x)
-        for f in fields(x):
-            setattr(twin, f.name, copied(getattr(x, f.name)))
-        return twin
-    return x
+    names = _fields(kind)
+    if names is None:
+        return x
+    twin = copy.copy(x)
+    for name in names:
+        value = getattr(x, name)
+        if type(value) not in _SHARED:
+            setattr(twin, name, copied(value))
+    return twin
 
 
 class Snapshots:

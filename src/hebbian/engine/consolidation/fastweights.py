@@ -44,6 +44,11 @@ def weight_norm(projection: nn.Module, inputs: int) -> float:
     return mx.sqrt((w * w).sum()).item()
 
 
+def _same(a: tuple, b: tuple) -> bool:
+    """Whether two tuples hold the very same objects."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
 def centre(state: dict[str, mx.array]) -> tuple[mx.array, mx.array]:
     """(c, s2): the running mean of the layer's inputs and their mean squared distance from it."""
     count = mx.maximum(state["input_count"], 1e-6)
@@ -93,7 +98,8 @@ class FastWeights(Strategy):
 
     def reset(self) -> None:
         super().reset()
-        self._effective = {}  # (layer, target) -> (the state they come from, dW^T, dW c)
+        # (layer, target) -> (the arrays of the state they come from, dW^T, dW c)
+        self._effective = {}
 
     @property
     def nbytes(self) -> int:
@@ -133,13 +139,14 @@ class FastWeights(Strategy):
     def _weights(self, layer: int, target: str) -> tuple[mx.array, mx.array]:
         """(dW^T, dW c) of the layer's state: they change only when the layer consolidates, so
         they are made once per batch, not per token."""
+        state = self.layers[layer]
+        source = tuple(state.values())  # arrays, never copied: a snapshot's dict is
         weights = self._effective.get((layer, target))
-        if weights is None or weights[0] is not self.layers[layer]:
-            state = self.layers[layer]
+        if weights is None or not _same(weights[0], source):
             effective = self.compiled(
                 f"dW {target}", layer, lambda _, s: self._effective_weights(s, target), steady=True
             )
-            weights = self._effective[layer, target] = (state, *effective(state))
+            weights = self._effective[layer, target] = (source, *effective(state))
         return weights[1:]
 
     def step_arrays(self, layer: int) -> dict[str, mx.array]:
@@ -155,7 +162,7 @@ class FastWeights(Strategy):
         for t in self.side_targets:
             if f"dW^T {t}" in arrays:
                 self._effective[layer, t] = (
-                    self.layers[layer],
+                    tuple(self.layers[layer].values()),
                     arrays[f"dW^T {t}"],
                     arrays[f"dW c {t}"],
                 )
