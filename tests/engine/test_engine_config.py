@@ -1,4 +1,8 @@
-"""EngineConfig validation."""
+"""EngineConfig validation, and its round trips (to_dict, replace, pickling)."""
+
+import dataclasses
+import json
+import pickle
 
 import pytest
 
@@ -39,8 +43,51 @@ def test_defaults_are_what_a_user_should_get():
         ({"stiffen_at": -1}, "stiffen_at must be 0"),
         ({"features": 0}, "features must be at least 1"),
         ({"slots": 0}, "slots must be at least 1"),
+        ({"block": 0}, "block must be at least 1"),
+        ({"blocks_read": 0}, "blocks_read must be at least 1"),
+        ({"neighbours": -1}, "neighbours must be 0 or more"),
+        ({"query_tokens": 0}, "query_tokens must be at least 1"),
+        ({"budget": 0}, r"budget must be positive \(inf: no bound\)"),
+        ({"recall_positions": "near"}, "recall_positions must be one of fixed, true"),
+        ({"recall_distance": -1}, "recall_distance must be 0 or more"),
+        ({"mode": "episodic", "keep_important": 4}, "mode 'episodic' keeps no heavy hitters"),
+        ({"features": 1.5}, "features must be an integer, got 1.5"),
+        ({"contrast": 1}, "contrast must be true or false, got 1"),
+        ({"target": 1}, "target must be text, got 1"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as refused:
         EngineConfig(**kwargs)
+    assert "\n" not in str(refused.value)  # one line
+
+
+def test_a_config_round_trips_through_its_dict_replace_and_pickle():
+    config = EngineConfig(mode="episodic", window=64, block=16, budget=float("inf"), max_norm=1)
+    assert config.block == 16 and config.max_norm == 1 and config.features == 128
+    flat = config.to_dict()
+    assert "knob_values" not in flat and flat["block"] == 16 and flat["mode"] == "episodic"
+    assert set(flat) == set(EngineConfig.names())
+    assert EngineConfig(**flat) == config
+    assert EngineConfig(**json.loads(json.dumps(flat))) == config  # as a state file holds it
+    assert pickle.loads(pickle.dumps(config)) == config and hash(config) == hash(
+        EngineConfig(**flat)
+    )
+    changed = config.replace(block=8, window=32)
+    assert (changed.block, changed.window, changed.budget, changed.mode) == (
+        8,
+        32,
+        float("inf"),
+        "episodic",
+    )
+    assert dataclasses.replace(config, mode="slots").to_dict() == flat | {"mode": "slots"}
+    assert "block=16" in repr(config)
+
+
+def test_unknown_keys_and_positional_values_are_refused():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'blocks'"):
+        EngineConfig(blocks=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'blocks'"):
+        EngineConfig().replace(blocks=3)
+    with pytest.raises(TypeError, match="positional"):
+        EngineConfig(16)
