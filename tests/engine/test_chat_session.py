@@ -7,8 +7,9 @@ import signal
 
 from rich.console import Console
 
-from hebbian.engine import EngineConfig, HebbianEngine
+from hebbian.engine import EngineConfig, HebbianEngine, Strategy, register_strategy
 from hebbian.engine.chat import ChatSession
+from hebbian.engine.consolidation import base
 
 
 def session(tiny, tmp_path, memory=None, system=None, max_tokens=4, **config):
@@ -112,3 +113,22 @@ def test_the_status_line_says_what_episodic_memory_holds_and_reads(tiny, tmp_pat
     line = err.getvalue().strip().splitlines()[-1]
     blocks = len(chat.engine.strategy.complete())
     assert blocks > 0 and f"| episodic {blocks} blocks, " in line and " read | prompt" in line
+
+
+def test_a_mode_that_cannot_run_leaves_the_chat_as_it_was(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(base, "_STRATEGIES", dict(base._STRATEGIES))
+
+    @register_strategy("picky")
+    class Picky(Strategy):
+        def __init__(self, config, model, layers):
+            raise ValueError("mode 'picky' needs [what] this model lacks")
+
+    chat, out, err = session(tiny, tmp_path, mode="slots")
+    engine = chat.engine
+    chat.handle("hello")
+    assert chat.command("mode", "picky")  # the chat goes on
+    assert chat.engine is engine and engine.config.mode == "slots"
+    assert "/mode picky: mode 'picky' needs [what] this model lacks (still mode slots)" in (
+        err.getvalue()
+    )
+    chat.handle("and now?")

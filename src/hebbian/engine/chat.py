@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .consolidation import modes
@@ -180,11 +181,19 @@ class ChatSession:
         return True
 
     def switch(self, mode: str) -> None:
-        """A fresh engine in `mode`; the --memory file keeps its state unless /save replaces it."""
+        """A fresh engine in `mode`; the --memory file keeps its state unless /save replaces it.
+        A mode that cannot run with this model or these settings leaves the chat as it was."""
         engine = self.engine
-        self.engine = HebbianEngine(
-            engine.model, engine.tokenizer, engine.config.replace(mode=mode)
-        )
+        try:
+            self.engine = HebbianEngine(
+                engine.model, engine.tokenizer, engine.config.replace(mode=mode)
+            )
+        except ValueError as e:
+            self.err.print(
+                f"[red]/mode {mode}: {escape(str(e))}[/] (still mode {engine.config.mode})",
+                highlight=False,
+            )
+            return
         self.messages = self.opening()
         kept = ""
         if self.memory is not None and self.save_at_exit:
