@@ -23,18 +23,19 @@ is built).
 The contract, every method with a default (the null strategy, "off", overrides nothing but
 `consolidates`): the cache hands each layer's evicted tokens, in batches, to `consolidate`
 (unless `consolidates` is false: then they are counted and dropped), keeps each token's layer
-input for `records_inputs`, each token's strongest attender for `tracks_links`; for `reads`, each
-layer's step (step.layer_step) merges the pure `read_state` of `memory_state` into its softmax,
-and a prompt chunk's queries are then shown to `observe`, for later steps (`read` does both in
-one call); the K/V
-projections named in `side_targets` get `side` added (sidepath.py); each layer's output is tied
-to `layer_state` so that a step's updates are computed with it;
-`step_arrays`/`use_step_arrays` hand the arrays a step reads to a compiled whole step
-(compiled.py); `snapshot`/`restore`, `state_dict`/`load_state_dict`, `reset`/`end_conversation`,
-`arrays`, `nbytes` and `diagnostics` serve the engine.
+input for `records_inputs` (the patch wraps the K/V projections to see it), and for
+`tracks_links` (which needs records_inputs) the input of each token's strongest attender; for
+`reads`, each layer's step (step.layer_step) merges the pure `read_state` of `memory_state` into
+its softmax, and a prompt chunk's queries are then shown to `observe`, for later steps (`read`
+does both in one call); the K/V projections named in `side_targets` get `side` added
+(sidepath.py); each layer's output is tied to `layer_state` so that a step's updates are
+computed with it; `step_arrays`/`use_step_arrays` hand the arrays a step reads to a compiled
+whole step (compiled.py); `snapshot`/`restore` (snapshot.py: attributes, less those in
+`_fixed`), `state_dict`/`load_state_dict`, `reset`/`end_conversation`, `arrays`, `nbytes` and
+`diagnostics` serve the engine.
 
 Most strategies keep a dict of arrays per layer, replaced (never mutated) on each update, so a
-snapshot is a set of references and updates stay lazy. Such a strategy defines `initial` and
+snapshot copies a few dicts, not arrays, and updates stay lazy. Such a strategy defines `initial` and
 `update`; `consolidate` weighs a batch's tokens for it: an evicted token counts
 strength * importance / n_rep, where importance is the attention it received summed over its KV
 head's query heads (so an average token counts about strength; strength alone when importance is
