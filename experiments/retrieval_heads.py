@@ -54,6 +54,8 @@ def hits(engine: HebbianEngine, task: RecallTask, item: Item) -> dict[tuple[int,
     engine.reset()
     engine.feed(prompt)
     strategy = engine.strategy
+    # the prompt's last chunk chooses at the next step's first layer; no step follows here
+    strategy.choose()
     holds = [int(b.positions[0]) <= answer <= int(b.positions[-1]) for b in strategy.complete()]
     if not any(holds):
         raise RuntimeError(f"{item.id}: the fact is still in the window; lengthen the filler")
