@@ -1,5 +1,8 @@
 """The timeline (timeline.py): one set of counters for a model's caches, moved once per pass."""
 
+import gc
+import weakref
+
 import mlx.core as mx
 import pytest
 from gguf_fixtures import tiny_model
@@ -16,6 +19,20 @@ def test_a_models_caches_share_one_timeline(model):
     cache = make_cache(model, EngineConfig(window=8, n_sink=2))
     timeline = cache[0].timeline
     assert all(c.timeline is timeline for c in cache) and timeline.caches == cache
+
+
+def test_dropped_caches_free_their_buffers_without_the_cycle_collector(model):
+    # a cycle (caches -> timeline -> caches) kept a dropped engine's buffers until gc ran
+    cache = make_cache(model, EngineConfig(window=8, n_sink=2, mode="slots"))
+    with patched(model):
+        model(mx.array([[1, 2, 3, 4]]), cache=cache)
+    dropped = [weakref.ref(c) for c in cache] + [weakref.ref(cache[0].timeline)]
+    gc.disable()
+    try:
+        del cache
+        assert [r() for r in dropped] == [None] * len(dropped)
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("positions", ["cache", "original"])

@@ -95,7 +95,7 @@ class HebbianCache(Snapshots, _BaseCache):
         self._rotary = Rotary(rope) if needs_rotary and rope is not None else None
         self._attn = attn
         self.timeline = timeline if timeline is not None else new_timeline(config, self.strategy)
-        self.timeline.caches.append(self)
+        self.timeline.attach(self)
         self._buffers: dict[str, mx.array] = {}  # field -> (B, H or 1, slots, ...)
         self._head_keys = None  # positions="cache": sinks' and heavy hitters' keys, un-rotated
         # (head keys, the same turned to positions 0, 1, ...), for _head_turn

@@ -18,6 +18,7 @@ and committed at once (`advance`).
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass, field
 
 from .config import EngineConfig
@@ -47,17 +48,28 @@ class Timeline(Snapshots):
     """The counters of one sequence's caches (module docstring). `batch`: the hand-over batch."""
 
     REBASE_AT = 4096  # under positions="cache", rebase once offsets reach max(this, 2 * capacity)
-    _fixed = ("config", "caches")
+    _fixed = ("config", "_caches")
 
     def __init__(self, config: EngineConfig, batch: int):
         c = self.config = config
-        self.caches: list = []  # the HebbianCaches that share it, in layer order
+        # weak: the caches hold the timeline, and a cycle would keep a dropped engine's buffers
+        # alive until the cyclic garbage collector ran
+        self._caches: list[weakref.ref] = []
         self.layout = Layout(c.n_sink, c.window - c.keep_important, c.keep_important, batch)
         self.seen = 0
         self.base = 0  # positions="cache": sequence position minus rotation position
         self.evicted = 0
         self.head_at: int | None = None  # the position the head's first row is turned to
         self.step: Step | None = None  # the forward pass under way
+
+    @property
+    def caches(self) -> list:
+        """The HebbianCaches that share this timeline, in layer order."""
+        return [cache for ref in self._caches if (cache := ref()) is not None]
+
+    def attach(self, cache) -> None:
+        """Count `cache` (the next layer's) among those that share this timeline."""
+        self._caches.append(weakref.ref(cache))
 
     @property
     def offset(self) -> int:
@@ -86,7 +98,7 @@ class Timeline(Snapshots):
         """A layer has settled its part of the step; the last one commits it."""
         step = self.step
         step.settled.add(layer)
-        if len(step.settled) == len(self.caches):
+        if len(step.settled) == len(self._caches):
             self.commit()
 
     def check_settled(self) -> None:
