@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hebbian.io.files import fsync_folder
 from hebbian.studies.errors import StudyError
 
 KEYS = {"item", "index", "condition", "seed"}
@@ -93,7 +94,7 @@ class TrialLog:
             os.ftruncate(fd, good)
         os.fsync(fd)
         if not existed:
-            _fsync_dir(path.parent)
+            fsync_folder(path.parent)
         return cls(fd), records
 
     def append(self, record: dict[str, Any]) -> None:
@@ -110,15 +111,3 @@ class TrialLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a new directory entry durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
