@@ -82,6 +82,25 @@ def chat_lines(*args, lines=()):
     )
 
 
+def memory_chat_in_window_8(model, memory, lines):
+    """A chat in mode memory (window 8, 2 sinks) that keeps its state in ``memory``."""
+    return chat_lines(
+        "-m",
+        model,
+        "--mode",
+        "memory",
+        "--window",
+        "8",
+        "--sinks",
+        "2",
+        "-n",
+        "3",
+        "--memory",
+        memory,
+        lines=lines,
+    )
+
+
 def test_a_save_into_a_missing_folder_says_so_and_the_chat_goes_on(tmp_path):
     model, missing = tiny_gguf(tmp_path), tmp_path / "missing" / "x.safetensors"
     result = chat_lines(
@@ -109,21 +128,7 @@ def test_a_memory_file_in_a_missing_folder_is_refused_at_start(tmp_path):
 
 def test_a_memory_file_reopens_with_the_settings_it_was_saved_with(tmp_path):
     model, memory = tiny_gguf(tmp_path), tmp_path / "memory.safetensors"
-    first = chat_lines(
-        "-m",
-        model,
-        "--mode",
-        "memory",
-        "--window",
-        "8",
-        "--sinks",
-        "2",
-        "-n",
-        "3",
-        "--memory",
-        memory,
-        lines=["hello", "/quit"],
-    )
+    first = memory_chat_in_window_8(model, memory, lines=["hello", "/quit"])
     assert first.exit_code == 0, first.output
     again = chat_lines("-m", model, "-n", "3", "--memory", memory, lines=["hi", "/quit"])
     assert again.exit_code == 0, again.output
@@ -138,21 +143,7 @@ def test_a_memory_file_reopens_with_the_settings_it_was_saved_with(tmp_path):
 
 def test_switching_mode_leaves_the_memory_file_as_it_was(tmp_path):
     model, memory = tiny_gguf(tmp_path), tmp_path / "memory.safetensors"
-    chat_lines(
-        "-m",
-        model,
-        "--mode",
-        "memory",
-        "--window",
-        "8",
-        "--sinks",
-        "2",
-        "-n",
-        "3",
-        "--memory",
-        memory,
-        lines=["hello"],
-    )
+    memory_chat_in_window_8(model, memory, lines=["hello"])
     saved = memory.read_bytes()
     result = chat_lines(
         "-m", model, "-n", "3", "--memory", memory, lines=["/mode slots", "hi", "/quit"]
