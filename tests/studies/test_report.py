@@ -321,3 +321,26 @@ def test_a_generating_task_whose_trials_predate_fluency_says_it_was_not_recorded
 def test_a_long_reply_is_quoted_on_one_line_and_cut():
     quoted = report.quote_reply("loop\n" * 100, limit=10)
     assert quoted == '`` "loop\\nloop\\n" `` ... (500 characters)'
+
+
+def test_a_binary_hypothesis_counts_its_own_outcome_in_the_condition_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(SyntheticTask, "metrics", {**SyntheticTask.metrics, "degenerate": "binary"})
+    run_trial = SyntheticTask.run_trial
+    monkeypatch.setattr(
+        SyntheticTask,
+        "run_trial",
+        lambda *a, **k: {**run_trial(*a, **k), "degenerate": False},
+    )
+    data = example()
+    data["sample_size"]["n"] = 10
+    data["outcomes"]["degenerate"] = {"type": "binary", "description": "the reply is broken"}
+    data["hypotheses"][0]["outcome"] = "degenerate"
+    data["hypotheses"][0]["correction"] = {"family": "degenerate", "method": "holm"}
+    run = run_study(write_prereg(tmp_path, data), out=tmp_path / "run")
+    rewrite_with_replies(run, lambda r: "\n\n" if r["condition"] == "hebbian_v" else "4821")
+    text = write_report(run).read_text()
+    h1 = text.split("### H1")[1].split("### H2")[0]
+    assert "| condition | role | n | degenerate | rate | 95% CI (Wilson) |" in h1
+    assert "| `hebbian_v` | treatment | 10 | 10 | 1.000 |" in h1
+    h2 = text.split("### H2")[1]
+    assert "| condition | role | n | correct | rate | 95% CI (Wilson) |" in h2

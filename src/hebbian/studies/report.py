@@ -326,7 +326,7 @@ def _hypothesis(run: _Run, inf: analysis.Inference) -> list[str]:
             "condition",
             "role",
             "n",
-            *(["correct"] if binary else []),
+            *([h.outcome] if binary else []),
             "rate" if binary else "mean",
             "95% CI (Wilson)" if binary else "95% CI (t)",
         ],
