@@ -7,6 +7,7 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 from gguf_fixtures import tiny_model
+from memory_reads import read
 
 from hebbian.engine import EngineConfig, Evicted, HebbianCache, Strategy, attention
 from hebbian.engine import cache as cache_module
@@ -274,7 +275,7 @@ def test_memory_read_out_approaches_the_evicted_keys_softmax_contribution(model)
                 EngineConfig(strength=1.0, decay=1.0, features=m, seed=seed), model, [0]
             )
             memory.consolidate(0, b)
-            got_out, log_mass = memory.read(0, mx.array(queries), scale)
+            got_out, log_mass = read(memory, 0, mx.array(queries), scale)
             runs.append(
                 (
                     np.abs(np.exp(np.array(log_mass)[0]) / mass - 1).mean(),
@@ -290,12 +291,12 @@ def test_memory_fades_exactly_by_decay_per_evicted_token(model):
     memory = Memory(EngineConfig(strength=1.0, decay=0.9, features=64), model, [0])
     memory.consolidate(0, batch(6, 20))
     queries = mx.array(np.random.default_rng(7).standard_normal((1, 4, 2, D)).astype(np.float32))
-    before = memory.read(0, queries, D**-0.5)
+    before = read(memory, 0, queries, D**-0.5)
     nothing = batch(8, 10)
     memory.consolidate(
         0, Evicted(nothing.keys, nothing.values, mx.zeros((1, H, 10)), nothing.positions)
     )
-    after = memory.read(0, queries, D**-0.5)
+    after = read(memory, 0, queries, D**-0.5)
     np.testing.assert_allclose(np.array(after[0]), np.array(before[0]), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.array(after[1] - before[1]), 10 * np.log(0.9), atol=1e-4)
 
@@ -342,7 +343,7 @@ def test_slots_read_is_a_softmax_over_slots_with_a_log_mass_bias(model):
     slots.consolidate(0, batch(10, 5))
     state = {k: np.array(v) for k, v in slots.layers[0].items()}
     queries = np.random.default_rng(11).standard_normal((1, 4, 2, D)).astype(np.float32)
-    out, log_mass = slots.read(0, mx.array(queries), 0.25)
+    out, log_mass = read(slots, 0, mx.array(queries), 0.25)
     for head in range(4):
         used = state["weight"][head // 2] > 0
         s = queries[0, head] @ state["keys"][head // 2][used].T * 0.25 + np.log(

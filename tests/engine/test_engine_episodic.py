@@ -4,6 +4,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from gguf_fixtures import tiny_model
+from memory_reads import read
 from test_engine_compiled import assert_same, generate
 
 from hebbian.engine import EngineConfig, HebbianEngine, patched
@@ -60,14 +61,14 @@ def test_a_prompt_chooses_the_block_its_queries_match_and_its_neighbours(wide):
     feed_blocks(s, keys)
     assert len(s.complete()) == 10
     queries = mx.broadcast_to(target, (1, 4, 2, D))  # two query tokens, every query head
-    s.read(0, queries, 1.0)  # not a retrieval layer: nothing chosen
+    read(s, 0, queries, 1.0)  # not a retrieval layer: nothing chosen
     s.choose()
     assert s.selected == []
-    s.read(1, queries, 1.0)
+    read(s, 1, queries, 1.0)
     s.choose()
     assert s.selected == [4, 5, 6] and s.selected_positions() == [(16, 19), (20, 23), (24, 27)]
     # a single-token step (a reply's) reads what the prompt chose and chooses nothing
-    out, _ = s.read(1, queries[:, :, :1], 1.0)
+    out, _ = read(s, 1, queries[:, :, :1], 1.0)
     assert s.selected == [4, 5, 6] and out.shape == (1, 4, 1, D)
 
 
@@ -79,12 +80,12 @@ def test_a_question_split_across_chunks_still_chooses_by_its_own_queries(wide):
     keys[0, 9] = target * 3
     feed_blocks(s, keys)
     other = mx.broadcast_to(-target, (1, 4, 2, D))  # scores block 2 lowest
-    s.read(1, mx.broadcast_to(target, (1, 4, 2, D)), 1.0)  # the question's first two tokens
+    read(s, 1, mx.broadcast_to(target, (1, 4, 2, D)), 1.0)  # the question's first two tokens
     s.choose()
-    s.read(1, other, 1.0)  # its last two: still within the last 4 queries
+    read(s, 1, other, 1.0)  # its last two: still within the last 4 queries
     s.choose()
     assert s.selected == [2]
-    s.read(1, other, 1.0)  # four later tokens push it out
+    read(s, 1, other, 1.0)  # four later tokens push it out
     s.choose()
     assert s.selected != [2]
 
@@ -102,9 +103,9 @@ def test_a_block_that_wins_every_vote_is_not_what_a_question_asks_for(wide, cont
     feed_blocks(s, keys)
     for _ in range(3):
         # filler chunks: block 0 has the most of each vote
-        s.read(1, mx.broadcast_to(g, (1, 4, 2, D)), 1.0)
+        read(s, 1, mx.broadcast_to(g, (1, 4, 2, D)), 1.0)
         s.choose()
-    s.read(1, mx.broadcast_to(g + t, (1, 4, 2, D)), 1.0)  # the question
+    read(s, 1, mx.broadcast_to(g + t, (1, 4, 2, D)), 1.0)  # the question
     s.choose()
     assert s.selected == ([5] if contrast else [0])
 
@@ -117,11 +118,11 @@ def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
     keys[0, 0] = 5 * q[0, 0, 0]  # the vote goes to block 0
     feed_blocks(s, keys)
     s.pinned = (12, 15)  # block 3, whatever the vote, even where the vote fills the read set
-    s.read(1, q, 0.125)
+    read(s, 1, q, 0.125)
     s.choose()
     assert 3 in s.selected and len(s.selected) == 1
     chosen = mx.concatenate([keys[:, 4 * j : 4 * j + 4] for j in s.selected], axis=1)  # (H, n, D)
-    out, log_mass = s.read(1, q, 0.125)
+    out, log_mass = read(s, 1, q, 0.125)
     grouped = q[0].reshape(2, 2, 3, D)
     scores = (grouped * 0.125) @ chosen[:, None].swapaxes(-1, -2)
     expected = mx.softmax(scores, axis=-1) @ chosen[:, None]
@@ -170,7 +171,7 @@ def test_use_strengthens_a_block_and_disuse_fades_it(wide):
     keys[0, 1] = 5 * mx.ones((D,))
     feed_blocks(s, keys)
     before = [s.held(b) for b in s.blocks]
-    s.read(1, mx.ones((1, 4, 2, D)), 1.0)
+    read(s, 1, mx.ones((1, 4, 2, D)), 1.0)
     s.choose()
     assert s.selected == [0]
     feed_blocks(s, keys)  # 16 more tokens evicted

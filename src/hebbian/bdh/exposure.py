@@ -23,6 +23,7 @@ import mlx.core as mx
 import numpy as np
 
 from .. import corpus
+from ..io.files import write_atomic
 from .baseline import no_progress
 from .data import ByteData, encode
 from .exposure_report import write
@@ -177,7 +178,7 @@ def main(argv: list[str]) -> None:
     scaffold.load_synapses(synapses)
     facts = json.loads(facts_path.read_text())
     out = {"after": score(model, facts, scaffold.sigma), "diagnostics": scaffold.diagnostics()}
-    out_path.write_text(json.dumps(out))
+    write_atomic(out_path, json.dumps(out))
 
 
 def run(
@@ -211,7 +212,7 @@ def run(
     )
     scaffold.save_synapses(synapses)
     facts_path = synapses.with_name("facts.json")
-    facts_path.write_text(json.dumps(facts, indent=1))
+    write_atomic(facts_path, json.dumps(facts, indent=1))
     session2 = recall_in_new_process(
         checkpoint, synapses, facts_path, synapses.with_name("recall.json")
     )

@@ -25,6 +25,8 @@ from typing import NamedTuple
 import mlx.core as mx
 import mlx.nn as nn
 
+from ..io.files import replacing, write_atomic
+
 ROPE_BASE = 2.0**16
 
 
@@ -167,9 +169,10 @@ def save(model: BDH, directory: str | Path, extra: dict | None = None) -> Path:
     """Write ``model.safetensors`` and ``config.json`` (plus ``extra`` under "meta") to a directory."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.save_weights(str(directory / "model.safetensors"))
+    with replacing(directory / "model.safetensors", suffix=".safetensors") as temporary:
+        model.save_weights(str(temporary))
     payload = {"config": asdict(model.config), "meta": extra or {}}
-    (directory / "config.json").write_text(json.dumps(payload, indent=2))
+    write_atomic(directory / "config.json", json.dumps(payload, indent=2))
     return directory
 
 

@@ -72,7 +72,7 @@ def explicit_attention(queries, keys, values, scale: float, mask=None, sinks=Non
     the weights being each query's attention to each key summed over the KV head's query heads.
 
     `sinks`: per-head logits that take attention mass without a value (gpt-oss);
-    `memory`: a strategy's read (Strategy.read: output, log_mass), merged into the softmax.
+    `memory`: a strategy's read (Strategy.read_state: output, log_mass), merged into the softmax.
     """
     B, n_heads, L, D = queries.shape
     n_kv, T = keys.shape[1], keys.shape[2]

@@ -41,7 +41,10 @@ from .consolidation import modes
 from .engine import HebbianEngine
 from .patch import patched
 
-DECODE_VS_ROTATING = 0.9  # every mode's decode against mlx-lm's at the same window
+# a mode's decode against mlx-lm's at the same window; episodic also scores its blocks and reads
+# their exact keys and values at every step (issue 19 set its target)
+DECODE_VS_ROTATING = {"engine episodic": 0.8}
+DECODE_VS_ROTATING_DEFAULT = 0.9
 LONG_SPEEDUP = 1.5  # the engine's decode against mlx-lm's full cache at the long context
 MEMORY_GROWTH = 1.1  # the engine's peak memory at the long context against the short one
 FULL, ROTATING = "mlx-lm full", "mlx-lm rotating"  # KVCache; RotatingKVCache of the same capacity
@@ -309,10 +312,11 @@ def run_engine_bench(
         )
         for name, ratios in paired.items():
             median, low, high = median_with_interval(ratios)
+            target = DECODE_VS_ROTATING.get(name, DECODE_VS_ROTATING_DEFAULT)
             console.print(
                 f"{name}: decode {median:.2f}x mlx-lm's rotating cache at {short} tokens, median of "
                 f"{len(ratios)} paired blocks (95% CI {low:.2f}-{high:.2f}, range {min(ratios):.2f}-"
-                f"{max(ratios):.2f}) ({verdict(median >= DECODE_VS_ROTATING)} >= {DECODE_VS_ROTATING}x)",
+                f"{max(ratios):.2f}) ({verdict(median >= target)} >= {target}x)",
                 highlight=False,
             )
     return results

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hebbian.io import provenance
+from hebbian.io.files import write_atomic
 from hebbian.io.markdown import table
 
 from .. import stats
@@ -172,9 +173,7 @@ def write_report(seeds: list[dict], out_dir: Path) -> Path:
     lines += _results(seeds, variants, task)
     lines += _memory_table(seeds, memnets)
     lines += _figures(seeds, variants, memnets, task, out_dir)
-    path = out_dir / f"{task}.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_atomic(out_dir / f"{task}.md", "\n".join(lines) + "\n")
 
 
 def _provenance(seeds: list[dict]) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hebbian.io import provenance
+from hebbian.io.files import write_atomic
 from hebbian.io.markdown import table
 
 from . import figures
@@ -172,7 +173,5 @@ def write(res: LLMResults, out_dir: Path, elapsed_s: float, decode: Callable[[in
             for c in res.comparisons
         ],
     }
-    (out_dir / "llm_metrics.json").write_text(json.dumps(dump, indent=1))
-    path = out_dir / "llm.md"
-    path.write_text("\n".join(text))
-    return path
+    write_atomic(out_dir / "llm_metrics.json", json.dumps(dump, indent=1))
+    return write_atomic(out_dir / "llm.md", "\n".join(text))

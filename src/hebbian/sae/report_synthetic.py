@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hebbian.io import markdown, provenance
+from hebbian.io.files import write_atomic
 
 from . import figures
 from .analysis import neuron_overlap
@@ -195,7 +196,5 @@ def write(runs: list[Run], config: SyntheticConfig, out_dir: Path, elapsed_s: fl
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = [{"condition": r.condition.name, "seed": r.seed, **r.summary} for r in runs]
-    (out_dir / "synthetic_summary.json").write_text(json.dumps(summary, indent=1))
-    path = out_dir / "synthetic.md"
-    path.write_text("\n".join(text))
-    return path
+    write_atomic(out_dir / "synthetic_summary.json", json.dumps(summary, indent=1))
+    return write_atomic(out_dir / "synthetic.md", "\n".join(text))

@@ -340,18 +340,6 @@ class Strategy(Snapshots):
         them (HebbianCache.memory_queries), once the layer has taken its memory_state: what
         they choose is read by later steps (by default: nothing)."""
 
-    def read(self, layer: int, queries: mx.array, scale: float) -> tuple[mx.array, mx.array] | None:
-        """(output (B, n_heads, L, Dv), log_mass (B, n_heads, L)) of `queries` attending to the
-        layer's memory, on the scale of exp(scale * q.k); None while it holds nothing. What the
-        engine's step does (read_state on memory_state, and a chunk's queries to observe), in
-        one call; queries come turned as memory keys want them (HebbianCache.memory_queries)."""
-        if not self.reads:
-            return None
-        state = self.memory_state(layer)
-        if queries.shape[2] > 1:
-            self.observe(layer, queries, scale)
-        return None if state is None else self.read_state(state, queries, scale)
-
     def memory_state(self, layer: int) -> dict[str, mx.array] | None:
         """The state `read_state` reads for a layer, or None while it holds nothing."""
         return self.layers[layer] if layer in self.active else None

@@ -12,7 +12,7 @@ softmax over blocks, and the heads' softmaxes are summed into the block's share 
 them (a block that every chunk votes for, by salience or position, is not what this prompt asks
 for); without, by the share. The `blocks_read` best blocks with `neighbours` blocks on each side
 are read by every layer, merged into the window's softmax as exact keys (like `memory` and `slots`:
-Strategy.read), until the next chunk chooses again. Reading one set of blocks for a whole
+Strategy.read_state), until the next chunk chooses again. Reading one set of blocks for a whole
 reply keeps what the question found while the reply is written.
 
 Positions: keys are stored without their rotation; the queries that read them are turned to sit
