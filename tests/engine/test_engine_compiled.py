@@ -10,6 +10,8 @@ import pytest
 from gguf_fixtures import tiny_model, write_gguf
 
 from hebbian.engine import MODES, EngineConfig, HebbianCache, HebbianEngine, SteadyDecoder
+from hebbian.engine import cache as cache_module
+from hebbian.engine.step import plain_step
 from hebbian.engine.timeline import Timeline
 from hebbian.models.gguf_tokenizer import build_tokenizer
 
@@ -58,6 +60,15 @@ def test_compiled_steps_decode_what_the_eager_ones_do(tiny, mode):
     compiled = fast[2]
     # every step but the hand-over ones (one in four, none when nothing is consolidated) ran compiled
     assert compiled.decoder.compiled_steps >= (40 if mode == "off" else 28)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_steps_run_op_by_op_in_every_layer_decode_what_compiled_ones_do(tiny, mode, monkeypatch):
+    config = EngineConfig(window=16, n_sink=2, prefill_chunk=32, hand_over=4, mode=mode)
+    fast = generate(*tiny, config, compiled=True)
+    # the model built op by op, and each layer's step too (not the per-layer compiled_step)
+    monkeypatch.setattr(cache_module, "compiled_step", plain_step)
+    assert_same(fast, generate(*tiny, config, compiled=False))
 
 
 @pytest.mark.parametrize(
