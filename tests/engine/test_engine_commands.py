@@ -244,6 +244,11 @@ def test_bench_engine_prints_every_contender_and_the_targets(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("mlx-lm full", "mlx-lm rotating", *(f"engine {mode}" for mode in MODES)):
         assert name in result.stdout
-    assert result.stdout.count(">= 0.9x") == len(MODES)
+    # each mode judged against its own target: episodic's is 0.8x, every other's 0.9x
+    for mode in MODES:
+        verdict = next(
+            line for line in result.stdout.splitlines() if line.startswith(f"engine {mode}: decode")
+        )
+        assert verdict.endswith(">= 0.8x)" if mode == "episodic" else ">= 0.9x)"), verdict
     # the decode verdict's measurement
     assert result.stdout.count("median of 2 paired blocks") == len(MODES)

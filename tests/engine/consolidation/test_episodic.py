@@ -3,9 +3,9 @@
 import mlx.core as mx
 import numpy as np
 import pytest
+from engine_runs import assert_same, generate
 from gguf_fixtures import tiny_model
 from memory_reads import read
-from test_engine_compiled import assert_same, generate
 
 from hebbian.engine import EngineConfig, HebbianEngine, patched
 from hebbian.engine.cache import full_attention_layers, make_cache

@@ -7,7 +7,7 @@ import sys
 import mlx.core as mx
 import numpy as np
 import pytest
-from test_engine_compiled import assert_same, generate
+from engine_runs import assert_same, generate
 
 from hebbian.engine import (
     MODES,
