@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from hebbian.engine.consolidation.base import all_knobs
 from hebbian.studies.tasks.recall import RecallTask
 
 BASE = {"window": 128, "n_sink": 4, "prefill_chunk": 32}
@@ -29,10 +30,11 @@ def parse(spec: str) -> tuple[str, dict]:
     for part in filter(None, knobs.split(",")):
         key, _, value = part.partition(":")
         try:
-            config[key] = json.loads(value)  # numbers
+            config[key] = json.loads(value)  # numbers and booleans
         except json.JSONDecodeError:
             config[key] = value
-        if isinstance(config[key], bool):  # "true" is a recall_positions value, not a boolean
+        knob = all_knobs().get(key)
+        if knob is not None and isinstance(knob.default, str):  # "true": a recall_positions value
             config[key] = value
     return name, config
 
