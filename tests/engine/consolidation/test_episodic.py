@@ -110,6 +110,33 @@ def test_a_block_that_wins_every_vote_is_not_what_a_question_asks_for(wide, cont
     assert s.selected == ([5] if contrast else [0])
 
 
+def test_contrast_does_not_discount_a_block_for_having_been_voted_on_when_it_was_alone(wide):
+    s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2)
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 40, D), key=mx.random.key(11)) * 0.1
+    t = mx.zeros((D,))
+    t[0] = 1.0
+    keys[0, 1] = t  # block 0 holds what the question asks, mildly
+    nothing = mx.zeros((1, 4, 2, D))  # a chunk whose queries score every block alike
+
+    def feed(first, last):
+        for a in range(first, last, 4):
+            for layer in s.shapes:
+                s.consolidate(layer, evicted(keys[:, a : a + 4], a))
+
+    feed(0, 8)
+    for _ in range(3):  # two blocks: each has half of every vote, the uniform share
+        read(s, 1, nothing, 1.0)
+        s.choose()
+    feed(8, 40)
+    for _ in range(2):  # ten blocks: a tenth each, uniform again
+        read(s, 1, nothing, 1.0)
+        s.choose()
+    read(s, 1, mx.broadcast_to(t, (1, 4, 2, D)), 1.0)  # the question
+    s.choose()
+    assert s.selected == [0]
+
+
 def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
     s = strategy(wide, retrieval_heads="1:0", blocks_read=1, neighbours=0)
     D = s.shapes[1].head_dim

@@ -126,7 +126,7 @@ class Block:
     clock: int
     bits: int = 16
     data: dict[int, tuple[tuple, tuple]] = field(default_factory=dict)
-    shares: float = 0.0  # the vote shares it has had, summed, and how many chunks voted
+    shares: float = 0.0  # its vote shares over the uniform share, summed, and how many chunks voted
     votes: int = 0
 
     @property
@@ -399,13 +399,14 @@ class Episodic(Strategy):
         complete = self.complete()
         if votes is not None:
             share = np.array(votes) / sum(len(h) for h in self.heads.values())
+            # against uniform: a share of a vote among few blocks is not worth more than one
+            # among many (so an old block, voted on when it was alone, is not discounted)
+            relative = share * len(share)
             score = share
             if c.contrast:  # against what earlier chunks gave each block (uniform before any)
-                usual = np.array(
-                    [b.shares / b.votes if b.votes else 1 / len(share) for b in complete]
-                )
-                score = np.log(share + 1e-9) - np.log(usual + 1e-9)
-            for b, x in zip(complete, share):
+                usual = np.array([b.shares / b.votes if b.votes else 1.0 for b in complete])
+                score = np.log(relative + 1e-9) - np.log(usual + 1e-9)
+            for b, x in zip(complete, relative):
                 b.shares, b.votes = b.shares + float(x), b.votes + 1
             for j in np.argsort(-score, kind="stable")[: c.blocks_read]:
                 block = self.blocks[int(j)]
