@@ -96,11 +96,9 @@ def main() -> None:
         for name, knobs in conditions.items():
             config = {**BASE, **knobs}
             outcome = task.run_trial(item, config, seed=0)
-            # as the trial left it
+            # as the trial left it (the blocks its reply read)
             engine = task.__dict__["_engines"][json.dumps(config, sort_keys=True)]
             read = getattr(engine.strategy, "selected_positions", lambda: [])()
-            # ~ the fact's last token
-            fact = len(engine.tokenizer.encode(engine.transcript)) - outcome["distance"]
             print(
                 json.dumps(
                     {
@@ -109,7 +107,6 @@ def main() -> None:
                         "answer": item.data["answer"],
                         **outcome,
                         "read": read,
-                        "fact_read": any(lo <= fact <= hi + 2 for lo, hi in read),
                         "reply": engine.transcript.rsplit("assistant\n", 1)[-1],
                     }
                 ),

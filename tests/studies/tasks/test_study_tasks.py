@@ -8,7 +8,7 @@ import pytest
 from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.tasks.continuation import ContinuationTask
 from hebbian.studies.tasks.perplexity import PerplexityTask
-from hebbian.studies.tasks.recall import RecallTask
+from hebbian.studies.tasks.recall import RecallTask, answer_token
 
 FULL = {"window": 4096, "n_sink": 4, "mode": "off", "prefill_chunk": 16}
 WINDOW = {"window": 24, "n_sink": 4, "mode": "off", "prefill_chunk": 16}  # a token sees <= 43 back
@@ -123,3 +123,27 @@ def test_the_generation_prereg_continues_the_perplexity_studys_segments_under_it
     assert {k: generation.task_params[k] for k in shared} == {
         k: perplexity.task_params[k] for k in shared
     }
+
+
+def test_recall_checks_whether_a_block_read_holds_the_answers_last_token(default_model):
+    task = RecallTask(
+        {"model": "default", "corpus": "austen", "filler_chars": 300, "max_tokens": 2}, seed=5
+    )
+    task.__dict__["model"] = default_model
+    item = task.items(1)[0]
+    tokenizer = default_model[1]
+    head, tail = task.prompt_parts(item, True)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False
+    )
+    fact_at = rendered.index(head) + len(head)
+    value = answer_token(tokenizer, rendered, fact_at, item.data["statement"], item.data["answer"])
+    tokens = tokenizer.encode(rendered, add_special_tokens=False)
+    assert tokenizer.decode(tokens[: value + 1]).endswith(item.data["answer"])
+
+    config = {"window": 24, "n_sink": 4, "mode": "episodic", "prefill_chunk": 16}
+    engine = task.engine(config)
+    for span, held in [((value, value), True), ((value + 1, value + 40), False)]:
+        engine.strategy.selected_positions = lambda span=span: [span]
+        assert task.run_trial(item, config, 0)["fact_read"] is held
+    assert task.run_trial(item, WINDOW, 0)["fact_read"] is False  # no memory reads nothing

@@ -8,7 +8,9 @@ of the value's tokens after the question and the start of the fact's own sentenc
 generates a greedy reply, kept in the record (`reply`), scored by exact match and for fluency
 (`hebbian.studies.fluency`: whether it is degenerate, its rep-4 and distinct-2). It also records
 the distance in tokens from the end of the fact to the end of the prompt, which must exceed the
-window for the fact to be evicted.
+window for the fact to be evicted, and whether a block the memory reads when the question has
+been fed holds the answer's last token (`fact_read`: false where the mode reads no blocks; the
+retrieval check that tells a fact not found from one found but not said).
 
 The prompt is fed `prefill_chunk` tokens at a time, and inside a chunk each token sees every
 earlier token of the chunk besides the cache. In a windowed condition the fact must have left
@@ -31,12 +33,20 @@ from hebbian.studies.tasks.engine_task import EngineTask
 from hebbian.studies.tasks.recall_items import LEAD_IN, filler, is_recalled, make_fact
 
 
+def answer_token(tokenizer, rendered: str, fact_at: int, statement: str, answer: str) -> int:
+    """The position in the encoded `rendered` of the answer's last token, where the fact's
+    `statement` ends at character `fact_at`."""
+    answer_end = fact_at - len(statement) + statement.rindex(answer) + len(answer)
+    return len(tokenizer.encode(rendered[:answer_end], add_special_tokens=False)) - 1
+
+
 @register_task("recall")
 class RecallTask(EngineTask):
     metrics = {
         "correct": "binary",
         "logprob": "continuous",
         "distance": "continuous",
+        "fact_read": "binary",
         "degenerate": "binary",
         "rep4": "continuous",
         "distinct2": "continuous",
@@ -93,9 +103,8 @@ class RecallTask(EngineTask):
             [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False
         )
         prompt = tokenizer.encode(rendered, add_special_tokens=False)
-        fact_end = len(
-            tokenizer.encode(rendered[: rendered.index(head) + len(head)], add_special_tokens=False)
-        )
+        fact_at = rendered.index(head) + len(head)
+        fact_end = len(tokenizer.encode(rendered[:fact_at], add_special_tokens=False))
         question = len(
             tokenizer.encode(rendered[: rendered.rindex("\n\nQuestion:")], add_special_tokens=False)
         )
@@ -109,6 +118,11 @@ class RecallTask(EngineTask):
         answer = item.data["answer"]
         prefix = item.data["statement"][: item.data["statement"].index(answer)].rstrip()
         engine.feed(prompt[:-1])
+        fact_read = False
+        if config.get("show_fact", True):
+            value = answer_token(tokenizer, rendered, fact_at, item.data["statement"], answer)
+            read = getattr(engine.strategy, "selected_positions", list)()
+            fact_read = any(lo <= value <= hi for lo, hi in read)
         with engine.fork():
             context = prompt[-1:] + tokenizer.encode(prefix, add_special_tokens=False)
             logprob = sum(
@@ -119,6 +133,7 @@ class RecallTask(EngineTask):
             "correct": is_recalled(answer, reply),
             "logprob": logprob,
             "distance": float(len(prompt) - fact_end),
+            "fact_read": fact_read,
             **fluency_outcomes(reply),
             "reply": reply,
         }
