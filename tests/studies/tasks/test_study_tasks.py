@@ -8,7 +8,8 @@ import pytest
 from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.tasks.continuation import ContinuationTask
 from hebbian.studies.tasks.perplexity import PerplexityTask
-from hebbian.studies.tasks.recall import RecallTask, answer_token
+from hebbian.studies.tasks.recall import RecallTask
+from hebbian.studies.tasks.recall_items import answer_token
 
 FULL = {"window": 4096, "n_sink": 4, "mode": "off", "prefill_chunk": 16}
 WINDOW = {"window": 24, "n_sink": 4, "mode": "off", "prefill_chunk": 16}  # a token sees <= 43 back
@@ -136,8 +137,10 @@ def test_recall_checks_whether_a_block_read_holds_the_answers_last_token(default
     rendered = tokenizer.apply_chat_template(
         [{"role": "user", "content": head + tail}], add_generation_prompt=True, tokenize=False
     )
-    fact_at = rendered.index(head) + len(head)
-    value = answer_token(tokenizer, rendered, fact_at, item.data["statement"], item.data["answer"])
+    statement = item.data["statement"]
+    value = answer_token(
+        tokenizer, rendered, rendered.index(statement), statement, item.data["answer"]
+    )
     tokens = tokenizer.encode(rendered, add_special_tokens=False)
     assert tokenizer.decode(tokens[: value + 1]).endswith(item.data["answer"])
 

@@ -71,6 +71,13 @@ def engine_config_problem(knobs: Mapping[str, Any]) -> str | None:
     return None
 
 
+def reads_position(engine, position: int) -> bool:
+    """Whether a block the engine's memory reads next holds sequence position `position` (false
+    where the mode reads no blocks): the retrieval check."""
+    read = getattr(engine.strategy, "selected_positions", list)()
+    return any(lo <= position <= hi for lo, hi in read)
+
+
 class EngineTask(Task):
     """Shared by the tasks that run the real model behind a HebbianEngine, one per condition."""
 

@@ -37,8 +37,8 @@ import numpy as np
 from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.schema import Field, at_least
 from hebbian.studies.tasks.base import Item, register_task
-from hebbian.studies.tasks.engine_task import EngineTask
-from hebbian.studies.tasks.recall_items import LEAD_IN, is_recalled, make_fact
+from hebbian.studies.tasks.engine_task import EngineTask, reads_position
+from hebbian.studies.tasks.recall_items import LEAD_IN, answer_token, is_recalled, make_fact
 
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s)")
 
@@ -204,13 +204,12 @@ class NeedleTask(EngineTask):
         """Token positions in the encoded `rendered` of the statement's first token, the answer's last
         token and the statement's last token."""
         at = rendered.index(statement)
-        tokens_before = lambda end: len(self.encode(rendered[:end]))  # noqa: E731
         # a word's token carries the space before it
         first = len(self.encode(rendered[:at].rstrip(" ")))
         return (
             first,
-            tokens_before(at + statement.rindex(answer) + len(answer)) - 1,
-            tokens_before(at + len(statement)) - 1,
+            answer_token(self.tokenizer, rendered, at, statement, answer),
+            len(self.encode(rendered[: at + len(statement)])) - 1,
         )
 
     def run_trial(
@@ -237,13 +236,13 @@ class NeedleTask(EngineTask):
         with engine.fork():
             context = prompt[-1:] + self.encode(prefix)
             logprob = sum(engine.score(context, self.encode(" " + answer)))
-        read = getattr(engine.strategy, "selected_positions", list)()
+        fact_read = show_fact and reads_position(engine, value)
         reply = engine.generate(prompt[-1:], max_tokens=self.settings["max_tokens"])
         diagnostics = engine.diagnostics()
         return {
             "correct": is_recalled(answer, reply),
             "logprob": logprob,
-            "fact_read": show_fact and any(lo <= value <= hi for lo, hi in read),
+            "fact_read": fact_read,
             "evicted": evicted,
             "memory_bytes": float(diagnostics["cache_bytes"] + diagnostics["memory_bytes"]),
             "length": float(d["length"]),

@@ -29,15 +29,14 @@ import numpy as np
 from hebbian.studies.fluency import fluency_outcomes
 from hebbian.studies.schema import Field, at_least
 from hebbian.studies.tasks.base import Item, register_task
-from hebbian.studies.tasks.engine_task import EngineTask
-from hebbian.studies.tasks.recall_items import LEAD_IN, filler, is_recalled, make_fact
-
-
-def answer_token(tokenizer, rendered: str, fact_at: int, statement: str, answer: str) -> int:
-    """The position in the encoded `rendered` of the answer's last token, where the fact's
-    `statement` ends at character `fact_at`."""
-    answer_end = fact_at - len(statement) + statement.rindex(answer) + len(answer)
-    return len(tokenizer.encode(rendered[:answer_end], add_special_tokens=False)) - 1
+from hebbian.studies.tasks.engine_task import EngineTask, reads_position
+from hebbian.studies.tasks.recall_items import (
+    LEAD_IN,
+    answer_token,
+    filler,
+    is_recalled,
+    make_fact,
+)
 
 
 @register_task("recall")
@@ -119,10 +118,10 @@ class RecallTask(EngineTask):
         prefix = item.data["statement"][: item.data["statement"].index(answer)].rstrip()
         engine.feed(prompt[:-1])
         fact_read = False
-        if config.get("show_fact", True):
-            value = answer_token(tokenizer, rendered, fact_at, item.data["statement"], answer)
-            read = getattr(engine.strategy, "selected_positions", list)()
-            fact_read = any(lo <= value <= hi for lo, hi in read)
+        if config.get("show_fact", True):  # the head ends with the fact's statement
+            statement = item.data["statement"]
+            value = answer_token(tokenizer, rendered, fact_at - len(statement), statement, answer)
+            fact_read = reads_position(engine, value)
         with engine.fork():
             context = prompt[-1:] + tokenizer.encode(prefix, add_special_tokens=False)
             logprob = sum(

@@ -137,3 +137,10 @@ def is_recalled(answer: str, generated: str) -> bool:
     lines = generated.strip().splitlines()
     first = lines[0] if lines else ""
     return re.search(rf"(?<![\w]){re.escape(answer)}(?![\w])", first, re.IGNORECASE) is not None
+
+
+def answer_token(tokenizer, rendered: str, statement_at: int, statement: str, answer: str) -> int:
+    """The position in the encoded `rendered` of the answer's last token, where the fact's
+    `statement` starts at character `statement_at` (the answer's last occurrence in it)."""
+    answer_end = statement_at + statement.rindex(answer) + len(answer)
+    return len(tokenizer.encode(rendered[:answer_end], add_special_tokens=False)) - 1
