@@ -71,6 +71,9 @@ def test_writes_heatmaps_and_tables(run, tmp_path):
     assert "| 0.1 | 1/2 | 1/1 |" in text
     assert "| 0.9 | - | 0/1 |" in text  # episodic with 3 distractors; 1024 tokens has no trial
     assert "| `episodic` | 1.0 | 1.5 |" in text  # MB at 1024 and 2048 tokens
+    # items 2 and 3 left episodic's window, so they split every condition's trials
+    assert "| `full_cache` | 2/2 | 1/2 |" in text
+    assert "| `episodic` | 1/2 | 2/2 |" in text
     assert "| `episodic` | 2 | 2/2 | 1/2 | 0/0 |" in text  # found twice, used once
     assert "| `full_cache` | 0 | 0/0 | 0/0 | 0/0 |" in text
 

@@ -7,8 +7,10 @@ and any shares' logs; no model is loaded) and writes into the output folder, bes
 own report: one PNG per distractor count, a panel per condition, each cell the share of that
 cell's trials recalled, annotated k/n (the classic needle-in-a-haystack heatmap); and `needle.md`
 with the same counts as tables, each condition's memory (cache plus consolidated state, bytes),
-and the retrieval check (where the fact had been evicted: how often a block read held it, and
-recall when it did and when it did not: not found, or found but not used). Descriptions only,
+recall on the items whose fact left the window against those whose fact stayed in it (a memory
+that reads old blocks may help the first and distract from the second), and the retrieval check
+(where the fact had been evicted: how often a block read held it, and recall when it did and when
+it did not: not found, or found but not used). Descriptions only,
 except the one rule the study pre-registers in its exploratory list, since the prereg schema has
 no non-inferiority test: with --noninferiority A B MARGIN, whether the 95% CI of the paired
 difference in recall A - B (Bonett and Price's adjusted Wald interval, which keeps its coverage
@@ -155,6 +157,25 @@ def memory_table(
     return markdown.table(["condition", *(f"{int(x)} tokens" for x in lengths)], rows).split("\n")
 
 
+def window_split_table(records: list[dict[str, Any]], names: list[str]) -> list[str]:
+    """Recall per condition on the items whose fact some condition evicted (it left the window)
+    and on the items whose fact no condition evicted (it stayed in every window)."""
+    left = {r["item"] for r in records if r["outcome"]["evicted"]}
+    rows = []
+    for name in names:
+        row = [f"`{name}`"]
+        for gone in (True, False):
+            hits = [
+                bool(r["outcome"]["correct"])
+                for r in records
+                if r["condition"] == name and (r["item"] in left) == gone
+            ]
+            row.append(f"{sum(hits)}/{len(hits)}")
+        rows.append(row)
+    header = ["condition", "fact left the window", "fact stayed in the window"]
+    return markdown.table(header, rows).split("\n")
+
+
 def retrieval_table(records: list[dict[str, Any]], names: list[str]) -> list[str]:
     """Over trials whose fact had been evicted: fact's block read, and recall when read / not read."""
     rows = []
@@ -239,6 +260,13 @@ def write(run: Path, out: Path, noninferior: tuple[str, str, float] | None = Non
         "## Memory held at the end of a trial (MB: cache plus consolidated state)",
         "",
         *memory_table(records, names, lengths),
+        "",
+        "## Recall where the fact left the window and where it stayed",
+        "",
+        "Items split by whether any condition had evicted the fact from every layer's cache by the end "
+        "of the prompt (the windowed conditions share one window); each condition's recall on both sets.",
+        "",
+        *window_split_table(records, names),
         "",
         "## Retrieval check: found, and used?",
         "",
