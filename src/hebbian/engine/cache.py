@@ -263,6 +263,15 @@ class HebbianCache(Snapshots, _BaseCache):
             return queries
         return self._rotary.unrotate(queries, self._recall_offset(self._step.seen))
 
+    def window_keys(self) -> tuple[np.ndarray, mx.array]:
+        """The window's recent tokens (sinks and heavy hitters left out) as of the last step, in
+        sequence order: their positions (n,) and keys (B, n_kv_heads, n, D), position-free where
+        the cache turns keys (a consolidating mode, or positions="cache"), else as stored."""
+        slots = mx.array(self.layout.recent_slots(), dtype=mx.int32)
+        positions = mx.take(self._buffers["positions"], slots, axis=2)
+        keys = self._free_keys(mx.take(self._buffers["keys"], slots, axis=2), positions)
+        return np.array(positions[0, 0]), keys
+
     def held(self, name: str) -> mx.array:
         """A field ("keys", "importance", "positions", ...) of the tokens held, in sequence order."""
         lay = self.layout
@@ -304,7 +313,7 @@ class HebbianCache(Snapshots, _BaseCache):
                 # what the step reads was chosen before it; a chunk's queries are seen after
                 state = strategy.memory_state(self.layer)
                 if s.L > 1:
-                    strategy.observe(self.layer, memory_queries, scale)
+                    strategy.observe(self.layer, memory_queries, scale, self)
             memory = None if state is None else (state, memory_queries, turn)
         links = None
         if self.tracks_links and decoding:  # from the slot it is given

@@ -1,5 +1,7 @@
 """episodic: exact evicted blocks, chosen by a prompt's queries, bounded by bytes."""
 
+from dataclasses import replace
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -135,6 +137,80 @@ def test_contrast_does_not_discount_a_block_for_having_been_voted_on_when_it_was
     read(s, 1, mx.broadcast_to(t, (1, 4, 2, D)), 1.0)  # the question
     s.choose()
     assert s.selected == [0]
+
+
+class Window:
+    """Stands in for a layer's cache: window_keys() gives these keys (1, H, n, D)."""
+
+    def __init__(self, keys: mx.array):
+        self.keys = keys
+
+    def window_keys(self):
+        return np.arange(self.keys.shape[2]), self.keys
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_with_gate_a_question_that_the_window_answers_best_reads_no_block(wide, gate):
+    s = strategy(
+        wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2, gate=gate
+    )
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 40, D), key=mx.random.key(12)) * 0.1
+    target = mx.random.normal((D,), key=mx.random.key(13))
+    keys[0, 22] = target * 2  # block 5 matches the question
+    feed_blocks(s, keys)
+    question = mx.broadcast_to(target, (1, 4, 2, D))
+    window = mx.random.normal((1, 2, 20, D), key=mx.random.key(14)) * 0.1
+    s.observe(1, question, 1.0, Window(window))
+    s.choose()
+    assert s.selected == [5] and s.gated == 0  # the window holds nothing like it
+    window[0, 0, 9] = target * 3  # now it does, better than the store
+    s.observe(1, question, 1.0, Window(window))
+    s.choose()
+    assert s.selected == ([] if gate else [5]) and s.gated == int(gate)
+    assert s.diagnostics()["gated"] == int(gate)
+
+
+def test_the_gate_leaves_out_the_questions_own_tokens(wide):
+    s = strategy(
+        wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2, gate=True
+    )
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 40, D), key=mx.random.key(15)) * 0.1
+    target = mx.random.normal((D,), key=mx.random.key(16))
+    keys[0, 22] = target * 2
+    feed_blocks(s, keys)
+    window = mx.random.normal((1, 2, 20, D), key=mx.random.key(17)) * 0.1
+    window[0, 0, 18:] = target * 3  # the question's last two tokens match themselves
+    s.observe(1, mx.broadcast_to(target, (1, 4, 2, D)), 1.0, Window(window))
+    s.choose()
+    assert s.selected == [5] and s.gated == 0
+
+
+@pytest.mark.parametrize("positions", ["cache", "original"])
+def test_the_window_keys_are_the_recent_tokens_position_free(tiny, positions):
+    config = EngineConfig(
+        window=16, n_sink=2, prefill_chunk=8, positions=positions, mode="episodic", block=4
+    )
+    engine = HebbianEngine(*tiny, config)
+    engine.feed(ids(37))
+    order, keys = engine.cache[0].window_keys()  # the first layer's keys: made from tokens alone
+    assert order.tolist() == list(range(37 - 16, 37))  # the window: 16 recent tokens
+    # the same tokens fed with no eviction: their keys, made position-free at their positions
+    full = HebbianEngine(*tiny, replace(config, window=64))
+    full.feed(ids(37))
+    _, all_keys = full.cache[0].window_keys()
+    np.testing.assert_allclose(np.array(keys), np.array(all_keys[:, :, 37 - 2 - 16 :]), atol=2e-3)
+
+
+def test_a_gated_engine_decodes_compiled_as_op_by_op_and_counts_its_gates(tiny):
+    config = EngineConfig(
+        window=16, n_sink=2, prefill_chunk=8, hand_over=4, mode="episodic", block=4, gate=True
+    )
+    fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
+    assert_same(fast, slow)
+    s = fast[2].strategy
+    assert s.chosen >= 1 and 0 <= s.gated <= s.chosen
 
 
 def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):

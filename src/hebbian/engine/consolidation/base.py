@@ -335,10 +335,11 @@ class Strategy(Snapshots):
 
     # --- reading (attention.attend merges it into the softmax) ----------------------------------
 
-    def observe(self, layer: int, queries: mx.array, scale: float) -> None:
+    def observe(self, layer: int, queries: mx.array, scale: float, window=None) -> None:
         """A prompt chunk's queries (a step of more than one token), turned as memory keys want
         them (HebbianCache.memory_queries), once the layer has taken its memory_state: what
-        they choose is read by later steps (by default: nothing)."""
+        they choose is read by later steps (by default: nothing). `window` is the layer's cache
+        (HebbianCache.window_keys: what the window holds), None where no cache drives it."""
 
     def memory_state(self, layer: int) -> dict[str, mx.array] | None:
         """The state `read_state` reads for a layer, or None while it holds nothing."""

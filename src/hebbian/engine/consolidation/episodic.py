@@ -13,7 +13,11 @@ them (a block that every chunk votes for, by salience or position, is not what t
 for); without, by the share. The `blocks_read` best blocks with `neighbours` blocks on each side
 are read by every layer, merged into the window's softmax as exact keys (like `memory` and `slots`:
 Strategy.read_state), until the next chunk chooses again. Reading one set of blocks for a whole
-reply keeps what the question found while the reply is written.
+reply keeps what the question found while the reply is written. With `gate`, the window competes:
+its recent tokens, cut into stretches of `block` and scored by the same queries and heads (their
+own last `query_tokens` tokens left out, since a question matches itself), join each head's
+softmax, and where a stretch of the window wins the summed vote the chunk reads nothing (what it
+asks for is still in the window, and old blocks read as recent would only distract).
 
 Positions: keys are stored without their rotation; the queries that read them are turned to sit
 `recall_at` positions after position 0 (attention's memory read). recall_positions="fixed" reads
@@ -162,6 +166,11 @@ class Episodic(Strategy):
             POSITIVE[0],
             "be positive (inf: no bound)",
         ),
+        "gate": Knob(
+            False,
+            "read only when a stored block matches the prompt's queries better than every "
+            "block-sized stretch of the window (else read nothing)",
+        ),
         "retrieval_heads": Knob(
             "auto", '"auto", "all" or "layer:kv_head,..." (the heads that score blocks)'
         ),
@@ -225,6 +234,7 @@ class Episodic(Strategy):
         self.blocks: list[Block] = []
         self.clock = 0  # tokens evicted (counted on the first layer)
         self.chosen = 0  # selections made
+        self.gated = 0  # selections that read nothing because the window matched best
         self.end_conversation()
 
     def end_conversation(self) -> None:
@@ -234,6 +244,7 @@ class Episodic(Strategy):
         # retrieval layer -> its heads' last query_tokens queries
         self.queries: dict[int, mx.array] = {}
         self.scales: dict[int, float] = {}  # retrieval layer -> its attention scale
+        self.windows: dict = {}  # retrieval layer -> its cache (window_keys), for `gate`
         self.due = False  # kept queries that have not chosen yet
         # selected: block indices read, in order; built: layer -> the selection its read set holds
         self._read([])
@@ -344,9 +355,11 @@ class Episodic(Strategy):
 
     # --- choosing what to read ---------------------------------------------------------------------
 
-    def observe(self, layer: int, queries: mx.array, scale: float) -> None:
+    def observe(self, layer: int, queries: mx.array, scale: float, window=None) -> None:
         if layer in self.heads:
             self._keep(layer, queries, scale)
+            if window is not None:
+                self.windows[layer] = window
 
     def _keep(self, layer: int, queries: mx.array, scale: float) -> None:
         """Keep this retrieval layer's last query_tokens queries; they choose at the next step,
@@ -368,7 +381,7 @@ class Episodic(Strategy):
         if not self.due:
             return
         self.due = False
-        complete, votes = self.complete(), None
+        complete, votes, rivals = self.complete(), None, None
         for layer, queries in self.queries.items() if complete else ():
             h, D = len(self.heads[layer]), queries.shape[-1]
             keys = mx.stack(
@@ -384,9 +397,31 @@ class Episodic(Strategy):
             ).max(axis=(-1, -2))
             share = mx.softmax(self.scores[layer], axis=-1).sum(axis=0)
             votes = share if votes is None else votes + share
-        self._choose(votes)
+            window = self._window_scores(layer, q) if self.config.gate else None
+            if window is not None:
+                both = mx.concatenate([self.scores[layer], window], axis=-1)
+                joint = mx.softmax(both, axis=-1).sum(axis=0)
+                rivals = joint if rivals is None else rivals + joint
+        gated = rivals is not None and int(mx.argmax(rivals).item()) >= len(complete)
+        self.gated += gated
+        self._choose(votes, gated)
 
-    def _choose(self, votes: mx.array | None) -> None:
+    def _window_scores(self, layer: int, q: mx.array) -> mx.array | None:
+        """(h, stretches) the best score of queries `q` (h, n, D) over each `block`-long stretch
+        of the layer's window, its last query_tokens tokens left out (None: nothing left)."""
+        if layer not in self.windows:
+            return None
+        _, keys = self.windows[layer].window_keys()
+        n = keys.shape[2] - self.config.query_tokens
+        if n < 1:
+            return None
+        keys = keys[0, mx.array(self.heads[layer]), :n].astype(mx.float32)  # (h, n, D)
+        best = (q @ keys.swapaxes(-1, -2)).max(axis=1)  # (h, n)
+        b = self.config.block
+        padded = mx.pad(best, [(0, 0), (0, -n % b)], constant_values=NEG)
+        return padded.reshape(best.shape[0], -1, b).max(axis=-1)
+
+    def _choose(self, votes: mx.array | None, gated: bool = False) -> None:
         c, n = self.config, len(self.blocks)
         chosen: list[int] = []
         if self.pinned is not None:
@@ -408,7 +443,7 @@ class Episodic(Strategy):
                 score = np.log(relative + 1e-9) - np.log(usual + 1e-9)
             for b, x in zip(complete, relative):
                 b.shares, b.votes = b.shares + float(x), b.votes + 1
-            for j in np.argsort(-score, kind="stable")[: c.blocks_read]:
+            for j in np.argsort(-score, kind="stable")[: 0 if gated else c.blocks_read]:
                 block = self.blocks[int(j)]
                 block.strength, block.clock = self.held(block) + float(share[j]), self.clock
                 chosen.append(int(j))
@@ -502,6 +537,7 @@ class Episodic(Strategy):
             "bits": float(np.mean([b.bits for b in done])) if done else 0.0,
             "blocks_read": len(self.selected),
             "selections": self.chosen,
+            "gated": self.gated,
             "strength": float(np.mean([self.held(b) for b in done])) if done else 0.0,
         }
 
