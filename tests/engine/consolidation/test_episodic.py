@@ -149,18 +149,24 @@ class Window:
         return np.arange(self.keys.shape[2]), self.keys
 
 
-@pytest.mark.parametrize("gate", [True, False])
-def test_with_gate_a_question_that_the_window_answers_best_reads_no_block(wide, gate):
+def gated_store(model, gate: bool, seed: int):
+    """A store of 10 blocks whose block 5 matches a question (the target, returned), a window of
+    20 tokens that matches nothing yet, and the question's queries (two tokens)."""
     s = strategy(
-        wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2, gate=gate
+        model, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2, gate=gate
     )
     D = s.shapes[1].head_dim
-    keys = mx.random.normal((2, 40, D), key=mx.random.key(12)) * 0.1
-    target = mx.random.normal((D,), key=mx.random.key(13))
-    keys[0, 22] = target * 2  # block 5 matches the question
+    keys = mx.random.normal((2, 40, D), key=mx.random.key(seed)) * 0.1
+    target = mx.random.normal((D,), key=mx.random.key(seed + 1))
+    keys[0, 22] = target * 2  # token 22 sits in block 5
     feed_blocks(s, keys)
-    question = mx.broadcast_to(target, (1, 4, 2, D))
-    window = mx.random.normal((1, 2, 20, D), key=mx.random.key(14)) * 0.1
+    window = mx.random.normal((1, 2, 20, D), key=mx.random.key(seed + 2)) * 0.1
+    return s, target, window, mx.broadcast_to(target, (1, 4, 2, D))
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_with_gate_a_question_that_the_window_answers_best_reads_no_block(wide, gate):
+    s, target, window, question = gated_store(wide, gate, seed=12)
     s.observe(1, question, 1.0, Window(window))
     s.choose()
     assert s.selected == [5] and s.gated == 0  # the window holds nothing like it
@@ -172,17 +178,9 @@ def test_with_gate_a_question_that_the_window_answers_best_reads_no_block(wide, 
 
 
 def test_the_gate_leaves_out_the_questions_own_tokens(wide):
-    s = strategy(
-        wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, query_tokens=2, gate=True
-    )
-    D = s.shapes[1].head_dim
-    keys = mx.random.normal((2, 40, D), key=mx.random.key(15)) * 0.1
-    target = mx.random.normal((D,), key=mx.random.key(16))
-    keys[0, 22] = target * 2
-    feed_blocks(s, keys)
-    window = mx.random.normal((1, 2, 20, D), key=mx.random.key(17)) * 0.1
+    s, target, window, question = gated_store(wide, True, seed=15)
     window[0, 0, 18:] = target * 3  # the question's last two tokens match themselves
-    s.observe(1, mx.broadcast_to(target, (1, 4, 2, D)), 1.0, Window(window))
+    s.observe(1, question, 1.0, Window(window))
     s.choose()
     assert s.selected == [5] and s.gated == 0
 
