@@ -392,9 +392,7 @@ class Episodic(Strategy):
                 axis=1,
             )  # (h, N, block, D)
             q = queries.reshape(h, -1, D).astype(mx.float32) * self.scales[layer]  # (h, rep Q, D)
-            self.scores[layer] = (
-                mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)
-            ).max(axis=(-1, -2))
+            self.scores[layer] = best_scores(q, keys)
             share = mx.softmax(self.scores[layer], axis=-1).sum(axis=0)
             votes = share if votes is None else votes + share
             window = self._window_scores(layer, q) if self.config.gate else None
@@ -415,11 +413,10 @@ class Episodic(Strategy):
         n = keys.shape[2] - self.config.query_tokens
         if n < 1:
             return None
-        keys = keys[0, mx.array(self.heads[layer]), :n].astype(mx.float32)  # (h, n, D)
-        best = (q @ keys.swapaxes(-1, -2)).max(axis=1)  # (h, n)
-        b = self.config.block
-        padded = mx.pad(best, [(0, 0), (0, -n % b)], constant_values=NEG)
-        return padded.reshape(best.shape[0], -1, b).max(axis=-1)
+        keys, b = keys[0, mx.array(self.heads[layer]), :n], self.config.block  # (h, n, D)
+        # the last stretch filled out with copies of its last key, which leave its best score be
+        keys = mx.pad(keys, [(0, 0), (0, -n % b), (0, 0)], mode="edge")
+        return best_scores(q, keys.reshape(keys.shape[0], -1, b, keys.shape[-1]))
 
     def _choose(self, votes: mx.array | None, gated: bool = False) -> None:
         c, n = self.config, len(self.blocks)
@@ -626,6 +623,12 @@ class Episodic(Strategy):
             raise ValueError(f"unexpected array {extra[0]}")
         self.reset()
         self.blocks, self.consolidated = blocks, consolidated
+
+
+def best_scores(q: mx.array, keys: mx.array) -> mx.array:
+    """(h, N) the largest scaled score of queries `q` (h, n, D) over each block of `keys`
+    (h, N, block, D): a block's score in a head."""
+    return (mx.expand_dims(q, 1) @ keys.astype(mx.float32).swapaxes(-1, -2)).max(axis=(-1, -2))
 
 
 def full_cache_bytes(model: nn.Module, shapes: dict) -> float:
