@@ -169,9 +169,11 @@ def load(path: Path, block: int = BLOCK) -> dict:
     value = int(z["fact"][1])
     starts = question["starts"]
     holds = np.flatnonzero((starts <= value) & (value < starts + block))
+    rivals = [np.flatnonzero((starts <= x) & (x < starts + block)) for x in z["distractor_starts"]]
     return {
         "choices": [choices[c] for c in sorted(choices)],
         "fact": int(holds[0]) if len(holds) else None,
+        "distractors": [int(r[0]) for r in rivals if len(r)],  # their first tokens' blocks
         "selected": [tuple(x) for x in z["selected"].tolist()],
         "question": tuple(int(x) for x in z["question"]),
         "meta": json.loads(str(z["meta"])),
@@ -233,25 +235,26 @@ def summarize(directory: str) -> str:
     out = Path(directory)
     run = json.loads((out / "run.json").read_text())
     voters = [(int(layer), h) for layer, hs in run["voters"].items() for h in hs]
-    records = [load(p) for p in sorted(out.glob("needle-*.npz")) if ".tmp" not in p.name]
-    records = [r for r in records if r["fact"] is not None]
+    loaded = [load(p) for p in sorted(out.glob("needle-*.npz")) if ".tmp" not in p.name]
+    records = [r for r in loaded if r["fact"] is not None]
     every = [k for k in records[0]["choices"][-1] if k != "starts"]
-    layers = sorted({layer for layer, _ in every})
-    mid = [k for k in every if 15 <= k[0] <= 24]
+    low, high = min(layer for layer, _ in voters), max(layer for layer, _ in voters)
+    band = [k for k in every if low <= k[0] <= high]
     rules = {
         "engine's rule (its 6 heads, contrast, 32 queries)": (voters, slice(None), True),
         "no contrast": (voters, slice(None), False),
         "last 16 queries": (voters, slice(-16, None), True),
         "the question's own queries (filler and template left out)": (voters, "question", True),
         "the question's own queries, no contrast": (voters, "question", False),
-        "every head of layers 15-24": (mid, slice(None), True),
+        f"every head of layers {low}-{high} (the engine's heads' band)": (band, slice(None), True),
         "every head": (every, slice(None), True),
     }
     lines = [
-        f"{len(records)} items with the fact's block in the store; layers {layers[0]}-{layers[-1]}",
+        f"{len(records)} of {len(loaded)} items have the fact's block in the store at the question",
         "",
-        "| rule | fact's block read (2 best + neighbours) | by length | median rank of the fact's block |",
-        "|---|---|---|---|",
+        "| rule | fact's block read (2 best + neighbours) | by length | median rank of the fact's "
+        "block | a distractor's block ranks above it (items with distractors) |",
+        "|---|---|---|---|---|",
     ]
     lengths = sorted({r["meta"]["length"] for r in records})
     for name, (heads, queries, contrast) in rules.items():
@@ -263,7 +266,15 @@ def summarize(directory: str) -> str:
             f"{sum(r['meta']['length'] == L for r in records)}"
             for L in lengths
         )
-        lines.append(f"| {name} | {sum(hits)}/{len(hits)} | {by} | {np.median(ranks):.0f} |")
+        rivalled = [
+            any(s[j] > s[r["fact"]] for j in r["distractors"])
+            for s, r in zip(scores, records)
+            if r["distractors"]
+        ]
+        lines.append(
+            f"| {name} | {sum(hits)}/{len(hits)} | {by} | {np.median(ranks):.0f} "
+            f"| {sum(rivalled)}/{len(rivalled)} |"
+        )
     agree = sum(engine_reads(r, voters) == {lo for lo, _ in r["selected"]} for r in records)
     lines += [
         "",

@@ -50,13 +50,15 @@ def test_recorded_scores_reproduce_the_engines_choice(tiny, tmp_path, contrast):
         log,
         fact=[20, 22, 23],
         question=[len(prompt) - 4, len(prompt)],
+        distractor_starts=[51],
         meta=json.dumps({"length": 90, "depth": 0.2, "tokens": len(prompt) + 1}),
     )
     np.savez(tmp_path / "item.npz", **arrays)
     record = probe.load(tmp_path / "item.npz", block=BLOCK)
 
-    # blocks start after the 2 sinks (2, 6, ..., 22): the value's block is the one at 22
-    assert record["choices"][-1]["starts"][record["fact"]] == 22
+    # blocks start after the 2 sinks (2, 6, ..., 22, ..., 50): the value's at 22, a rival's at 50
+    starts = record["choices"][-1]["starts"]
+    assert starts[record["fact"]] == 22 and [starts[j] for j in record["distractors"]] == [50]
     heads = [(1, 0)]
     assert probe.engine_reads(record, heads, contrast=contrast) == {lo for lo, _ in read}
     # a rule the engine did not use can read otherwise: the check is not vacuous
