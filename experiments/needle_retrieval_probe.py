@@ -10,7 +10,8 @@ contrast or not, how many of the question's queries) can be compared offline on 
 prompts. No reply is generated: this measures finding, not saying.
 
     python experiments/needle_retrieval_probe.py --out runs/needle-retrieval [--seed 7101] \
-        [--lengths 4096 8192] [--depths 0.1 0.3 0.5 0.7] [--distractors 0 3] [--items 16]
+        [--lengths 4096 8192] [--depths 0.1 0.3 0.5 0.7] [--distractors 0 3] [--items 16] \
+        [--budget inf]
     python experiments/needle_retrieval_probe.py --summarize runs/needle-retrieval
 
 Each item is saved as it finishes (ITEM.npz), and items already saved are skipped, so the probe
@@ -108,14 +109,15 @@ def probe(args) -> None:
         },
         seed=args.seed,
     )
-    engine = task.engine({**CONDITION, "retrieval_heads": "all"})
+    condition = {**CONDITION, "retrieval_heads": "all", "budget": args.budget}
+    engine = task.engine(condition)
     strategy = engine.strategy
     voters = retrieval_heads(task.model[0], "auto", sorted(strategy.shapes))
     (out / "run.json").write_text(
         json.dumps(
             {
                 "args": vars(args),
-                "condition": CONDITION,
+                "condition": condition,
                 "voters": {str(k): v for k, v in voters.items()},
                 "provenance": provenance.markdown(),
             },
@@ -127,7 +129,7 @@ def probe(args) -> None:
         if path.exists():
             continue
         d = item.data
-        engine = task.engine({**CONDITION, "retrieval_heads": "all"})
+        engine = task.engine(condition)
         log: list = []
         recording(engine.strategy, voters, log)
         rendered = task.prompt(d, d["filler"], True)
@@ -307,6 +309,9 @@ def main() -> None:
     parser.add_argument("--depths", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7])
     parser.add_argument("--distractors", type=int, nargs="+", default=[0, 3])
     parser.add_argument("--items", type=int, default=16)
+    parser.add_argument(
+        "--budget", type=float, default=0.1, help="episodic's budget (0.1: its default; inf: none)"
+    )
     args = parser.parse_args()
     if args.summarize:
         print(summarize(args.summarize))
