@@ -36,8 +36,6 @@ def recording(strategy, voters: dict[int, list[int]], log: list):
     """Wrap `strategy.choose` so that only `voters` (layer -> KV heads) choose, and every choice
     first appends to `log`, over the complete blocks, each head's per-query scores ((layer,
     head) -> (queries, N)) and the blocks' first positions ("starts")."""
-    from hebbian.engine.consolidation.episodic import unpack
-
     every_head, choose = strategy.heads, type(strategy).choose
 
     def wrapped(self):
@@ -47,7 +45,7 @@ def recording(strategy, voters: dict[int, list[int]], log: list):
         for layer, queries in self.queries.items() if complete else ():
             heads = every_head[layer]
             keys = mx.concatenate(
-                [unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(heads)] for b in complete],
+                [self.block_keys(b, layer)[mx.array(heads)] for b in complete],
                 axis=1,
             ).astype(mx.float32)  # (h, N * block, D)
             h, rep, Q, D = queries.shape

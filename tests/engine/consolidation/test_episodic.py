@@ -233,19 +233,45 @@ def test_the_read_is_exact_attention_over_the_chosen_tokens(wide):
     )
 
 
-@pytest.mark.parametrize("bits, tolerance", [(8, 0.03), (4, 0.4)])
-def test_quantized_blocks_read_back_close_to_exact_ones(bits, tolerance):
+@pytest.mark.parametrize("bits, tolerance", [(8, 0.03), (4, 0.4), (3, 0.8), (2, 1.7)])
+@pytest.mark.parametrize("keys", [False, True])
+def test_quantized_blocks_read_back_close_to_exact_ones(bits, tolerance, keys):
     x = mx.random.normal((2, 32, 64), key=mx.random.key(5))
-    back = unpack(pack(x, bits), bits, mx.float32)
+    back = unpack(pack(x, bits, keys), bits, mx.float32, keys)
     error = float(mx.abs(back - x).max())
-    assert error < tolerance
-    # a scale and bias per 32
-    assert sum(p.nbytes for p in pack(x, bits)) == x.nbytes * (bits + 2) / 32
+    assert back.shape == x.shape and error < tolerance
+    # a scale and bias per 32 (per channel or per token, the same count for a block of 32), in
+    # float16 below 4 bits
+    scale_bits = 1 if bits < 4 else 2
+    assert sum(p.nbytes for p in pack(x, bits, keys)) == x.nbytes * (bits + scale_bits) / 32
 
 
-def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide):
+def test_keys_below_four_bits_keep_their_outlier_channel_apart():
+    """KIVI's case: one channel of every key far larger than the rest. Grouped per token, each
+    group's range is the outlier's, and 2 bits leave the other channels at their group's ends."""
+    x = mx.random.normal((2, 32, 64), key=mx.random.key(8))
+    x[:, :, 5] = 30 + x[:, :, 5]
+    others = [c for c in range(32) if c != 5]  # the outlier's per-token group but itself
+
+    def error(keys: bool) -> float:
+        back = np.array(unpack(pack(x, 2, keys), 2, mx.float32, keys))
+        return float(np.abs(back - np.array(x))[..., others].mean())
+
+    assert error(keys=True) < error(keys=False) / 2
+    # at 4 bits and more keys are grouped as values are
+    assert mx.array_equal(pack(x, 4, keys=True)[0], pack(x, 4)[0])
+
+
+@pytest.mark.parametrize("min_bits", [4, 2])
+def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide, min_bits):
     config = EngineConfig(
-        window=32, n_sink=2, mode="episodic", block=16, prefill_chunk=250, budget=2.0
+        window=32,
+        n_sink=2,
+        mode="episodic",
+        block=32,
+        prefill_chunk=250,
+        budget=2.0,
+        min_bits=min_bits,
     )
     s = make_strategy(wide, config, full_attention_layers(wide))
     seen_bits, worst = set(), 0.0
@@ -257,10 +283,13 @@ def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide):
             worst = max(worst, s.store_bytes / s.budget)
             seen_bits |= {b.bits for b in s.complete()}
     assert worst <= 1.0
-    # exact, then fewer bits, then gone
-    assert s.consolidated == 20_000 - 34 and {16, 8, 4} <= seen_bits
+    # exact, then fewer bits step by step, then gone
+    assert s.consolidated == 20_000 - 34 and {16, 8, 4, min_bits} <= seen_bits <= set(s.levels)
+    assert s.levels == {4: (16, 8, 4), 2: (16, 8, 4, 3, 2)}[min_bits]
     held = [b for b in s.complete()]
-    assert len(held) * 16 < 20_000 - 34 and sum(b.bits == 4 for b in held) >= len(held) - 2
+    assert len(held) * 32 < 20_000 - 34 and sum(b.bits == min_bits for b in held) >= len(held) - 2
+    # the budget is spent on blocks at the fewest bits: fewer bits, more blocks
+    assert len(held) >= 0.9 * s.budget / min(b.nbytes for b in held)
     # strength fades with every evicted token: new blocks take the place of old ones
     assert max(b.positions[-1] for b in held) > 19_000
 
@@ -295,6 +324,18 @@ def test_compiled_decoding_reads_the_chosen_blocks_as_op_by_op_decoding_does(tin
         fast, slow = generate(*tiny, config, compiled=True), generate(*tiny, config, compiled=False)
         assert_same(fast, slow)
         assert fast[2].strategy.selected and fast[2].decoder.compiled_steps >= 28
+
+
+def test_compiled_decoding_reads_two_bit_blocks_as_op_by_op_decoding_does(wide, tiny):
+    config = EngineConfig(
+        window=16, n_sink=2, prefill_chunk=32, mode="episodic", block=32, budget=0.3, min_bits=2
+    )
+    prompt = ids(200, 4)
+    fast = generate(wide, tiny[1], config, compiled=True, prompt=prompt)
+    slow = generate(wide, tiny[1], config, compiled=False, prompt=prompt)
+    assert_same(fast, slow)
+    s = fast[2].strategy
+    assert s.selected and {s.blocks[j].bits for j in s.selected} & {2, 3}
 
 
 def test_a_reply_traced_before_any_choice_still_reads_what_a_later_prompt_chose(tiny):
@@ -350,13 +391,22 @@ def test_what_is_read_changes_the_reply_and_true_positions_differ_from_fixed(tin
     assert not np.allclose(window, fixed, atol=1e-3) and not np.allclose(fixed, true, atol=1e-3)
 
 
-def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(wide, tiny, tmp_path):
+@pytest.mark.parametrize("min_bits, block", [(4, 4), (2, 32)])
+def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
+    wide, tiny, tmp_path, min_bits, block
+):
     config = EngineConfig(
-        window=16, n_sink=2, mode="episodic", block=4, prefill_chunk=32, budget=0.3
+        window=16,
+        n_sink=2,
+        mode="episodic",
+        block=block,
+        prefill_chunk=32,
+        budget=0.3,
+        min_bits=min_bits,
     )
     first = HebbianEngine(wide, tiny[1], config)
     first.score(ids(400), ids(10, 1))
-    assert 4 in {b.bits for b in first.strategy.complete()}  # quantized blocks saved too
+    assert min_bits in {b.bits for b in first.strategy.complete()}  # quantized blocks saved too
     first.save(tmp_path / "m")
     second = HebbianEngine(wide, tiny[1], config)
     second.load(tmp_path / "m")
@@ -369,8 +419,8 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(wide, tiny,
         for layer in x.data:
             for part in range(2):
                 np.testing.assert_array_equal(
-                    np.array(unpack(x.data[layer][part], x.bits, mx.float32)),
-                    np.array(unpack(y.data[layer][part], y.bits, mx.float32)),
+                    np.array(unpack(x.data[layer][part], x.bits, mx.float32, part == 0)),
+                    np.array(unpack(y.data[layer][part], y.bits, mx.float32, part == 0)),
                 )
     first.reset(keep_memory=True)
     assert first.score(ids(30, 2), ids(10, 3)) == second.score(ids(30, 2), ids(10, 3))
@@ -383,6 +433,10 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(wide, tiny,
 def test_settings_that_cannot_work_are_refused(wide):
     with pytest.raises(ValueError, match="heavy hitters"):
         EngineConfig(mode="episodic", keep_important=4)
+    with pytest.raises(ValueError, match="block must be a multiple of 32"):
+        EngineConfig(mode="episodic", min_bits=2, block=16)
+    with pytest.raises(ValueError, match="min_bits must be 2, 3, 4 or 8, got 1"):
+        EngineConfig(mode="episodic", min_bits=1)
     with pytest.raises(ValueError, match="not a KV head"):
         strategy(wide, retrieval_heads="1:7")
     with pytest.raises(ValueError, match="layer:kv_head"):

@@ -30,9 +30,10 @@ attention received while in the window (the engine's importance), fades by `deca
 evicted after it, and grows by the share of the retrieval heads' vote it wins each time it is
 chosen (use strengthens, disuse fades, as InfLLM's LRU-S). Whenever the store's bytes exceed `budget`
 (a fraction of what a full float32 cache of the model's trained context holds), the weakest
-block that can lose bits loses them (exact -> 8 -> 4, mx.quantize); once all are at 4 bits,
-the weakest leaves. The budget bounds the
-store; the read set, a fixed few blocks per layer, is a working buffer like the window.
+block that can lose bits loses them (exact -> 8 -> 4 bits, mx.quantize, and on to `min_bits`
+if it is 3 or 2, in KIVI's layout: keys grouped per channel, float16 scales); once all are at `min_bits`,
+the weakest leaves. The budget bounds the store; the read set, a fixed few blocks per layer, is a
+working buffer like the window.
 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
 ..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS (experiments/retrieval_heads.py
@@ -55,7 +56,12 @@ from ..fastexp import exp
 from ..rope import Rotary
 from .base import POSITIVE, Knob, Strategy, at_least, one_of, register_strategy
 
-GROUP = 32  # quantization group along the head dimension
+GROUP = 32  # quantization group: along the head dimension, or along a block's tokens
+# Below LOW_BITS a block takes KIVI's layout (Liu et al. 2024): keys quantized per channel (each
+# channel's group spans the block's tokens; keys' outliers lie in a few channels, which a per-token
+# group at 2 bits crushes), values per token, and scales in float16 (float32 scales would cost as
+# much as the 2-bit codes themselves)
+LOW_BITS = 4
 NEG = -1e30  # the bias of an empty read slot
 # The default read distance: on tuning items the default model used read blocks more the nearer
 # they sat (a needle item's fact read at 1024: answer log-prob -4.6, at 128: -2.6, at 32: -1.3; a
@@ -107,17 +113,21 @@ def retrieval_heads(model: nn.Module, spec: str, layers: list[int]) -> dict[int,
     return chosen
 
 
-def pack(x: mx.array, bits: int):
-    """x stored at `bits` (16: as it is; 8 or 4: mx.quantize's (w, scales, biases))."""
-    return (x,) if bits == 16 else tuple(mx.quantize(x, group_size=GROUP, bits=bits))
+def pack(x: mx.array, bits: int, keys: bool = False):
+    """x (h, block, D) stored at `bits` (16: as it is; fewer: mx.quantize's (w, scales, biases),
+    below LOW_BITS in KIVI's layout)."""
+    if bits == 16:
+        return (x,)
+    if bits < LOW_BITS:
+        x = (x.swapaxes(-1, -2) if keys else x).astype(mx.float16)
+    return tuple(mx.quantize(x, group_size=GROUP, bits=bits))
 
 
-def unpack(stored: tuple, bits: int, dtype) -> mx.array:
-    return (
-        stored[0]
-        if bits == 16
-        else mx.dequantize(*stored, group_size=GROUP, bits=bits).astype(dtype)
-    )
+def unpack(stored: tuple, bits: int, dtype, keys: bool = False) -> mx.array:
+    if bits == 16:
+        return stored[0]
+    x = mx.dequantize(*stored, group_size=GROUP, bits=bits).astype(dtype)
+    return x.swapaxes(-1, -2) if keys and bits < LOW_BITS else x
 
 
 @dataclass(eq=False)  # blocks are compared by identity
@@ -159,6 +169,13 @@ class Episodic(Strategy):
             "rank blocks by their share of the vote over the share earlier chunks gave them "
             "(discounting blocks that win every vote), not by the share alone",
         ),
+        "min_bits": Knob(
+            4,
+            "the fewest bits stored blocks step down to (16, 8, 4, 3, 2) before the weakest "
+            "leaves (below 4, keys are quantized per channel, as KIVI does)",
+            lambda x: x in (2, 3, 4, 8),
+            "be 2, 3, 4 or 8",
+        ),
         "budget": Knob(
             0.1,
             "the most bytes the store holds, as a fraction of a full float32 cache of the "
@@ -191,6 +208,11 @@ class Episodic(Strategy):
     def check(cls, config):
         if config.keep_important:
             return "mode 'episodic' keeps no heavy hitters: set keep_important=0"
+        if config.min_bits < LOW_BITS and config.block % GROUP:
+            return (
+                f"min_bits below {LOW_BITS} quantizes keys along a block's tokens: "
+                f"block must be a multiple of {GROUP}"
+            )
         return None
 
     @classmethod
@@ -211,9 +233,13 @@ class Episodic(Strategy):
         self.first = min(layers)  # a step's first layer, where a pending choice is made
         super().__init__(config, model, layers)
         self.budget = config.budget * full_cache_bytes(model, self.shapes)
-        # quantized in groups of GROUP along the head dimension, where it divides
+        # the bits a block steps down through; quantized where GROUP divides the head dimension
         dims = {d for s in self.shapes.values() for d in (s.head_dim, s.value_dim)}
-        self.levels = (16, 8, 4) if all(d % GROUP == 0 for d in dims) else (16,)
+        self.levels = (
+            tuple(b for b in (16, 8, 4, 3, 2) if b >= config.min_bits)
+            if all(d % GROUP == 0 for d in dims)
+            else (16,)
+        )
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -302,6 +328,10 @@ class Episodic(Strategy):
         """The blocks every layer has filled (all but the newest few, while a hand-over runs)."""
         return [b for b in self.blocks if len(b.data) == len(self.shapes)]
 
+    def block_keys(self, block: Block, layer: int) -> mx.array:
+        """(n_kv_heads, block, D) a block's keys in `layer`, dequantized."""
+        return unpack(block.data[layer][0], block.bits, self.dtype, keys=True)
+
     def _open(self) -> list[Block]:
         """The blocks still being filled layer by layer, oldest first (at their creation, blocks
         are filled by every layer before the next hand-over, so these are the newest)."""
@@ -318,10 +348,10 @@ class Episodic(Strategy):
             done = self.complete()
             if not done:
                 return
-            lossy = [b for b in done if b.bits != self.levels[-1]]
+            lossy = [b for b in done if b.bits > self.levels[-1]]
             weakest = min(lossy or done, key=self.held)
             if lossy:
-                self._requantize(weakest, self.levels[self.levels.index(weakest.bits) + 1])
+                self._requantize(weakest, max(b for b in self.levels if b < weakest.bits))
                 continue
             index = next(j for j, b in enumerate(self.blocks) if b is weakest)
             self.blocks.pop(index)
@@ -330,7 +360,7 @@ class Episodic(Strategy):
     def _requantize(self, block: Block, bits: int) -> None:
         block.data = {
             i: (
-                pack(unpack(k, block.bits, self.dtype), bits),
+                pack(unpack(k, block.bits, self.dtype, keys=True), bits, keys=True),
                 pack(unpack(v, block.bits, self.dtype), bits),
             )
             for i, (k, v) in block.data.items()
@@ -385,10 +415,7 @@ class Episodic(Strategy):
         for layer, queries in self.queries.items() if complete else ():
             h, D = len(self.heads[layer]), queries.shape[-1]
             keys = mx.stack(
-                [
-                    unpack(b.data[layer][0], b.bits, self.dtype)[mx.array(self.heads[layer])]
-                    for b in complete
-                ],
+                [self.block_keys(b, layer)[mx.array(self.heads[layer])] for b in complete],
                 axis=1,
             )  # (h, N, block, D)
             q = queries.reshape(h, -1, D).astype(mx.float32) * self.scales[layer]  # (h, rep Q, D)
@@ -493,9 +520,7 @@ class Episodic(Strategy):
         if self.built.get(layer) == key:
             return
         blocks = [self.blocks[j] for j in self.selected]
-        keys = mx.concatenate(
-            [unpack(b.data[layer][0], b.bits, self.dtype) for b in blocks], axis=1
-        )
+        keys = mx.concatenate([self.block_keys(b, layer) for b in blocks], axis=1)
         values = mx.concatenate(
             [unpack(b.data[layer][1], b.bits, self.dtype) for b in blocks], axis=1
         )
@@ -577,7 +602,7 @@ class Episodic(Strategy):
             np.isfinite(strength).all()
             and np.isfinite(shares).all()
             and (votes >= 0).all()
-            and set(bits.tolist()) <= {4, 8, 16}
+            and set(bits.tolist()) <= {2, 3, 4, 8, 16}
         ):
             raise ValueError(
                 "blocks.strength, .bits, .shares or .votes holds values a store cannot have"
@@ -600,7 +625,9 @@ class Episodic(Strategy):
                     missing = [m for m in names if m not in arrays]
                     if missing:
                         raise ValueError(f"missing array {missing[0]}")
-                    x = unpack(tuple(arrays[m] for m in names), int(bits[j]), self.dtype)
+                    x = unpack(
+                        tuple(arrays[m] for m in names), int(bits[j]), self.dtype, name == "k"
+                    )
                     if (
                         x.shape != (shape.n_kv_heads, self.config.block, dim)
                         or not mx.isfinite(x).all().item()
