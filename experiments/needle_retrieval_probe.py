@@ -165,6 +165,8 @@ def load(path: Path, block: int = BLOCK) -> dict:
             key = "starts" if rest == ["starts"] else (int(rest[0]), int(rest[1]))
             choices.setdefault(int(c), {})[key] = z[name]
     choices = {c: v for c, v in choices.items() if len(v) > 1}  # choices with blocks to score
+    if not choices:
+        raise ValueError(f"{path}: no choice had a complete block to score (a prompt too short)")
     question = choices[max(choices)]
     value = int(z["fact"][1])
     starts = question["starts"]
@@ -194,6 +196,8 @@ def ranking(record: dict, heads, queries=slice(None), contrast=True) -> np.ndarr
     if queries == "question":  # the kept queries are those of the prompt's last tokens but one
         kept = question[heads[0]].shape[0]
         start = record["meta"]["tokens"] - 1 - kept
+        if record["question"][0] < start:
+            raise ValueError("the question is longer than the kept queries: raise query_tokens")
         queries = slice(record["question"][0] - start, record["question"][1] - start)
     now = relative(question, last=True)
     if not contrast:
@@ -237,7 +241,7 @@ def summarize(directory: str) -> str:
     voters = [(int(layer), h) for layer, hs in run["voters"].items() for h in hs]
     loaded = [load(p) for p in sorted(out.glob("needle-*.npz")) if ".tmp" not in p.name]
     records = [r for r in loaded if r["fact"] is not None]
-    every = [k for k in records[0]["choices"][-1] if k != "starts"]
+    every = [k for k in loaded[0]["choices"][-1] if k != "starts"]
     low, high = min(layer for layer, _ in voters), max(layer for layer, _ in voters)
     band = [k for k in every if low <= k[0] <= high]
     rules = {

@@ -12,7 +12,7 @@ from memory_reads import read
 from hebbian.engine import EngineConfig, HebbianEngine, patched
 from hebbian.engine.cache import full_attention_layers, make_cache
 from hebbian.engine.consolidation import make_strategy
-from hebbian.engine.consolidation.episodic import Episodic, pack, unpack
+from hebbian.engine.consolidation.episodic import Block, Episodic, pack, unpack
 from hebbian.engine.evicted import Evicted
 
 
@@ -246,7 +246,7 @@ def test_quantized_blocks_read_back_close_to_exact_ones(bits, tolerance, keys):
     assert sum(p.nbytes for p in pack(x, bits, keys)) == x.nbytes * (bits + scale_bits) / 32
 
 
-def test_keys_below_four_bits_keep_their_outlier_channel_apart():
+def test_keys_below_four_bits_keep_their_outlier_channel_apart(wide):
     """KIVI's case: one channel of every key far larger than the rest. Grouped per token, each
     group's range is the outlier's, and 2 bits leave the other channels at their group's ends."""
     x = mx.random.normal((2, 32, 64), key=mx.random.key(8))
@@ -260,6 +260,15 @@ def test_keys_below_four_bits_keep_their_outlier_channel_apart():
     assert error(keys=True) < error(keys=False) / 2
     # at 4 bits and more keys are grouped as values are
     assert mx.array_equal(pack(x, 4, keys=True)[0], pack(x, 4)[0])
+    # and a store that steps down to 2 bits skips 4, so its keys end as close as packed directly
+    s = strategy(wide, min_bits=2, block=32)
+    block = Block(np.arange(32), 1.0, 0, data={i: (pack(x, 16), pack(x, 16)) for i in s.shapes})
+    for bits in s.levels[1:]:
+        s._requantize(block, bits)
+    back = np.array(s.block_keys(block, 1))
+    assert (
+        block.bits == 2 and np.abs(back - np.array(x))[..., others].mean() < error(keys=False) / 2
+    )
 
 
 @pytest.mark.parametrize("min_bits", [4, 2])
@@ -284,8 +293,8 @@ def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide, mi
             seen_bits |= {b.bits for b in s.complete()}
     assert worst <= 1.0
     # exact, then fewer bits step by step, then gone
-    assert s.consolidated == 20_000 - 34 and {16, 8, 4, min_bits} <= seen_bits <= set(s.levels)
-    assert s.levels == {4: (16, 8, 4), 2: (16, 8, 4, 3, 2)}[min_bits]
+    assert s.consolidated == 20_000 - 34 and {16, 8, min_bits} <= seen_bits <= set(s.levels)
+    assert s.levels == {4: (16, 8, 4), 2: (16, 8, 3, 2)}[min_bits]
     held = [b for b in s.complete()]
     assert len(held) * 32 < 20_000 - 34 and sum(b.bits == min_bits for b in held) >= len(held) - 2
     # the budget is spent on blocks at the fewest bits: fewer bits, more blocks
@@ -430,13 +439,15 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
         second.strategy.load_state_dict(arrays, 1)
 
 
-def test_settings_that_cannot_work_are_refused(wide):
+def test_settings_that_cannot_work_are_refused(wide, tiny):
     with pytest.raises(ValueError, match="heavy hitters"):
         EngineConfig(mode="episodic", keep_important=4)
     with pytest.raises(ValueError, match="block must be a multiple of 32"):
         EngineConfig(mode="episodic", min_bits=2, block=16)
     with pytest.raises(ValueError, match="min_bits must be 2, 3, 4 or 8, got 1"):
         EngineConfig(mode="episodic", min_bits=1)
+    with pytest.raises(ValueError, match="multiples of 32"):  # tiny's heads are 16 wide
+        make_strategy(tiny[0], EngineConfig(mode="episodic", min_bits=2), [0, 1])
     with pytest.raises(ValueError, match="not a KV head"):
         strategy(wide, retrieval_heads="1:7")
     with pytest.raises(ValueError, match="layer:kv_head"):

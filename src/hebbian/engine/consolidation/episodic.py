@@ -30,10 +30,10 @@ attention received while in the window (the engine's importance), fades by `deca
 evicted after it, and grows by the share of the retrieval heads' vote it wins each time it is
 chosen (use strengthens, disuse fades, as InfLLM's LRU-S). Whenever the store's bytes exceed `budget`
 (a fraction of what a full float32 cache of the model's trained context holds), the weakest
-block that can lose bits loses them (exact -> 8 -> 4 bits, mx.quantize, and on to `min_bits`
-if it is 3 or 2, in KIVI's layout: keys grouped per channel, float16 scales); once all are at `min_bits`,
-the weakest leaves. The budget bounds the store; the read set, a fixed few blocks per layer, is a
-working buffer like the window.
+block that can lose bits loses them (exact -> 8 -> 4 bits, mx.quantize; or, with `min_bits` 3
+or 2, exact -> 8 -> 3 -> 2 in KIVI's layout: keys grouped per channel, float16 scales); once all
+are at `min_bits`, the weakest leaves. The budget bounds the store; the read set, a fixed few
+blocks per layer, is a working buffer like the window.
 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
 ..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS (experiments/retrieval_heads.py
@@ -62,6 +62,9 @@ GROUP = 32  # quantization group: along the head dimension, or along a block's t
 # group at 2 bits crushes), values per token, and scales in float16 (float32 scales would cost as
 # much as the 2-bit codes themselves)
 LOW_BITS = 4
+# the bits a block steps down through, by min_bits: below LOW_BITS a block skips 4 bits, whose
+# per-token key groups would leave their error in the per-channel levels that follow
+LEVELS = {8: (16, 8), 4: (16, 8, 4), 3: (16, 8, 3), 2: (16, 8, 3, 2)}
 NEG = -1e30  # the bias of an empty read slot
 # The default read distance: on tuning items the default model used read blocks more the nearer
 # they sat (a needle item's fact read at 1024: answer log-prob -4.6, at 128: -2.6, at 32: -1.3; a
@@ -171,8 +174,8 @@ class Episodic(Strategy):
         ),
         "min_bits": Knob(
             4,
-            "the fewest bits stored blocks step down to (16, 8, 4, 3, 2) before the weakest "
-            "leaves (below 4, keys are quantized per channel, as KIVI does)",
+            "the fewest bits stored blocks step down to (16, 8, 4; or 16, 8, 3, 2) before the "
+            "weakest leaves (below 4, keys are quantized per channel, as KIVI does)",
             lambda x: x in (2, 3, 4, 8),
             "be 2, 3, 4 or 8",
         ),
@@ -235,11 +238,14 @@ class Episodic(Strategy):
         self.budget = config.budget * full_cache_bytes(model, self.shapes)
         # the bits a block steps down through; quantized where GROUP divides the head dimension
         dims = {d for s in self.shapes.values() for d in (s.head_dim, s.value_dim)}
-        self.levels = (
-            tuple(b for b in (16, 8, 4, 3, 2) if b >= config.min_bits)
-            if all(d % GROUP == 0 for d in dims)
-            else (16,)
-        )
+        if all(d % GROUP == 0 for d in dims):
+            self.levels = LEVELS[config.min_bits]
+        elif config.min_bits < LOW_BITS:
+            raise ValueError(
+                f"min_bits {config.min_bits} needs head dimensions that are multiples of {GROUP}"
+            )
+        else:
+            self.levels = (16,)
 
     # --- state ---------------------------------------------------------------------------------
 
