@@ -11,7 +11,7 @@ prompts. No reply is generated: this measures finding, not saying.
 
     python experiments/needle_retrieval_probe.py --out runs/needle-retrieval [--seed 7101] \
         [--lengths 4096 8192] [--depths 0.1 0.3 0.5 0.7] [--distractors 0 3] [--items 16] \
-        [--budget inf]
+        [--budget inf] [--min-bits 2]
     python experiments/needle_retrieval_probe.py --summarize runs/needle-retrieval
 
 Each item is saved as it finishes (ITEM.npz), and items already saved are skipped, so the probe
@@ -107,7 +107,12 @@ def probe(args) -> None:
         },
         seed=args.seed,
     )
-    condition = {**CONDITION, "retrieval_heads": "all", "budget": args.budget}
+    condition = {
+        **CONDITION,
+        "retrieval_heads": "all",
+        "budget": args.budget,
+        "min_bits": args.min_bits,
+    }
     engine = task.engine(condition)
     strategy = engine.strategy
     voters = retrieval_heads(task.model[0], "auto", sorted(strategy.shapes))
@@ -313,6 +318,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument(
         "--budget", type=float, default=0.1, help="episodic's budget (0.1: its default; inf: none)"
+    )
+    parser.add_argument(
+        "--min-bits", type=int, default=4, help="episodic's min_bits (4: its default)"
     )
     args = parser.parse_args()
     if args.summarize:
