@@ -3,11 +3,12 @@
 Feeds needle items of a tuning seed through the needle study's `episodic` condition (window 1020
 + 4 sinks, prompts fed 512 tokens at a time) up to the question, as a trial does, with one
 change that leaves what is read as it was: every KV head of every layer keeps its queries, but
-only the engine's own retrieval heads vote on what to read. At every choice (every prompt chunk)
-each head's block scores are saved (the largest scaled q.k over the block's keys and the kept
-queries), and at the question's choice the same per kept query, so that other rules (which heads,
-contrast or not, how many of the question's queries) can be compared offline on the same
-prompts. No reply is generated: this measures finding, not saying.
+only the engine's own retrieval heads vote on what to read (the extra queries count against a
+finite budget, so there the store holds a few blocks fewer than a trial's). At every choice
+(every prompt chunk) each head's block scores are saved (the largest scaled q.k over the block's
+keys and the kept queries), and at the question's choice the same per kept query, so that other
+rules (which heads, contrast or not, how many of the question's queries) can be compared offline
+on the same prompts. No reply is generated: this measures finding, not saying.
 
     python experiments/needle_retrieval_probe.py --out runs/needle-retrieval [--seed 7101] \
         [--lengths 4096 8192] [--depths 0.1 0.3 0.5 0.7] [--distractors 0 3] [--items 16] \
