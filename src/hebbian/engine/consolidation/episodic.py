@@ -176,7 +176,7 @@ class Episodic(Strategy):
             4,
             "the fewest bits stored blocks step down to (16, 8, 4; or 16, 8, 3, 2) before the "
             "weakest leaves (below 4, keys are quantized per channel, as KIVI does)",
-            lambda x: x in (2, 3, 4, 8),
+            lambda x: x in LEVELS,
             "be 2, 3, 4 or 8",
         ),
         "budget": Knob(
