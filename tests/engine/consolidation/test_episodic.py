@@ -12,7 +12,7 @@ from memory_reads import read
 from hebbian.engine import EngineConfig, HebbianEngine, patched
 from hebbian.engine.cache import full_attention_layers, make_cache
 from hebbian.engine.consolidation import make_strategy
-from hebbian.engine.consolidation.episodic import Block, Episodic, pack, unpack
+from hebbian.engine.consolidation.episodic import Block, Episodic, best_scores, pack, unpack
 from hebbian.engine.evicted import Evicted
 
 
@@ -271,8 +271,37 @@ def test_keys_below_four_bits_keep_their_outlier_channel_apart(wide):
     )
 
 
-@pytest.mark.parametrize("min_bits", [4, 2])
-def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide, min_bits):
+def test_index_keys_find_two_bit_blocks_as_their_exact_keys_do(wide):
+    s = strategy(
+        wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, block=32, min_bits=2, index_bits=8
+    )
+    D = s.shapes[1].head_dim
+    keys = mx.random.normal((2, 320, D), key=mx.random.key(9))
+    feed_blocks(s, keys)
+    exact = mx.stack([s.block_keys(b, 1)[:1] for b in s.blocks], axis=1)  # (1, 10, 32, D)
+    for block in s.blocks:
+        for bits in s.levels[1:]:
+            s._requantize(block, bits)
+    assert {b.bits for b in s.blocks} == {2} and all(set(b.index) == {1} for b in s.blocks)
+    # the index is the retrieval head's keys of its layer alone, counted in the block's bytes
+    block = s.blocks[0]
+    own = sum(x.nbytes for k, v in block.data.values() for x in (*k, *v))
+    assert block.nbytes == own + sum(x.nbytes for x in block.index[1])
+    q = mx.random.normal((1, 4, 2, D), key=mx.random.key(10))  # a chunk of two tokens
+    read(s, 1, q, 0.2)
+    s.choose()
+    grouped = q[0].reshape(2, 2, 2, D)[:1].reshape(1, 4, D) * 0.2
+    truth = np.array(best_scores(grouped, exact))
+    two_bits = np.array(
+        best_scores(grouped, mx.stack([s.block_keys(b, 1)[:1] for b in s.blocks], axis=1))
+    )
+    found_by_index = np.abs(np.array(s.scores[1]) - truth).max()
+    assert found_by_index < np.abs(two_bits - truth).max() / 5
+    assert s.selected == [int(truth.argmax())]
+
+
+@pytest.mark.parametrize("min_bits, index_bits", [(4, 0), (2, 0), (2, 8)])
+def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide, min_bits, index_bits):
     config = EngineConfig(
         window=32,
         n_sink=2,
@@ -281,6 +310,7 @@ def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide, mi
         prefill_chunk=250,
         budget=2.0,
         min_bits=min_bits,
+        index_bits=index_bits,
     )
     s = make_strategy(wide, config, full_attention_layers(wide))
     seen_bits, worst = set(), 0.0
@@ -297,6 +327,7 @@ def test_the_store_never_exceeds_its_budget_over_twenty_thousand_tokens(wide, mi
     assert s.levels == {4: (16, 8, 4), 2: (16, 8, 3, 2)}[min_bits]
     held = [b for b in s.complete()]
     assert len(held) * 32 < 20_000 - 34 and sum(b.bits == min_bits for b in held) >= len(held) - 2
+    assert all(bool(b.index) == (b.bits < index_bits) for b in held)
     # the budget is spent on blocks at the fewest bits: fewer bits, more blocks
     assert len(held) >= 0.9 * s.budget / min(b.nbytes for b in held)
     # strength fades with every evicted token: new blocks take the place of old ones
@@ -400,9 +431,9 @@ def test_what_is_read_changes_the_reply_and_true_positions_differ_from_fixed(tin
     assert not np.allclose(window, fixed, atol=1e-3) and not np.allclose(fixed, true, atol=1e-3)
 
 
-@pytest.mark.parametrize("min_bits, block", [(4, 4), (2, 32)])
+@pytest.mark.parametrize("min_bits, block, index_bits", [(4, 4, 0), (2, 32, 0), (2, 32, 16)])
 def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
-    wide, tiny, tmp_path, min_bits, block
+    wide, tiny, tmp_path, min_bits, block, index_bits
 ):
     config = EngineConfig(
         window=16,
@@ -412,6 +443,7 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
         prefill_chunk=32,
         budget=0.3,
         min_bits=min_bits,
+        index_bits=index_bits,
     )
     first = HebbianEngine(wide, tiny[1], config)
     first.score(ids(400), ids(10, 1))
@@ -431,9 +463,17 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
                     np.array(unpack(x.data[layer][part], x.bits, mx.float32, part == 0)),
                     np.array(unpack(y.data[layer][part], y.bits, mx.float32, part == 0)),
                 )
+        assert x.index_bits == y.index_bits and set(x.index) == set(y.index)
+        for layer in x.index:
+            np.testing.assert_array_equal(np.array(x.index[layer][0]), np.array(y.index[layer][0]))
+    assert any(x.index for x in a.complete()) == bool(index_bits)
     first.reset(keep_memory=True)
     assert first.score(ids(30, 2), ids(10, 3)) == second.score(ids(30, 2), ids(10, 3))
     arrays = a.state_dict()
+    if not index_bits:  # a store saved before index keys existed loads as it was
+        older = {k: x for k, x in arrays.items() if k != "blocks.index_bits"}
+        second.strategy.load_state_dict(older, 1)
+        assert len(second.strategy.blocks) == len(a.complete())
     arrays.pop(next(k for k in arrays if k.startswith("block0.")))
     with pytest.raises(ValueError, match="missing array block0"):
         second.strategy.load_state_dict(arrays, 1)
@@ -446,6 +486,8 @@ def test_settings_that_cannot_work_are_refused(wide, tiny):
         EngineConfig(mode="episodic", min_bits=2, block=16)
     with pytest.raises(ValueError, match="min_bits must be 2, 3, 4 or 8, got 1"):
         EngineConfig(mode="episodic", min_bits=1)
+    with pytest.raises(ValueError, match="index_bits must be 0, 8 or 16, got 4"):
+        EngineConfig(mode="episodic", index_bits=4)
     with pytest.raises(ValueError, match="multiples of 32"):  # tiny's heads are 16 wide
         make_strategy(tiny[0], EngineConfig(mode="episodic", min_bits=2), [0, 1])
     with pytest.raises(ValueError, match="not a KV head"):

@@ -32,7 +32,9 @@ chosen (use strengthens, disuse fades, as InfLLM's LRU-S). Whenever the store's 
 (a fraction of what a full float32 cache of the model's trained context holds), the weakest
 block that can lose bits loses them (exact -> 8 -> 4 bits, mx.quantize; or, with `min_bits` 3
 or 2, exact -> 8 -> 3 -> 2 in KIVI's layout: keys grouped per channel, float16 scales); once all
-are at `min_bits`, the weakest leaves. The budget bounds the store; the read set, a fixed few
+are at `min_bits`, the weakest leaves. With `index_bits`, a block that goes below that many bits
+first keeps its retrieval heads' keys at index_bits, and is found by them instead of by its own
+coarser keys (it is still read at its own bits). The budget bounds the store; the read set, a fixed few
 blocks per layer, is a working buffer like the window.
 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
@@ -145,10 +147,15 @@ class Block:
     data: dict[int, tuple[tuple, tuple]] = field(default_factory=dict)
     shares: float = 0.0  # its vote shares over the uniform share, summed, and how many chunks voted
     votes: int = 0
+    # retrieval layer -> its retrieval heads' keys (h, block, D) packed at index_bits, kept to find
+    # the block by once its own keys have fewer bits (empty until then)
+    index_bits: int = 0
+    index: dict[int, tuple] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
-        return sum(x.nbytes for k, v in self.data.values() for x in (*k, *v))
+        data = sum(x.nbytes for k, v in self.data.values() for x in (*k, *v))
+        return data + sum(x.nbytes for k in self.index.values() for x in k)
 
 
 @register_strategy("episodic")
@@ -178,6 +185,13 @@ class Episodic(Strategy):
             "weakest leaves (below 4, keys are quantized per channel, as KIVI does)",
             lambda x: x in LEVELS,
             "be 2, 3, 4 or 8",
+        ),
+        "index_bits": Knob(
+            0,
+            "bits the retrieval heads' keys keep to find a block by once the block has fewer "
+            "(0: a block is found by its own keys; 8 costs about a tenth of a 2-bit block)",
+            lambda x: x in (0, 8, 16),
+            "be 0, 8 or 16",
         ),
         "budget": Knob(
             0.1,
@@ -338,6 +352,13 @@ class Episodic(Strategy):
         """(n_kv_heads, block, D) a block's keys in `layer`, dequantized."""
         return unpack(block.data[layer][0], block.bits, self.dtype, keys=True)
 
+    def finding_keys(self, block: Block, layer: int) -> mx.array:
+        """(h, block, D) the keys a block is found by in a retrieval layer's heads: its index
+        where it has one, else its own keys."""
+        if layer in block.index:
+            return unpack(block.index[layer], block.index_bits, self.dtype, keys=True)
+        return self.block_keys(block, layer)[mx.array(self.heads[layer])]
+
     def _open(self) -> list[Block]:
         """The blocks still being filled layer by layer, oldest first (at their creation, blocks
         are filled by every layer before the next hand-over, so these are the newest)."""
@@ -364,6 +385,12 @@ class Episodic(Strategy):
             self._read([j - (j > index) for j in self.selected if j != index])
 
     def _requantize(self, block: Block, bits: int) -> None:
+        if bits < self.config.index_bits and not block.index:
+            block.index_bits = self.config.index_bits
+            block.index = {
+                i: pack(self.finding_keys(block, i), block.index_bits, keys=True)
+                for i in self.heads
+            }
         block.data = {
             i: (
                 pack(unpack(k, block.bits, self.dtype, keys=True), bits, keys=True),
@@ -421,8 +448,7 @@ class Episodic(Strategy):
         for layer, queries in self.queries.items() if complete else ():
             h, D = len(self.heads[layer]), queries.shape[-1]
             keys = mx.stack(
-                [self.block_keys(b, layer)[mx.array(self.heads[layer])] for b in complete],
-                axis=1,
+                [self.finding_keys(b, layer) for b in complete], axis=1
             )  # (h, N, block, D)
             q = queries.reshape(h, -1, D).astype(mx.float32) * self.scales[layer]  # (h, rep Q, D)
             self.scores[layer] = best_scores(q, keys)
@@ -581,12 +607,16 @@ class Episodic(Strategy):
             "blocks.bits": mx.array([b.bits for b in done], dtype=mx.int32),
             "blocks.shares": mx.array([b.shares for b in done], dtype=mx.float32),
             "blocks.votes": mx.array([b.votes for b in done], dtype=mx.int32),
+            "blocks.index_bits": mx.array([b.index_bits for b in done], dtype=mx.int32),
         }
         for j, b in enumerate(done):
             for i, (k, v) in b.data.items():
                 for name, stored in (("k", k), ("v", v)):
                     for part, x in enumerate(stored):
                         arrays[f"block{j}.layer{i}.{name}{part}"] = x
+            for i, stored in b.index.items():
+                for part, x in enumerate(stored):
+                    arrays[f"block{j}.index{i}.k{part}"] = x
         return arrays
 
     def load_state_dict(self, arrays: dict[str, mx.array], consolidated: int) -> None:
@@ -598,8 +628,10 @@ class Episodic(Strategy):
         except KeyError as e:
             raise ValueError(f"missing array {e.args[0]}") from e
         n, block = positions.shape if positions.ndim == 2 else (-1, -1)
+        # stores saved before index keys existed have none
+        index_bits = np.array(arrays.get("blocks.index_bits", np.zeros(max(n, 0), np.int32)))
         if block != self.config.block or any(
-            x.shape != (n,) for x in (strength, bits, shares, votes)
+            x.shape != (n,) for x in (strength, bits, shares, votes, index_bits)
         ):
             raise ValueError(
                 f"blocks.positions is {positions.shape}, expected (blocks, {self.config.block})"
@@ -609,10 +641,30 @@ class Episodic(Strategy):
             and np.isfinite(shares).all()
             and (votes >= 0).all()
             and set(bits.tolist()) <= {2, 3, 4, 8, 16}
+            and set(index_bits.tolist()) <= {0, 8, 16}
         ):
             raise ValueError(
-                "blocks.strength, .bits, .shares or .votes holds values a store cannot have"
+                "blocks.strength, .bits, .shares, .votes or .index_bits holds values a store "
+                "cannot have"
             )
+        used = {
+            f"blocks.{name}"
+            for name in ("positions", "strength", "bits", "shares", "votes", "index_bits")
+        }
+
+        def take(prefix: str, bits: int, shape: tuple, keys: bool, what: str) -> tuple:
+            """The packed arrays named prefix0.. (checked to unpack to `shape`, finite)."""
+            names = [f"{prefix}{p}" for p in range(1 if bits == 16 else 3)]
+            missing = [m for m in names if m not in arrays]
+            if missing:
+                raise ValueError(f"missing array {missing[0]}")
+            stored = tuple(arrays[m] for m in names)
+            x = unpack(stored, bits, self.dtype, keys)
+            if x.shape != shape or not mx.isfinite(x).all().item():
+                raise ValueError(f"{names[0]} does not hold {what}")
+            used.update(names)
+            return stored
+
         blocks = []
         for j in range(n):
             block = Block(
@@ -622,36 +674,29 @@ class Episodic(Strategy):
                 int(bits[j]),
                 shares=float(shares[j]),
                 votes=int(votes[j]),
+                index_bits=int(index_bits[j]),
             )
             for i, shape in self.shapes.items():
-                parts = 1 if bits[j] == 16 else 3
-                stored = []
-                for name, dim in (("k", shape.head_dim), ("v", shape.value_dim)):
-                    names = [f"block{j}.layer{i}.{name}{p}" for p in range(parts)]
-                    missing = [m for m in names if m not in arrays]
-                    if missing:
-                        raise ValueError(f"missing array {missing[0]}")
-                    x = unpack(
-                        tuple(arrays[m] for m in names), int(bits[j]), self.dtype, name == "k"
+                block.data[i] = tuple(
+                    take(
+                        f"block{j}.layer{i}.{name}",
+                        block.bits,
+                        (shape.n_kv_heads, self.config.block, dim),
+                        name == "k",
+                        f"a block of layer {i}",
                     )
-                    if (
-                        x.shape != (shape.n_kv_heads, self.config.block, dim)
-                        or not mx.isfinite(x).all().item()
-                    ):
-                        raise ValueError(f"{names[0]} does not hold a block of layer {i}")
-                    stored.append(tuple(arrays[m] for m in names))
-                block.data[i] = tuple(stored)
+                    for name, dim in (("k", shape.head_dim), ("v", shape.value_dim))
+                )
+            for i in self.heads if block.index_bits else ():
+                block.index[i] = take(
+                    f"block{j}.index{i}.k",
+                    block.index_bits,
+                    (len(self.heads[i]), self.config.block, self.shapes[i].head_dim),
+                    True,
+                    f"the keys of layer {i}'s retrieval heads",
+                )
             blocks.append(block)
-        expected = {
-            f"blocks.{name}" for name in ("positions", "strength", "bits", "shares", "votes")
-        } | {
-            f"block{j}.layer{i}.{name}{p}"
-            for j in range(n)
-            for i in self.shapes
-            for name in "kv"
-            for p in range(1 if bits[j] == 16 else 3)
-        }
-        extra = sorted(set(arrays) - expected)
+        extra = sorted(set(arrays) - used)
         if extra:
             raise ValueError(f"unexpected array {extra[0]}")
         self.reset()
