@@ -273,12 +273,12 @@ def test_keys_below_four_bits_keep_their_outlier_channel_apart(wide):
 
 def test_index_keys_find_two_bit_blocks_as_their_exact_keys_do(wide):
     s = strategy(
-        wide, retrieval_heads="1:0", blocks_read=1, neighbours=0, block=32, min_bits=2, index_bits=8
+        wide, retrieval_heads="1:1", blocks_read=1, neighbours=0, block=32, min_bits=2, index_bits=8
     )
     D = s.shapes[1].head_dim
     keys = mx.random.normal((2, 320, D), key=mx.random.key(9))
     feed_blocks(s, keys)
-    exact = mx.stack([s.block_keys(b, 1)[:1] for b in s.blocks], axis=1)  # (1, 10, 32, D)
+    exact = mx.stack([s.block_keys(b, 1)[1:] for b in s.blocks], axis=1)  # (1, 10, 32, D)
     for block in s.blocks:
         for bits in s.levels[1:]:
             s._requantize(block, bits)
@@ -286,18 +286,24 @@ def test_index_keys_find_two_bit_blocks_as_their_exact_keys_do(wide):
     # the index is the retrieval head's keys of its layer alone, counted in the block's bytes
     block = s.blocks[0]
     own = sum(x.nbytes for k, v in block.data.values() for x in (*k, *v))
-    assert block.nbytes == own + sum(x.nbytes for x in block.index[1])
+    assert block.index[1][0] == (1,)
+    assert block.nbytes == own + sum(x.nbytes for x in block.index[1][1])
     q = mx.random.normal((1, 4, 2, D), key=mx.random.key(10))  # a chunk of two tokens
     read(s, 1, q, 0.2)
     s.choose()
-    grouped = q[0].reshape(2, 2, 2, D)[:1].reshape(1, 4, D) * 0.2
+    grouped = q[0].reshape(2, 2, 2, D)[1:].reshape(1, 4, D) * 0.2
     truth = np.array(best_scores(grouped, exact))
     two_bits = np.array(
-        best_scores(grouped, mx.stack([s.block_keys(b, 1)[:1] for b in s.blocks], axis=1))
+        best_scores(grouped, mx.stack([s.block_keys(b, 1)[1:] for b in s.blocks], axis=1))
     )
     found_by_index = np.abs(np.array(s.scores[1]) - truth).max()
     assert found_by_index < np.abs(two_bits - truth).max() / 5
     assert s.selected == [int(truth.argmax())]
+    # an engine with other retrieval heads finds the block by its own keys
+    s.heads = {1: [0]}
+    np.testing.assert_array_equal(
+        np.array(s.finding_keys(block, 1)), np.array(s.block_keys(block, 1)[:1])
+    )
 
 
 @pytest.mark.parametrize("min_bits, index_bits", [(4, 0), (2, 0), (2, 8)])
@@ -431,7 +437,9 @@ def test_what_is_read_changes_the_reply_and_true_positions_differ_from_fixed(tin
     assert not np.allclose(window, fixed, atol=1e-3) and not np.allclose(fixed, true, atol=1e-3)
 
 
-@pytest.mark.parametrize("min_bits, block, index_bits", [(4, 4, 0), (2, 32, 0), (2, 32, 16)])
+@pytest.mark.parametrize(
+    "min_bits, block, index_bits", [(4, 4, 0), (2, 32, 0), (2, 32, 8), (2, 32, 16)]
+)
 def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
     wide, tiny, tmp_path, min_bits, block, index_bits
 ):
@@ -465,7 +473,9 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
                 )
         assert x.index_bits == y.index_bits and set(x.index) == set(y.index)
         for layer in x.index:
-            np.testing.assert_array_equal(np.array(x.index[layer][0]), np.array(y.index[layer][0]))
+            np.testing.assert_array_equal(
+                np.array(a.finding_keys(x, layer)), np.array(b.finding_keys(y, layer))
+            )
     assert any(x.index for x in a.complete()) == bool(index_bits)
     first.reset(keep_memory=True)
     assert first.score(ids(30, 2), ids(10, 3)) == second.score(ids(30, 2), ids(10, 3))
@@ -474,6 +484,15 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
         older = {k: x for k, x in arrays.items() if k != "blocks.index_bits"}
         second.strategy.load_state_dict(older, 1)
         assert len(second.strategy.blocks) == len(a.complete())
+    if index_bits:  # an index's keys that do not fit its heads are refused
+        j, name = next(
+            (j, k)
+            for j, x in enumerate(a.complete())
+            for k in arrays
+            if x.index and k.startswith(f"block{j}.index") and k.endswith(".heads")
+        )
+        with pytest.raises(ValueError, match=f"block{j}.index.* does not hold"):
+            second.strategy.load_state_dict({**arrays, name: mx.array([0])}, 1)
     arrays.pop(next(k for k in arrays if k.startswith("block0.")))
     with pytest.raises(ValueError, match="missing array block0"):
         second.strategy.load_state_dict(arrays, 1)

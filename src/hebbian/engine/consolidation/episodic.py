@@ -34,8 +34,9 @@ block that can lose bits loses them (exact -> 8 -> 4 bits, mx.quantize; or, with
 or 2, exact -> 8 -> 3 -> 2 in KIVI's layout: keys grouped per channel, float16 scales); once all
 are at `min_bits`, the weakest leaves. With `index_bits`, a block that goes below that many bits
 first keeps its retrieval heads' keys at index_bits, and is found by them instead of by its own
-coarser keys (it is still read at its own bits). The budget bounds the store; the read set, a fixed few
-blocks per layer, is a working buffer like the window.
+coarser keys (it is still read at its own bits; an engine with other retrieval heads finds it by
+its own keys). The budget bounds the store; the read set, a fixed few blocks per layer, is a
+working buffer like the window.
 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
 ..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS (experiments/retrieval_heads.py
@@ -147,15 +148,15 @@ class Block:
     data: dict[int, tuple[tuple, tuple]] = field(default_factory=dict)
     shares: float = 0.0  # its vote shares over the uniform share, summed, and how many chunks voted
     votes: int = 0
-    # retrieval layer -> its retrieval heads' keys (h, block, D) packed at index_bits, kept to find
-    # the block by once its own keys have fewer bits (empty until then)
+    # retrieval layer -> (its retrieval heads, their keys (h, block, D) packed at index_bits), kept
+    # to find the block by once its own keys have fewer bits (empty until then)
     index_bits: int = 0
-    index: dict[int, tuple] = field(default_factory=dict)
+    index: dict[int, tuple[tuple[int, ...], tuple]] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
         data = sum(x.nbytes for k, v in self.data.values() for x in (*k, *v))
-        return data + sum(x.nbytes for k in self.index.values() for x in k)
+        return data + sum(x.nbytes for _, k in self.index.values() for x in k)
 
 
 @register_strategy("episodic")
@@ -189,7 +190,7 @@ class Episodic(Strategy):
         "index_bits": Knob(
             0,
             "bits the retrieval heads' keys keep to find a block by once the block has fewer "
-            "(0: a block is found by its own keys; 8 costs about a tenth of a 2-bit block)",
+            "(0: a block is found by its own keys)",
             lambda x: x in (0, 8, 16),
             "be 0, 8 or 16",
         ),
@@ -353,11 +354,13 @@ class Episodic(Strategy):
         return unpack(block.data[layer][0], block.bits, self.dtype, keys=True)
 
     def finding_keys(self, block: Block, layer: int) -> mx.array:
-        """(h, block, D) the keys a block is found by in a retrieval layer's heads: its index
-        where it has one, else its own keys."""
-        if layer in block.index:
-            return unpack(block.index[layer], block.index_bits, self.dtype, keys=True)
-        return self.block_keys(block, layer)[mx.array(self.heads[layer])]
+        """(h, block, D) the keys a block is found by in a retrieval layer's heads, in the order of
+        self.heads[layer]: its index where it was made for these heads, else its own keys."""
+        heads = tuple(self.heads[layer])
+        made_for, stored = block.index.get(layer, ((), ()))
+        if made_for == heads:
+            return unpack(stored, block.index_bits, self.dtype, keys=True)
+        return self.block_keys(block, layer)[mx.array(heads)]
 
     def _open(self) -> list[Block]:
         """The blocks still being filled layer by layer, oldest first (at their creation, blocks
@@ -380,16 +383,16 @@ class Episodic(Strategy):
             if lossy:
                 self._requantize(weakest, max(b for b in self.levels if b < weakest.bits))
                 continue
-            index = next(j for j, b in enumerate(self.blocks) if b is weakest)
-            self.blocks.pop(index)
-            self._read([j - (j > index) for j in self.selected if j != index])
+            gone = next(j for j, b in enumerate(self.blocks) if b is weakest)
+            self.blocks.pop(gone)
+            self._read([j - (j > gone) for j in self.selected if j != gone])
 
     def _requantize(self, block: Block, bits: int) -> None:
-        if bits < self.config.index_bits and not block.index:
+        if bits < self.config.index_bits <= block.bits and not block.index:
             block.index_bits = self.config.index_bits
             block.index = {
-                i: pack(self.finding_keys(block, i), block.index_bits, keys=True)
-                for i in self.heads
+                i: (tuple(heads), pack(self.finding_keys(block, i), block.index_bits, keys=True))
+                for i, heads in self.heads.items()
             }
         block.data = {
             i: (
@@ -399,7 +402,10 @@ class Episodic(Strategy):
             for i, (k, v) in block.data.items()
         }
         block.bits = bits
-        mx.eval([x for k, v in block.data.values() for x in (*k, *v)])
+        mx.eval(
+            [x for k, v in block.data.values() for x in (*k, *v)],
+            [x for _, k in block.index.values() for x in k],
+        )
         self.built.clear()
 
     @property
@@ -614,7 +620,8 @@ class Episodic(Strategy):
                 for name, stored in (("k", k), ("v", v)):
                     for part, x in enumerate(stored):
                         arrays[f"block{j}.layer{i}.{name}{part}"] = x
-            for i, stored in b.index.items():
+            for i, (heads, stored) in b.index.items():
+                arrays[f"block{j}.index{i}.heads"] = mx.array(heads, dtype=mx.int32)
                 for part, x in enumerate(stored):
                     arrays[f"block{j}.index{i}.k{part}"] = x
         return arrays
@@ -634,7 +641,8 @@ class Episodic(Strategy):
             x.shape != (n,) for x in (strength, bits, shares, votes, index_bits)
         ):
             raise ValueError(
-                f"blocks.positions is {positions.shape}, expected (blocks, {self.config.block})"
+                f"blocks.positions is {positions.shape}, expected (blocks, {self.config.block}), "
+                "and every other blocks.* array (blocks,)"
             )
         if not (
             np.isfinite(strength).all()
@@ -652,14 +660,14 @@ class Episodic(Strategy):
             for name in ("positions", "strength", "bits", "shares", "votes", "index_bits")
         }
 
-        def take(prefix: str, bits: int, shape: tuple, keys: bool, what: str) -> tuple:
+        def take(prefix: str, stored_bits: int, shape: tuple, keys: bool, what: str) -> tuple:
             """The packed arrays named prefix0.. (checked to unpack to `shape`, finite)."""
-            names = [f"{prefix}{p}" for p in range(1 if bits == 16 else 3)]
+            names = [f"{prefix}{p}" for p in range(1 if stored_bits == 16 else 3)]
             missing = [m for m in names if m not in arrays]
             if missing:
                 raise ValueError(f"missing array {missing[0]}")
             stored = tuple(arrays[m] for m in names)
-            x = unpack(stored, bits, self.dtype, keys)
+            x = unpack(stored, stored_bits, self.dtype, keys)
             if x.shape != shape or not mx.isfinite(x).all().item():
                 raise ValueError(f"{names[0]} does not hold {what}")
             used.update(names)
@@ -682,18 +690,28 @@ class Episodic(Strategy):
                         f"block{j}.layer{i}.{name}",
                         block.bits,
                         (shape.n_kv_heads, self.config.block, dim),
-                        name == "k",
-                        f"a block of layer {i}",
+                        keys=name == "k",
+                        what=f"a block of layer {i}",
                     )
                     for name, dim in (("k", shape.head_dim), ("v", shape.value_dim))
                 )
-            for i in self.heads if block.index_bits else ():
-                block.index[i] = take(
-                    f"block{j}.index{i}.k",
-                    block.index_bits,
-                    (len(self.heads[i]), self.config.block, self.shapes[i].head_dim),
-                    True,
-                    f"the keys of layer {i}'s retrieval heads",
+            for i in self.shapes if block.index_bits else ():
+                name = f"block{j}.index{i}.heads"
+                if name not in arrays:
+                    continue
+                heads = tuple(int(h) for h in np.array(arrays[name]).reshape(-1))
+                if not heads or not all(0 <= h < self.shapes[i].n_kv_heads for h in heads):
+                    raise ValueError(f"{name} does not name KV heads of layer {i}")
+                used.add(name)
+                block.index[i] = (
+                    heads,
+                    take(
+                        f"block{j}.index{i}.k",
+                        block.index_bits,
+                        (len(heads), self.config.block, self.shapes[i].head_dim),
+                        keys=True,
+                        what=f"the keys of layer {i}'s retrieval heads",
+                    ),
                 )
             blocks.append(block)
         extra = sorted(set(arrays) - used)
