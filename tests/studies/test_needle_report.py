@@ -25,6 +25,7 @@ def trial(
             "fact_read": fact_read,
             "memory_bytes": nbytes,
             "logprob": -1.0,
+            "reply": f"{condition} says {item}",
         },
     }
 
@@ -76,6 +77,13 @@ def test_writes_heatmaps_and_tables(run, tmp_path):
     assert "| `episodic` | 1/2 | 2/2 |" in text
     assert "| `episodic` | 2 | 2/2 | 1/2 | 0/0 |" in text  # found twice, used once
     assert "| `full_cache` | 0 | 0/0 | 0/0 | 0/0 |" in text
+    # the replies of the first items of each set, every condition's
+    left, stayed = text.split("### Fact left the window")[1].split("### Fact stayed in the window")
+    assert "- needle-00002 (2048 tokens, depth 0.9, 3 distractors):" in left
+    assert '- `episodic` (missed): `` "episodic says 2" ``' in left
+    assert "needle-00003" in left and "needle-00000" not in left
+    assert '- `full_cache` (recalled): `` "full_cache says 0" ``' in stayed
+    assert "needle-00002" not in stayed
 
 
 def test_an_empty_run_is_refused_with_one_line(tmp_path, capsys):

@@ -10,7 +10,8 @@ with the same counts as tables, each condition's memory (cache plus consolidated
 recall on the items whose fact left the window against those whose fact stayed in it (a memory
 that reads old blocks may help the first and distract from the second), and the retrieval check
 (where the fact had been evicted: how often a block read held it, and recall when it did and when
-it did not: not found, or found but not used). Descriptions only,
+it did not: not found, or found but not used), and the replies of the first items in each of
+those two sets, every condition's side by side (read them before trusting a rate). Descriptions only,
 except the one rule the study pre-registers in its exploratory list, since the prereg schema has
 no non-inferiority test: with --noninferiority A B MARGIN, whether the 95% CI of the paired
 difference in recall A - B (Bonett and Price's adjusted Wald interval, which keeps its coverage
@@ -20,6 +21,7 @@ with few discordant pairs, where a bootstrap does not) lies above -MARGIN.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -202,6 +204,31 @@ def retrieval_table(records: list[dict[str, Any]], names: list[str]) -> list[str
     return markdown.table(header, rows).split("\n")
 
 
+def reply_examples(records: list[dict[str, Any]], names: list[str], per_set: int = 3) -> list[str]:
+    """The first `per_set` items whose fact left the window, then the first whose fact stayed: each
+    item's cell and every condition's reply (JSON-quoted, marked recalled or not)."""
+    left = {r["item"] for r in records if r["outcome"]["evicted"]}
+    by_item: dict[str, dict[str, dict]] = defaultdict(dict)
+    for r in sorted(records, key=lambda r: r["index"]):
+        by_item[r["item"]][r["condition"]] = r["outcome"]
+    lines = []
+    for gone, title in ((True, "Fact left the window"), (False, "Fact stayed in the window")):
+        lines += [f"### {title}", ""]
+        for item in [i for i in by_item if (i in left) == gone][:per_set]:
+            cell = next(iter(by_item[item].values()))
+            lines.append(
+                f"- {item} ({int(cell['length'])} tokens, depth {cell['depth']:g}, "
+                f"{int(cell['distractors'])} distractors):"
+            )
+            for name in names:
+                if name in by_item[item]:
+                    o = by_item[item][name]
+                    mark = "recalled" if o["correct"] else "missed"
+                    lines.append(f"  - `{name}` ({mark}): `` {json.dumps(o.get('reply', ''))} ``")
+        lines.append("")
+    return lines
+
+
 def paired_difference_ci(
     a: np.ndarray, b: np.ndarray, z: float = 1.959964
 ) -> tuple[float, float, float]:
@@ -275,6 +302,9 @@ def write(run: Path, out: Path, noninferior: tuple[str, str, float] | None = Non
         "",
         *retrieval_table(records, names),
         "",
+        "## Replies",
+        "",
+        *reply_examples(records, names),
     ]
     if noninferior:
         lines += [
