@@ -43,7 +43,8 @@ MODE = typer.Option(
     "--mode",
     help="What evicted tokens become: "
     + "; ".join(f"{m} ({strategy_class(m).summary})" for m in modes())
-    + ". Default: off (the committed studies show no mode that helps without hurting yet).",
+    + ". Default: off (in the committed studies no mode yet helps without hurting: "
+    "reports/needle-reading.md).",
 )
 MODEL = typer.Option(
     "default",
