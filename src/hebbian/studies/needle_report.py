@@ -159,10 +159,15 @@ def memory_table(
     return markdown.table(["condition", *(f"{int(x)} tokens" for x in lengths)], rows).split("\n")
 
 
+def left_window(records: list[dict[str, Any]]) -> set[str]:
+    """The items whose fact some condition had evicted from every layer's cache."""
+    return {r["item"] for r in records if r["outcome"]["evicted"]}
+
+
 def window_split_table(records: list[dict[str, Any]], names: list[str]) -> list[str]:
     """Recall per condition on the items whose fact some condition evicted (it left the window)
     and on the items whose fact no condition evicted (it stayed in every window)."""
-    left = {r["item"] for r in records if r["outcome"]["evicted"]}
+    left = left_window(records)
     rows = []
     for name in names:
         row = [f"`{name}`"]
@@ -207,7 +212,7 @@ def retrieval_table(records: list[dict[str, Any]], names: list[str]) -> list[str
 def reply_examples(records: list[dict[str, Any]], names: list[str], per_set: int = 3) -> list[str]:
     """The first `per_set` items whose fact left the window, then the first whose fact stayed: each
     item's cell and every condition's reply (JSON-quoted, marked recalled or not)."""
-    left = {r["item"] for r in records if r["outcome"]["evicted"]}
+    left = left_window(records)
     by_item: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in sorted(records, key=lambda r: r["index"]):
         by_item[r["item"]][r["condition"]] = r["outcome"]

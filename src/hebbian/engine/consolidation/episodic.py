@@ -68,6 +68,7 @@ LOW_BITS = 4
 # the bits a block steps down through, by min_bits: below LOW_BITS a block skips 4 bits, whose
 # per-token key groups would leave their error in the per-channel levels that follow
 LEVELS = {8: (16, 8), 4: (16, 8, 4), 3: (16, 8, 3), 2: (16, 8, 3, 2)}
+INDEX_BITS = (0, 8, 16)  # what index keys may be kept at (0: none)
 NEG = -1e30  # the bias of an empty read slot
 # The default read distance: on tuning items the default model used read blocks more the nearer
 # they sat (a needle item's fact read at 1024: answer log-prob -4.6, at 128: -2.6, at 32: -1.3; a
@@ -154,9 +155,14 @@ class Block:
     index: dict[int, tuple[tuple[int, ...], tuple]] = field(default_factory=dict)
 
     @property
+    def arrays(self) -> list[mx.array]:
+        """Every array it stores: its keys and values in every layer, and its index keys."""
+        data = [x for k, v in self.data.values() for x in (*k, *v)]
+        return data + [x for _, k in self.index.values() for x in k]
+
+    @property
     def nbytes(self) -> int:
-        data = sum(x.nbytes for k, v in self.data.values() for x in (*k, *v))
-        return data + sum(x.nbytes for _, k in self.index.values() for x in k)
+        return sum(x.nbytes for x in self.arrays)
 
 
 @register_strategy("episodic")
@@ -191,7 +197,7 @@ class Episodic(Strategy):
             0,
             "bits the retrieval heads' keys keep to find a block by once the block has fewer "
             "(0: a block is found by its own keys)",
-            lambda x: x in (0, 8, 16),
+            lambda x: x in INDEX_BITS,
             "be 0, 8 or 16",
         ),
         "budget": Knob(
@@ -402,10 +408,7 @@ class Episodic(Strategy):
             for i, (k, v) in block.data.items()
         }
         block.bits = bits
-        mx.eval(
-            [x for k, v in block.data.values() for x in (*k, *v)],
-            [x for _, k in block.index.values() for x in k],
-        )
+        mx.eval(block.arrays)
         self.built.clear()
 
     @property
@@ -649,7 +652,7 @@ class Episodic(Strategy):
             and np.isfinite(shares).all()
             and (votes >= 0).all()
             and set(bits.tolist()) <= {2, 3, 4, 8, 16}
-            and set(index_bits.tolist()) <= {0, 8, 16}
+            and set(index_bits.tolist()) <= set(INDEX_BITS)
         ):
             raise ValueError(
                 "blocks.strength, .bits, .shares, .votes or .index_bits holds values a store "
