@@ -12,12 +12,17 @@ of the items and tested on the second half; the chosen heads' spec (`--top` of t
 for EngineConfig(retrieval_heads=...) or consolidation/episodic.py's RETRIEVAL_HEADS table.
 
     python experiments/retrieval_heads.py [--model default] [--items 40] [--top 6] \
-        [--out reports/retrieval-heads-MODEL.md]
+        [--out reports/retrieval-heads-MODEL.md] [--log runs/retrieval-heads-MODEL.jsonl]
+
+With --log, each prompt's hits are appended to that file as they are measured and a rerun with
+the same arguments reads them back instead of measuring again (an interrupted run resumes).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -75,6 +80,34 @@ def mismatched(items: list[Item]) -> list[Item]:
     ]
 
 
+def measured(
+    engine: HebbianEngine, task: RecallTask, items: list[Item], kind: str, log: str | None
+) -> list[dict[tuple[int, int], bool]]:
+    """hits() for every item, read back from / appended to the JSON-lines log when there is one."""
+    done: dict[tuple[str, str], dict[tuple[int, int], bool]] = {}
+    if log and os.path.exists(log):
+        with open(log) as f:
+            for line in f:
+                row = json.loads(line)
+                if row["kind"] == kind:
+                    key = (row["item"], row["question"])
+                    done[key] = {(layer, h): hit for layer, h, hit in row["hits"]}
+    table = []
+    for item in track(items, description=f"{kind} questions"):
+        key = (item.id, item.data["question"])
+        if key not in done:
+            done[key] = hits(engine, task, item)
+            if log:
+                hit_list = [[*h, v] for h, v in done[key].items()]
+                row = {"kind": kind, "item": item.id, "question": key[1], "hits": hit_list}
+                with open(log, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+        table.append(done[key])
+    return table
+
+
 def rates(table: list[dict]) -> dict[tuple[int, int], float]:
     return {head: float(np.mean([row[head] for row in table])) for head in table[0]}
 
@@ -89,6 +122,9 @@ def main() -> None:
     )
     parser.add_argument("--filler-chars", type=int, default=1000)
     parser.add_argument("--out", help="write the markdown report here")
+    parser.add_argument(
+        "--log", help="JSON-lines file of per-prompt hits: written as it goes, resumed from"
+    )
     args = parser.parse_args()
 
     model, tokenizer = load(args.model)
@@ -103,10 +139,8 @@ def main() -> None:
         seed=args.seed,
     )
     items = task.items(args.items)
-    real = [hits(engine, task, item) for item in track(items, description="real questions")]
-    control = [
-        hits(engine, task, item) for item in track(mismatched(items), description="mismatched")
-    ]
+    real = measured(engine, task, items, "real", args.log)
+    control = measured(engine, task, mismatched(items), "mismatched", args.log)
     half = len(items) // 2
     pick = {h: rates(real[:half])[h] - rates(control[:half])[h] for h in real[0]}
     chosen = sorted(sorted(pick, key=lambda h: -pick[h])[: args.top])
