@@ -1,4 +1,4 @@
-# Two commands do everything: `make run` (set up, then a scripted two-turn chat on the default model
+# Two commands do everything: `make run` (set up, then a scripted three-turn chat on the default model
 # that needs a fact which has left the window; `.venv/bin/hebbian chat` for the interactive chat)
 # and `make test` (set up, lint with ruff, then the test suite). Set-up is idempotent: a second run only
 # checks stamps. Root on Debian/Ubuntu also gets OpenBLAS (the fast BLAS for MLX on Linux).
@@ -37,13 +37,13 @@ $(STAMP): pyproject.toml
 corpus: $(STAMP)
 	@$(BIN)/hebbian corpus install --quiet
 
-# Two chat turns: a passage with a fact, then a question once the fact has left a 128-token window,
-# answered with episodic memory and then by the window alone.
+# Three chat turns: a passage with a fact, a second passage, then a question once the fact has left
+# a 128-token window, answered with episodic memory and then by the window alone.
 run: setup
-	@$(BIN)/python experiments/two_turn_demo.py --show
+	@$(BIN)/python experiments/chat_demo.py --show
 	@for mode in episodic off; do \
 	  echo "== hebbian chat --mode $$mode --window 128"; \
-	  $(BIN)/python experiments/two_turn_demo.py | $(BIN)/hebbian chat --mode $$mode --window 128 --max-tokens 40; \
+	  $(BIN)/python experiments/chat_demo.py | $(BIN)/hebbian chat --mode $$mode --window 128 --max-tokens 40; \
 	done
 
 test: setup lint

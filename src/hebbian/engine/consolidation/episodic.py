@@ -13,11 +13,12 @@ them (a block that every chunk votes for, by salience or position, is not what t
 for); without, by the share. The `blocks_read` best blocks with `neighbours` blocks on each side
 are read by every layer, merged into the window's softmax as exact keys (like `memory` and `slots`:
 Strategy.read_state), until the next chunk chooses again. Reading one set of blocks for a whole
-reply keeps what the question found while the reply is written. With `gate`, the window competes:
-its recent tokens, cut into stretches of `block` and scored by the same queries and heads (their
-own last `query_tokens` tokens left out, since a question matches itself), join each head's
-softmax, and where a stretch of the window wins the summed vote the chunk reads nothing (what it
-asks for is still in the window, and old blocks read as recent would only distract).
+reply keeps what the question found while the reply is written. With `gate` (the default), the
+window competes: its recent tokens, cut into stretches of `block` and scored by the same queries
+and heads (their own last `query_tokens` tokens left out, since a question matches itself), join
+each head's softmax, and where a stretch of the window wins the summed vote the chunk reads
+nothing (what it asks for is still in the window, and old blocks read as recent would only
+distract).
 
 Positions: keys are stored without their rotation; the queries that read them are turned to sit
 `recall_at` positions after position 0 (attention's memory read). recall_positions="fixed" reads
@@ -208,7 +209,7 @@ class Episodic(Strategy):
             "be positive (inf: no bound)",
         ),
         "gate": Knob(
-            False,
+            True,
             "read only when a stored block matches the prompt's queries better than every "
             "block-sized stretch of the window (else read nothing)",
         ),
