@@ -81,6 +81,9 @@ RETRIEVAL_HEADS: dict[tuple[str, int, int], tuple[tuple[int, int], ...]] = {
     # SmolLM2-135M-Instruct: ../shared/notes/retrieval.md, picked on 20 items against a
     # mismatched-question control, hit@1 0.82-0.96 on 20 others (0.13-0.25 mismatched).
     ("llama", 30, 576): ((15, 2), (18, 2), (20, 1), (21, 0), (22, 2), (23, 2)),
+    # Qwen2.5-Coder-0.5B-Instruct: reports/retrieval-heads-qwen2.5-coder-0.5b.md, picked on 30
+    # items, hit@1 0.53-0.77 on 30 others (0.10-0.30 mismatched).
+    ("qwen2", 24, 896): ((9, 1), (11, 0), (13, 0), (13, 1), (15, 1), (16, 1)),
 }
 
 
