@@ -240,10 +240,8 @@ def test_quantized_blocks_read_back_close_to_exact_ones(bits, tolerance, keys):
     back = unpack(pack(x, bits, keys), bits, mx.float32, keys)
     error = float(mx.abs(back - x).max())
     assert back.shape == x.shape and error < tolerance
-    # a scale and bias per 32 (per channel or per token, the same count for a block of 32), in
-    # float16 below 4 bits
-    scale_bits = 1 if bits < 4 else 2
-    assert sum(p.nbytes for p in pack(x, bits, keys)) == x.nbytes * (bits + scale_bits) / 32
+    # a float16 scale and bias per 32 (per channel or per token, the same count for a block of 32)
+    assert sum(p.nbytes for p in pack(x, bits, keys)) == x.nbytes * (bits + 1) / 32
 
 
 def test_keys_below_four_bits_keep_their_outlier_channel_apart(wide):

@@ -26,17 +26,17 @@ every block at that one distance (InfLLM); "true" turns each read key to its pos
 to the newest evicted token, so read keys keep their order and distances, as of when they were
 chosen.
 
-Retention is bounded by bytes and Hebbian: a block's strength starts as its tokens' mean
-attention received while in the window (the engine's importance), fades by `decay` per token
-evicted after it, and grows by the share of the retrieval heads' vote it wins each time it is
-chosen (use strengthens, disuse fades, as InfLLM's LRU-S). Whenever the store's bytes exceed `budget`
-(a fraction of what a full float32 cache of the model's trained context holds), the weakest
-block that can lose bits loses them (exact -> 8 -> 4 bits, mx.quantize; or, with `min_bits` 3
-or 2, exact -> 8 -> 3 -> 2 in KIVI's layout: keys grouped per channel, float16 scales); once all
-are at `min_bits`, the weakest leaves. With `index_bits`, a block that goes below that many bits
-first keeps its retrieval heads' keys at index_bits, and is found by them instead of by its own
-coarser keys (it is still read at its own bits; an engine with other retrieval heads finds it by
-its own keys). The budget bounds the store; the read set, a fixed few blocks per layer, is a
+Retention is bounded by bytes and Hebbian: a block's strength starts as its tokens' mean attention
+received while in the window (the engine's importance), fades by `decay` per token evicted after
+it, and grows by the share of the retrieval heads' vote it wins each time it is chosen (use
+strengthens, disuse fades, as InfLLM's LRU-S). Whenever the store's bytes exceed `budget` (a
+fraction of what a full float32 cache of the model's trained context holds), the weakest block that
+can lose bits loses them (exact -> 8 -> 4 bits, mx.quantize with float16 scales; or, with
+`min_bits` 3 or 2, exact -> 8 -> 3 -> 2, below 4 in KIVI's layout: keys grouped per channel); once
+all are at `min_bits`, the weakest leaves. With `index_bits`, a block that goes below that many
+bits first keeps its retrieval heads' keys at index_bits, and is found by them instead of by its
+own coarser keys (it is still read at its own bits; an engine with other retrieval heads finds it
+by its own keys). The budget bounds the store; the read set, a fixed few blocks per layer, is a
 working buffer like the window.
 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
@@ -60,11 +60,12 @@ from ..fastexp import exp
 from ..rope import Rotary
 from .base import POSITIVE, Knob, Strategy, at_least, one_of, register_strategy
 
-GROUP = 32  # quantization group: along the head dimension, or along a block's tokens
+# quantization group: along the head dimension, or along a block's tokens; its scale and bias
+# are float16 whatever the model's dtype (float32 ones cost 2 bits a value, as much as 2-bit codes)
+GROUP = 32
 # Below LOW_BITS a block takes KIVI's layout (Liu et al. 2024): keys quantized per channel (each
 # channel's group spans the block's tokens; keys' outliers lie in a few channels, which a per-token
-# group at 2 bits crushes), values per token, and scales in float16 (float32 scales would cost as
-# much as the 2-bit codes themselves)
+# group at 2 bits crushes), values per token
 LOW_BITS = 4
 # the bits a block steps down through, by min_bits: below LOW_BITS a block skips 4 bits, whose
 # per-token key groups would leave their error in the per-channel levels that follow
@@ -126,12 +127,12 @@ def retrieval_heads(model: nn.Module, spec: str, layers: list[int]) -> dict[int,
 
 def pack(x: mx.array, bits: int, keys: bool = False):
     """x (h, block, D) stored at `bits` (16: as it is; fewer: mx.quantize's (w, scales, biases),
-    below LOW_BITS in KIVI's layout)."""
+    float16 scales, below LOW_BITS in KIVI's layout)."""
     if bits == 16:
         return (x,)
-    if bits < LOW_BITS:
-        x = (x.swapaxes(-1, -2) if keys else x).astype(mx.float16)
-    return tuple(mx.quantize(x, group_size=GROUP, bits=bits))
+    if bits < LOW_BITS and keys:
+        x = x.swapaxes(-1, -2)
+    return tuple(mx.quantize(x.astype(mx.float16), group_size=GROUP, bits=bits))
 
 
 def unpack(stored: tuple, bits: int, dtype, keys: bool = False) -> mx.array:
