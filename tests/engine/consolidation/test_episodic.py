@@ -258,15 +258,19 @@ def test_keys_below_four_bits_keep_their_outlier_channel_apart(wide):
     assert error(keys=True) < error(keys=False) / 2
     # at 4 bits and more keys are grouped as values are
     assert mx.array_equal(pack(x, 4, keys=True)[0], pack(x, 4)[0])
-    # and a store that steps down to 2 bits skips 4, so its keys end as close as packed directly
+    # and a store that steps down to 2 bits skips 4, so its keys end as close as packed directly;
+    # they stop at 3 bits while its values go on to 2, and the block's bytes say so
     s = strategy(wide, min_bits=2, block=32)
     block = Block(np.arange(32), 1.0, 0, data={i: (pack(x, 16), pack(x, 16)) for i in s.shapes})
     for bits in s.levels[1:]:
         s._requantize(block, bits)
     back = np.array(s.block_keys(block, 1))
-    assert (
-        block.bits == 2 and np.abs(back - np.array(x))[..., others].mean() < error(keys=False) / 2
-    )
+    assert (block.key_bits, block.bits) == (3, 2)
+    assert np.abs(back - np.array(x))[..., others].mean() < error(keys=False) / 2
+    direct = np.array(unpack(pack(x, 3, keys=True), 3, mx.float32, keys=True))
+    stepped, packed = (np.abs(y - np.array(x))[..., others].mean() for y in (back, direct))
+    assert stepped < 1.2 * packed
+    assert block.nbytes == len(s.shapes) * x.nbytes * ((3 + 1) + (2 + 1)) / 32
 
 
 def test_index_keys_find_two_bit_blocks_as_their_exact_keys_do(wide):
@@ -461,14 +465,18 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
     assert [x.positions.tolist() for x in a.complete()] == [
         x.positions.tolist() for x in b.complete()
     ]
-    assert [x.bits for x in a.complete()] == [x.bits for x in b.complete()]
+    assert [(x.key_bits, x.bits) for x in a.complete()] == [
+        (y.key_bits, y.bits) for y in b.complete()
+    ]
     for x, y in zip(a.complete(), b.complete()):
         for layer in x.data:
-            for part in range(2):
-                np.testing.assert_array_equal(
-                    np.array(unpack(x.data[layer][part], x.bits, mx.float32, part == 0)),
-                    np.array(unpack(y.data[layer][part], y.bits, mx.float32, part == 0)),
-                )
+            np.testing.assert_array_equal(
+                np.array(a.block_keys(x, layer)), np.array(b.block_keys(y, layer))
+            )
+            np.testing.assert_array_equal(
+                np.array(unpack(x.data[layer][1], x.bits, mx.float32)),
+                np.array(unpack(y.data[layer][1], y.bits, mx.float32)),
+            )
         assert x.index_bits == y.index_bits and set(x.index) == set(y.index)
         for layer in x.index:
             np.testing.assert_array_equal(
@@ -494,6 +502,34 @@ def test_a_saved_store_loads_back_whole_and_a_damaged_one_is_refused(
     arrays.pop(next(k for k in arrays if k.startswith("block0.")))
     with pytest.raises(ValueError, match="missing array block0"):
         second.strategy.load_state_dict(arrays, 1)
+
+
+def test_a_store_saved_before_keys_had_their_own_bits_loads_as_it_was(wide, tiny):
+    """Such a store's 2-bit blocks had 2-bit keys and no blocks.key_bits."""
+    config = EngineConfig(
+        window=16, n_sink=2, mode="episodic", block=32, prefill_chunk=32, budget=0.3, min_bits=2
+    )
+    engine = HebbianEngine(wide, tiny[1], config)
+    engine.score(ids(400), ids(10, 1))
+    s, done = engine.strategy, engine.strategy.complete()
+    low = [j for j, b in enumerate(done) if b.bits == 2]
+    assert low and {done[j].key_bits for j in low} == {3}
+    old = {k: x for k, x in s.state_dict().items() if k != "blocks.key_bits"}
+    for j in low:
+        for i in s.shapes:
+            packed = pack(s.block_keys(done[j], i), 2, keys=True)
+            old.update({f"block{j}.layer{i}.k{p}": x for p, x in enumerate(packed)})
+    loaded = HebbianEngine(wide, tiny[1], config).strategy
+    loaded.load_state_dict(old, 1)
+    assert [b.key_bits for b in loaded.blocks] == [
+        2 if j in low else b.key_bits for j, b in enumerate(done)
+    ]
+    layer = next(iter(s.shapes))
+    stored = tuple(old[f"block{low[0]}.layer{layer}.k{p}"] for p in range(3))
+    np.testing.assert_array_equal(
+        np.array(loaded.block_keys(loaded.blocks[low[0]], layer)),
+        np.array(unpack(stored, 2, loaded.dtype, keys=True)),
+    )
 
 
 def test_settings_that_cannot_work_are_refused(wide, tiny):

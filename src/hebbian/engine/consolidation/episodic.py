@@ -32,12 +32,12 @@ it, and grows by the share of the retrieval heads' vote it wins each time it is 
 strengthens, disuse fades, as InfLLM's LRU-S). Whenever the store's bytes exceed `budget` (a
 fraction of what a full float32 cache of the model's trained context holds), the weakest block that
 can lose bits loses them (exact -> 8 -> 4 bits, mx.quantize with float16 scales; or, with
-`min_bits` 3 or 2, exact -> 8 -> 3 -> 2, below 4 in KIVI's layout: keys grouped per channel); once
-all are at `min_bits`, the weakest leaves. With `index_bits`, a block that goes below that many
-bits first keeps its retrieval heads' keys at index_bits, and is found by them instead of by its
-own coarser keys (it is still read at its own bits; an engine with other retrieval heads finds it
-by its own keys). The budget bounds the store; the read set, a fixed few blocks per layer, is a
-working buffer like the window.
+`min_bits` 3 or 2, exact -> 8 -> 3 -> 2, below 4 in KIVI's layout: keys grouped per channel, and
+keys stop at 3 bits while values go on to 2); once all are at `min_bits`, the weakest leaves. With
+`index_bits`, a block that goes below that many bits first keeps its retrieval heads' keys at
+index_bits, and is found by them instead of by its own coarser keys (it is still read at its own
+bits; an engine with other retrieval heads finds it by its own keys). The budget bounds the store;
+the read set, a fixed few blocks per layer, is a working buffer like the window.
 
 Which heads retrieve is a property of the model: `retrieval_heads` names them ("layer:kv_head,
 ..."); "auto" takes the model's calibrated heads from RETRIEVAL_HEADS (experiments/retrieval_heads.py
@@ -67,9 +67,20 @@ GROUP = 32
 # channel's group spans the block's tokens; keys' outliers lie in a few channels, which a per-token
 # group at 2 bits crushes), values per token
 LOW_BITS = 4
-# the bits a block steps down through, by min_bits: below LOW_BITS a block skips 4 bits, whose
-# per-token key groups would leave their error in the per-channel levels that follow
+# the bits a block's values step down through, by min_bits: below LOW_BITS a block skips 4 bits,
+# whose per-token key groups would leave their error in the per-channel levels that follow
 LEVELS = {8: (16, 8), 4: (16, 8, 4), 3: (16, 8, 3), 2: (16, 8, 3, 2)}
+# keys stop here when values go lower: read blocks are used less with every bit lost, more so for
+# a bit of the keys (reports/tuning/episodic-bits.md: 3-bit keys with 2-bit values lose half what
+# 2-bit keys with 3-bit values lose, at the same bytes)
+KEY_FLOOR = 3
+
+
+def key_bits(bits: int) -> int:
+    """The bits of a block's keys when its values have `bits`."""
+    return max(bits, KEY_FLOOR)
+
+
 INDEX_BITS = (0, 8, 16)  # what index keys may be kept at (0: none)
 NEG = -1e30  # the bias of an empty read slot
 # The default read distance: on tuning items the default model used read blocks more the nearer
@@ -150,7 +161,8 @@ class Block:
     positions: np.ndarray  # (block,) sequence positions
     strength: float  # as of `clock` (tokens evicted so far when it was last set)
     clock: int
-    bits: int = 16
+    bits: int = 16  # its values' bits: the level it has stepped down to
+    key_bits: int = 16  # its keys' bits: key_bits(bits)
     data: dict[int, tuple[tuple, tuple]] = field(default_factory=dict)
     shares: float = 0.0  # its vote shares over the uniform share, summed, and how many chunks voted
     votes: int = 0
@@ -194,7 +206,7 @@ class Episodic(Strategy):
         "min_bits": Knob(
             4,
             "the fewest bits stored blocks step down to (16, 8, 4; or 16, 8, 3, 2) before the "
-            "weakest leaves (below 4, keys are quantized per channel, as KIVI does)",
+            "weakest leaves (below 4, keys are quantized per channel, as KIVI does, and stop at 3)",
             lambda x: x in LEVELS,
             "be 2, 3, 4 or 8",
         ),
@@ -362,7 +374,7 @@ class Episodic(Strategy):
 
     def block_keys(self, block: Block, layer: int) -> mx.array:
         """(n_kv_heads, block, D) a block's keys in `layer`, dequantized."""
-        return unpack(block.data[layer][0], block.bits, self.dtype, keys=True)
+        return unpack(block.data[layer][0], block.key_bits, self.dtype, keys=True)
 
     def finding_keys(self, block: Block, layer: int) -> mx.array:
         """(h, block, D) the keys a block is found by in a retrieval layer's heads, in the order of
@@ -399,7 +411,9 @@ class Episodic(Strategy):
             self._read([j - (j > gone) for j in self.selected if j != gone])
 
     def _requantize(self, block: Block, bits: int) -> None:
-        if bits < self.config.index_bits <= block.bits and not block.index:
+        """Store the block's values at `bits` and its keys at key_bits(bits)."""
+        keys_to = key_bits(bits)
+        if keys_to < self.config.index_bits <= block.key_bits and not block.index:
             block.index_bits = self.config.index_bits
             block.index = {
                 i: (tuple(heads), pack(self.finding_keys(block, i), block.index_bits, keys=True))
@@ -407,12 +421,12 @@ class Episodic(Strategy):
             }
         block.data = {
             i: (
-                pack(unpack(k, block.bits, self.dtype, keys=True), bits, keys=True),
+                pack(unpack(k, block.key_bits, self.dtype, keys=True), keys_to, keys=True),
                 pack(unpack(v, block.bits, self.dtype), bits),
             )
             for i, (k, v) in block.data.items()
         }
-        block.bits = bits
+        block.bits, block.key_bits = bits, keys_to
         mx.eval(block.arrays)
         self.built.clear()
 
@@ -602,7 +616,7 @@ class Episodic(Strategy):
             "blocks": len(done),
             "store_bytes": self.store_bytes,
             "budget_bytes": self.budget,
-            "bits": float(np.mean([b.bits for b in done])) if done else 0.0,
+            "bits": float(np.mean([(b.key_bits + b.bits) / 2 for b in done])) if done else 0.0,
             "blocks_read": len(self.selected),
             "selections": self.chosen,
             "gated": self.gated,
@@ -619,6 +633,7 @@ class Episodic(Strategy):
             ),
             "blocks.strength": mx.array([self.held(b) for b in done], dtype=mx.float32),
             "blocks.bits": mx.array([b.bits for b in done], dtype=mx.int32),
+            "blocks.key_bits": mx.array([b.key_bits for b in done], dtype=mx.int32),
             "blocks.shares": mx.array([b.shares for b in done], dtype=mx.float32),
             "blocks.votes": mx.array([b.votes for b in done], dtype=mx.int32),
             "blocks.index_bits": mx.array([b.index_bits for b in done], dtype=mx.int32),
@@ -643,10 +658,12 @@ class Episodic(Strategy):
         except KeyError as e:
             raise ValueError(f"missing array {e.args[0]}") from e
         n, block = positions.shape if positions.ndim == 2 else (-1, -1)
-        # stores saved before index keys existed have none
+        # stores saved before index keys existed have none; before keys had their own bits, keys
+        # had the values' bits
         index_bits = np.array(arrays.get("blocks.index_bits", np.zeros(max(n, 0), np.int32)))
+        keys_bits = np.array(arrays.get("blocks.key_bits", bits))
         if block != self.config.block or any(
-            x.shape != (n,) for x in (strength, bits, shares, votes, index_bits)
+            x.shape != (n,) for x in (strength, bits, keys_bits, shares, votes, index_bits)
         ):
             raise ValueError(
                 f"blocks.positions is {positions.shape}, expected (blocks, {self.config.block}), "
@@ -656,16 +673,24 @@ class Episodic(Strategy):
             np.isfinite(strength).all()
             and np.isfinite(shares).all()
             and (votes >= 0).all()
-            and set(bits.tolist()) <= {2, 3, 4, 8, 16}
+            and set(bits.tolist()) | set(keys_bits.tolist()) <= {2, 3, 4, 8, 16}
             and set(index_bits.tolist()) <= set(INDEX_BITS)
         ):
             raise ValueError(
-                "blocks.strength, .bits, .shares, .votes or .index_bits holds values a store "
-                "cannot have"
+                "blocks.strength, .bits, .key_bits, .shares, .votes or .index_bits holds values a "
+                "store cannot have"
             )
         used = {
             f"blocks.{name}"
-            for name in ("positions", "strength", "bits", "shares", "votes", "index_bits")
+            for name in (
+                "positions",
+                "strength",
+                "bits",
+                "key_bits",
+                "shares",
+                "votes",
+                "index_bits",
+            )
         }
 
         def take(prefix: str, stored_bits: int, shape: tuple, keys: bool, what: str) -> tuple:
@@ -688,6 +713,7 @@ class Episodic(Strategy):
                 float(strength[j]),
                 0,
                 int(bits[j]),
+                int(keys_bits[j]),
                 shares=float(shares[j]),
                 votes=int(votes[j]),
                 index_bits=int(index_bits[j]),
@@ -696,12 +722,15 @@ class Episodic(Strategy):
                 block.data[i] = tuple(
                     take(
                         f"block{j}.layer{i}.{name}",
-                        block.bits,
+                        stored_bits,
                         (shape.n_kv_heads, self.config.block, dim),
                         keys=name == "k",
                         what=f"a block of layer {i}",
                     )
-                    for name, dim in (("k", shape.head_dim), ("v", shape.value_dim))
+                    for name, dim, stored_bits in (
+                        ("k", shape.head_dim, block.key_bits),
+                        ("v", shape.value_dim, block.bits),
+                    )
                 )
             for i in self.shapes if block.index_bits else ():
                 name = f"block{j}.index{i}.heads"
