@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import episodic_probe  # noqa: E402
 
 SPLIT = 1  # the made-up level a block is marked with once its keys and values are requantized
-exact_pack, exact_unpack = episodic.pack, episodic.unpack
+exact_pack, exact_unpack, exact_key_bits = episodic.pack, episodic.unpack, episodic.key_bits
 
 
 def patch(key_bits: int, value_bits: int) -> None:
@@ -41,12 +41,16 @@ def patch(key_bits: int, value_bits: int) -> None:
         real = (key_bits if keys else value_bits) if bits == SPLIT else bits
         return exact_unpack(stored, real, dtype, keys)
 
+    def keys_of(bits):  # a SPLIT block's keys are marked SPLIT too, so pack and unpack route them
+        return SPLIT if bits == SPLIT else exact_key_bits(bits)
+
     def fit(self):
         for block in self.complete():
             if block.bits != SPLIT:
                 self._requantize(block, SPLIT)
 
-    episodic.pack, episodic.unpack, episodic.Episodic._fit = pack, unpack, fit
+    episodic.pack, episodic.unpack, episodic.key_bits = pack, unpack, keys_of
+    episodic.Episodic._fit = fit
 
 
 def main() -> None:
