@@ -74,13 +74,6 @@ LEVELS = {8: (16, 8), 4: (16, 8, 4), 3: (16, 8, 3), 2: (16, 8, 3, 2)}
 # a bit of the keys (reports/tuning/episodic-bits.md: 3-bit keys with 2-bit values lose half what
 # 2-bit keys with 3-bit values lose, at the same bytes)
 KEY_FLOOR = 3
-
-
-def key_bits(bits: int) -> int:
-    """The bits of a block's keys when its values have `bits`."""
-    return max(bits, KEY_FLOOR)
-
-
 INDEX_BITS = (0, 8, 16)  # what index keys may be kept at (0: none)
 NEG = -1e30  # the bias of an empty read slot
 # The default read distance: on tuning items the default model used read blocks more the nearer
@@ -97,6 +90,11 @@ RETRIEVAL_HEADS: dict[tuple[str, int, int], tuple[tuple[int, int], ...]] = {
     # items, hit@1 0.53-0.77 on 30 others (0.10-0.30 mismatched).
     ("qwen2", 24, 896): ((9, 1), (11, 0), (13, 0), (13, 1), (15, 1), (16, 1)),
 }
+
+
+def key_bits(bits: int) -> int:
+    """The bits of a block's keys when its values have `bits`."""
+    return max(bits, KEY_FLOOR)
 
 
 def parse_heads(spec: str) -> tuple[tuple[int, int], ...]:
