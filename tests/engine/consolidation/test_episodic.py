@@ -273,7 +273,7 @@ def test_keys_below_four_bits_keep_their_outlier_channel_apart(wide):
     assert block.nbytes == len(s.shapes) * x.nbytes * ((3 + 1) + (2 + 1)) / 32
 
 
-def test_index_keys_find_two_bit_blocks_as_their_exact_keys_do(wide):
+def test_index_keys_find_blocks_at_the_fewest_bits_as_their_exact_keys_do(wide):
     s = strategy(
         wide, retrieval_heads="1:1", blocks_read=1, neighbours=0, block=32, min_bits=2, index_bits=8
     )
@@ -295,11 +295,11 @@ def test_index_keys_find_two_bit_blocks_as_their_exact_keys_do(wide):
     s.choose()
     grouped = q[0].reshape(2, 2, 2, D)[1:].reshape(1, 4, D) * 0.2
     truth = np.array(best_scores(grouped, exact))
-    two_bits = np.array(
+    coarse = np.array(
         best_scores(grouped, mx.stack([s.block_keys(b, 1)[1:] for b in s.blocks], axis=1))
     )
     found_by_index = np.abs(np.array(s.scores[1]) - truth).max()
-    assert found_by_index < np.abs(two_bits - truth).max() / 5
+    assert found_by_index < np.abs(coarse - truth).max() / 5
     assert s.selected == [int(truth.argmax())]
     # an engine with other retrieval heads finds the block by its own keys
     s.heads = {1: [0]}
