@@ -70,6 +70,8 @@ LOW_BITS = 4
 # the bits a block's values step down through, by min_bits: below LOW_BITS a block skips 4 bits,
 # whose per-token key groups would leave their error in the per-channel levels that follow
 LEVELS = {8: (16, 8), 4: (16, 8, 4), 3: (16, 8, 3), 2: (16, 8, 3, 2)}
+# the bits a stored block's keys or values may have
+STORED_BITS = {bits for levels in LEVELS.values() for bits in levels}
 # keys stop here when values go lower: read blocks are used less with every bit lost, more so for
 # a bit of the keys (reports/tuning/episodic-bits.md: 3-bit keys with 2-bit values lose half what
 # 2-bit keys with 3-bit values lose, at the same bytes)
@@ -671,7 +673,7 @@ class Episodic(Strategy):
             np.isfinite(strength).all()
             and np.isfinite(shares).all()
             and (votes >= 0).all()
-            and set(bits.tolist()) | set(keys_bits.tolist()) <= {2, 3, 4, 8, 16}
+            and set(bits.tolist()) | set(keys_bits.tolist()) <= STORED_BITS
             and set(index_bits.tolist()) <= set(INDEX_BITS)
         ):
             raise ValueError(
